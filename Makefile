@@ -1,0 +1,33 @@
+# The two commands: `make run` and `make test`. Only Python 3.11+ is needed; everything else is
+# installed into .venv, and PostgreSQL/Redis are embedded under var/ unless DATABASE_URL/REDIS_URL
+# (for tests: TEST_DATABASE_URL/TEST_REDIS_URL) name servers to use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install bench lint clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(PY) manage.py dev
+
+test: $(STAMP)
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
+
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+lint: $(STAMP)
+	$(PY) -m ruff check . && $(PY) -m mypy web tasks models
+
+clean:
+	rm -rf var/test .pytest_cache

@@ -1,0 +1,50 @@
+"""Celery settings for a payment pipeline: JSON only, late acks, one message at a time per process."""
+
+from __future__ import annotations
+
+import os
+
+from models.settings import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.broker_url
+# Results are not used for control flow (tasks never wait on each other); keep them for Flower.
+result_backend = _settings.broker_url
+result_expires = 3600
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+timezone = "UTC"
+enable_utc = True
+
+# A task is acknowledged after it finishes, and requeued if its worker dies mid-task: every task
+# is idempotent, so running twice is safe, while losing one would strand an order.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 1
+task_time_limit = 60
+task_soft_time_limit = 45
+# Redis redelivers an unacknowledged message after this long; it must exceed the longest task.
+broker_transport_options = {
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "300")),
+    "socket_timeout": 5,
+    "socket_connect_timeout": 5,
+}
+broker_connection_retry_on_startup = True
+broker_connection_timeout = 5
+# Publishing after commit must not hang a web request when Redis is down: fail fast, the
+# re-drive beat job publishes again later.
+task_publish_retry = True
+task_publish_retry_policy = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+# Flower sees every task with its arguments.
+worker_send_task_events = True
+task_send_sent_event = True
+task_track_started = True
+
+worker_hijack_root_logger = False
+worker_max_tasks_per_child = 1000
+
+beat_schedule: dict[str, dict[str, object]] = {}

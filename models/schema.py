@@ -1,0 +1,34 @@
+"""Versioned migrations (peewee-migrate's runner over hand-written files in models/migrations)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from peewee_migrate import Router
+
+from models.db import db, init_db
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+log = logging.getLogger("shop.migrate")
+
+
+def router() -> Router:
+    init_db()
+    return Router(db.obj, migrate_dir=str(MIGRATIONS_DIR), ignore=["basemodel"], logger=log)
+
+
+def migrate() -> list[str]:
+    """Apply every migration not yet applied; returns the names applied (empty when up to date)."""
+    r = router()
+    pending = list(r.diff)
+    if pending:
+        # One advisory lock so that two processes migrating at once do not race.
+        with db.obj.connection_context():
+            db.obj.execute_sql("SELECT pg_advisory_lock(727272)")
+            try:
+                pending = list(r.diff)
+                r.run()
+            finally:
+                db.obj.execute_sql("SELECT pg_advisory_unlock(727272)")
+    return pending

@@ -1,0 +1,131 @@
+"""Settings, read once from the environment (and a `.env` file when present)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET = "dev-insecure-secret-change-me"
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    return int(raw) if raw.strip() else default
+
+
+def _list(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    database_url: str
+    redis_url: str
+    broker_url: str
+    secret_key: str
+    access_token_ttl: int
+    refresh_token_ttl: int
+    cors_origins: list[str]
+    allowed_hosts: list[str]
+    max_body_bytes: int
+    currency: str
+    smtp_host: str
+    smtp_port: int
+    smtp_user: str
+    smtp_password: str
+    smtp_tls: str
+    mail_from: str
+    ops_email: str
+    stripe_api_key: str
+    stripe_publishable_key: str
+    stripe_webhook_secret: str
+    stripe_api_base: str
+    toss_secret_key: str
+    toss_client_key: str
+    toss_api_base: str
+    reservation_ttl: int
+    cart_ttl: int
+    abandoned_cart_after: int
+    max_line_quantity: int
+    login_rate_limit: str
+    register_rate_limit: str
+    db_max_connections: int
+    failpoints: bool
+    bcrypt_rounds: int
+    log_level: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run (for example production with the default SECRET_KEY)."""
+
+
+def load_settings() -> Settings:
+    """Read the environment into Settings; raises ConfigError for an unsafe production config."""
+    load_dotenv(ROOT / ".env", override=False)
+    env = os.environ.get("APP_ENV", "development").strip().lower()
+    redis_url = os.environ.get("REDIS_URL", "").strip()
+    settings = Settings(
+        env=env,
+        database_url=os.environ.get("DATABASE_URL", "").strip(),
+        redis_url=redis_url,
+        broker_url=os.environ.get("CELERY_BROKER_URL", "").strip() or redis_url,
+        secret_key=os.environ.get("SECRET_KEY", "").strip() or DEFAULT_SECRET,
+        access_token_ttl=_int("ACCESS_TOKEN_TTL", 15 * 60),
+        refresh_token_ttl=_int("REFRESH_TOKEN_TTL", 14 * 24 * 3600),
+        cors_origins=_list(os.environ.get("CORS_ORIGINS")),
+        allowed_hosts=_list(os.environ.get("ALLOWED_HOSTS")) or ["*"],
+        max_body_bytes=_int("MAX_BODY_BYTES", 1024 * 1024),
+        currency=os.environ.get("CURRENCY", "KRW").strip().upper() or "KRW",
+        smtp_host=os.environ.get("SMTP_HOST", "").strip(),
+        smtp_port=_int("SMTP_PORT", 25),
+        smtp_user=os.environ.get("SMTP_USER", ""),
+        smtp_password=os.environ.get("SMTP_PASSWORD", ""),
+        smtp_tls=(os.environ.get("SMTP_TLS", "none").strip().lower() or "none"),
+        mail_from=os.environ.get("MAIL_FROM", "shop@localhost"),
+        ops_email=os.environ.get("OPS_EMAIL", ""),
+        stripe_api_key=os.environ.get("STRIPE_API_KEY", ""),
+        stripe_publishable_key=os.environ.get("STRIPE_PUBLISHABLE_KEY", ""),
+        stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
+        stripe_api_base=os.environ.get("STRIPE_API_BASE", ""),
+        toss_secret_key=os.environ.get("TOSS_SECRET_KEY", ""),
+        toss_client_key=os.environ.get("TOSS_CLIENT_KEY", ""),
+        toss_api_base=os.environ.get("TOSS_API_BASE", ""),
+        reservation_ttl=_int("RESERVATION_TTL", 15 * 60),
+        cart_ttl=_int("CART_TTL", 7 * 24 * 3600),
+        abandoned_cart_after=_int("ABANDONED_CART_AFTER", 24 * 3600),
+        max_line_quantity=_int("MAX_LINE_QUANTITY", 99),
+        login_rate_limit=os.environ.get("LOGIN_RATE_LIMIT", "10/minute"),
+        register_rate_limit=os.environ.get("REGISTER_RATE_LIMIT", "20/hour"),
+        db_max_connections=_int("DB_MAX_CONNECTIONS", 20),
+        failpoints=_bool(os.environ.get("FAILPOINTS")),
+        bcrypt_rounds=_int("BCRYPT_ROUNDS", 12),
+        log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+    )
+    if settings.is_production and settings.secret_key == DEFAULT_SECRET:
+        raise ConfigError("SECRET_KEY must be set in production (APP_ENV=production)")
+    if settings.smtp_tls not in {"starttls", "ssl", "none"}:
+        raise ConfigError("SMTP_TLS must be one of starttls, ssl, none")
+    return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return load_settings()

@@ -1,0 +1,218 @@
+"""Peewee models: the seed's tables plus the pipeline's bookkeeping. Money is integer minor units."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from peewee import (
+    SQL,
+    AutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    Check,
+    ForeignKeyField,
+    IntegerField,
+    TextField,
+)
+from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
+
+from models.db import BaseModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class User(BaseModel):
+    id = AutoField()
+    email = CharField(max_length=254, unique=True)
+    phone = CharField(max_length=32, null=True)
+    full_name = CharField(max_length=100)
+    hashed_password = CharField(max_length=128)
+    is_active = BooleanField(default=True)
+    is_verified = BooleanField(default=False)
+    is_admin = BooleanField(default=False)
+    # Bumped by logout: every token carries the version it was issued under.
+    token_version = IntegerField(default=0)
+    created_at = DateTimeTZField(default=utcnow)
+    updated_at = DateTimeTZField(default=utcnow)
+
+    class Meta:
+        table_name = "users"
+
+
+class Address(BaseModel):
+    id = AutoField()
+    user = ForeignKeyField(User, backref="addresses", on_delete="CASCADE")
+    recipient_name = CharField(max_length=100)
+    phone = CharField(max_length=32)
+    postal_code = CharField(max_length=16)
+    address_line1 = CharField(max_length=200)
+    address_line2 = CharField(max_length=200, null=True)
+    city = CharField(max_length=100)
+    is_default = BooleanField(default=False)
+    created_at = DateTimeTZField(default=utcnow)
+    updated_at = DateTimeTZField(default=utcnow)
+
+    class Meta:
+        table_name = "addresses"
+
+
+# At most one default address per user, enforced by the database (a partial unique index).
+Address.add_index(
+    Address.index(Address.user, unique=True, where=(Address.is_default == True), name="addresses_one_default_per_user")  # noqa: E712
+)
+
+
+class Product(BaseModel):
+    id = AutoField()
+    sku = CharField(max_length=64, unique=True)
+    name = CharField(max_length=200)
+    slug = CharField(max_length=220, unique=True)
+    description = TextField(default="")
+    price = BigIntegerField(constraints=[Check("price >= 0")])
+    compare_at_price = BigIntegerField(null=True)
+    cost_price = BigIntegerField(null=True)
+    stock_quantity = IntegerField(default=0, constraints=[Check("stock_quantity >= 0")])
+    low_stock_threshold = IntegerField(default=5)
+    track_inventory = BooleanField(default=True)
+    category = CharField(max_length=100, index=True, null=True)
+    tags = BinaryJSONField(default=list)  # GIN-indexed for the tag filter
+    images = BinaryJSONField(default=list, index=False)
+    is_published = BooleanField(default=True)
+    is_featured = BooleanField(default=False)
+    created_at = DateTimeTZField(default=utcnow)
+    updated_at = DateTimeTZField(default=utcnow)
+
+    class Meta:
+        table_name = "products"
+
+
+class Order(BaseModel):
+    id = AutoField()
+    order_number = CharField(max_length=40, unique=True)
+    user = ForeignKeyField(User, backref="orders", on_delete="RESTRICT")
+    status = CharField(max_length=16, default="pending", index=True)
+    payment_status = CharField(max_length=16, default="pending")
+    currency = CharField(max_length=3)
+    subtotal = BigIntegerField(constraints=[Check("subtotal >= 0")])
+    shipping_fee = BigIntegerField(default=0, constraints=[Check("shipping_fee >= 0")])
+    discount_amount = BigIntegerField(default=0, constraints=[Check("discount_amount >= 0")])
+    total = BigIntegerField(constraints=[Check("total >= 0")])
+    shipping_address = BinaryJSONField(index=False)
+    shipping_method = CharField(max_length=16)
+    tracking_number = CharField(max_length=64, null=True)
+    carrier = CharField(max_length=64, null=True)
+    discount_code = CharField(max_length=64, null=True)
+    payment_method = CharField(max_length=16)
+    payment_gateway = CharField(max_length=16)
+    payment_transaction_id = CharField(max_length=200, null=True)
+    # The proof the client handed to /pay (token, payment key, intent id); read by capture.
+    payment_proof = BinaryJSONField(null=True, index=False)
+    failure_reason = CharField(max_length=32, null=True)
+    failure_detail = BinaryJSONField(null=True, index=False)
+    # True while the order's units are taken out of products.stock_quantity.
+    stock_held = BooleanField(default=False)
+    reserved_until = DateTimeTZField(null=True)
+    session_id = CharField(max_length=128, null=True)
+    version = IntegerField(default=1)
+    created_at = DateTimeTZField(default=utcnow)
+    updated_at = DateTimeTZField(default=utcnow)
+    paid_at = DateTimeTZField(null=True)
+    payment_submitted_at = DateTimeTZField(null=True)
+    shipped_at = DateTimeTZField(null=True)
+    delivered_at = DateTimeTZField(null=True)
+    cancelled_at = DateTimeTZField(null=True)
+
+    class Meta:
+        table_name = "orders"
+        indexes = ((("user", "created_at"), False),)
+
+
+class OrderItem(BaseModel):
+    id = AutoField()
+    order = ForeignKeyField(Order, backref="items", on_delete="CASCADE")
+    # SET NULL: deleting a product keeps the snapshotted history intact.
+    product = ForeignKeyField(Product, null=True, on_delete="SET NULL")
+    product_name = CharField(max_length=200)
+    product_sku = CharField(max_length=64)
+    product_image = TextField(null=True)
+    unit_price = BigIntegerField(constraints=[Check("unit_price >= 0")])
+    quantity = IntegerField(constraints=[Check("quantity > 0")])
+    subtotal = BigIntegerField(constraints=[Check("subtotal >= 0")])
+
+    class Meta:
+        table_name = "order_items"
+
+
+class OrderEvent(BaseModel):
+    id = AutoField()
+    order = ForeignKeyField(Order, backref="events", on_delete="CASCADE")
+    type = CharField(max_length=40)
+    from_status = CharField(max_length=16, null=True)
+    to_status = CharField(max_length=16, null=True)
+    detail = BinaryJSONField(default=dict, index=False)
+    task_id = CharField(max_length=64, null=True)
+    at = DateTimeTZField(default=utcnow)
+
+    class Meta:
+        table_name = "order_events"
+
+
+class IdempotencyKey(BaseModel):
+    id = AutoField()
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    key = CharField(max_length=255)
+    request_hash = CharField(max_length=64)
+    order = ForeignKeyField(Order, null=True, on_delete="CASCADE")
+    created_at = DateTimeTZField(default=utcnow)
+
+    class Meta:
+        table_name = "idempotency_keys"
+        indexes = ((("user", "key"), True),)
+
+
+class EmailLog(BaseModel):
+    """One row per email the shop decided to send; message_id makes a resend a no-op."""
+
+    id = AutoField()
+    order = ForeignKeyField(Order, null=True, on_delete="CASCADE")
+    kind = CharField(max_length=40)
+    recipient = CharField(max_length=254)
+    message_id = CharField(max_length=200, unique=True)
+    status = CharField(max_length=16, default="pending")
+    attempts = IntegerField(default=0)
+    created_at = DateTimeTZField(default=utcnow)
+    sent_at = DateTimeTZField(null=True)
+
+    class Meta:
+        table_name = "email_log"
+
+
+class WebhookEvent(BaseModel):
+    """Gateway webhook events already handled, so a redelivery answers 200 and does nothing."""
+
+    id = AutoField()
+    gateway = CharField(max_length=16)
+    event_id = CharField(max_length=200)
+    received_at = DateTimeTZField(default=utcnow)
+
+    class Meta:
+        table_name = "webhook_events"
+        indexes = ((("gateway", "event_id"), True),)
+
+
+ALL_MODELS: list[type[BaseModel]] = [
+    User,
+    Address,
+    Product,
+    Order,
+    OrderItem,
+    OrderEvent,
+    IdempotencyKey,
+    EmailLog,
+    WebhookEvent,
+]
+
+__all__ = [name for name in dir() if not name.startswith("_")] + ["SQL"]

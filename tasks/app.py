@@ -1,0 +1,37 @@
+"""The Celery application, configured from celeryconfig.py."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import setup_logging, worker_process_init
+
+from models.db import init_db
+from models.logs import setup_logging as _setup_logging
+from models.settings import get_settings
+
+# Every module that defines tasks; the worker imports them at start.
+TASK_MODULES: list[str] = []
+
+app = Celery("shop", include=TASK_MODULES)
+app.config_from_object("celeryconfig")
+
+
+@setup_logging.connect
+def _logging(**_: object) -> None:
+    _setup_logging(get_settings().log_level)
+
+
+@worker_process_init.connect
+def _db(**_: object) -> None:
+    # Each (forked) worker process binds its own connection pool.
+    init_db()
+
+
+def broker_reachable(timeout: float = 2.0) -> bool:
+    """True when the broker accepts a connection within timeout seconds."""
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,129 @@
+"""Test fixtures on real services: PostgreSQL and Redis from TEST_DATABASE_URL / TEST_REDIS_URL,
+or embedded ones under var/test when those are unset. Nothing here mocks the database or Redis."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import embedded  # noqa: E402
+
+_HANDLES: list[Any] = []
+
+
+def _configure_environment() -> None:
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("REDIS_URL", None)
+    os.environ.pop("CELERY_BROKER_URL", None)
+    var = ROOT / "var" / "test"
+    if os.environ.get("TEST_DATABASE_URL"):
+        os.environ["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
+    if os.environ.get("TEST_REDIS_URL"):
+        os.environ["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
+    env, handles = embedded.start_services(var, database="shop_test")
+    for handle in handles:
+        if isinstance(handle, embedded.EmbeddedRedis):
+            handle.persist = False
+    _HANDLES.extend(handles)
+    os.environ.update(env)
+    os.environ.update(
+        APP_ENV="test",
+        BCRYPT_ROUNDS="4",
+        FAILPOINTS="1",
+        SECRET_KEY="test-secret",
+        CELERY_VISIBILITY_TIMEOUT="5",
+        LOG_LEVEL="WARNING",
+    )
+
+
+_configure_environment()
+
+from models.db import db, init_db  # noqa: E402
+from models.redis_client import get_redis  # noqa: E402
+from models.tables import ALL_MODELS  # noqa: E402
+
+
+def reset_schema() -> None:
+    """Drop everything and migrate from zero: every test session starts on the migrated schema."""
+    from models.schema import migrate
+
+    init_db()
+    with db.obj.connection_context():
+        db.obj.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    migrate()
+
+
+def truncate_all() -> None:
+    tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
+    with db.obj.connection_context():
+        db.obj.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _schema() -> Iterator[None]:
+    reset_schema()
+    yield
+    embedded.stop_services(_HANDLES)
+
+
+@pytest.fixture(autouse=True)
+def _clean() -> Iterator[None]:
+    truncate_all()
+    get_redis().flushdb()
+    yield
+
+
+@pytest.fixture
+def app() -> Any:
+    from web.app import app as asgi_app
+
+    return asgi_app
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[Any]:
+    from starlette.testclient import TestClient
+
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+PASSWORD = "correct-horse-9"
+
+
+@pytest.fixture
+def make_user() -> Any:
+    """Create a user directly through the domain and return (user, access headers)."""
+    from models import accounts
+
+    counter = {"n": 0}
+
+    def factory(email: str | None = None, admin: bool = False, password: str = PASSWORD) -> tuple[Any, dict[str, str]]:
+        counter["n"] += 1
+        email = email or f"user{counter['n']}@example.com"
+        if admin:
+            user = accounts.create_admin(email, password)
+        else:
+            user = accounts.register(email, password, f"User {counter['n']}", None, f"factory-{counter['n']}")
+        pair = accounts.issue_tokens(user)
+        return user, {"Authorization": f"Bearer {pair.access_token}"}
+
+    return factory
+
+
+@pytest.fixture
+def user_headers(make_user: Any) -> dict[str, str]:
+    return make_user()[1]
+
+
+@pytest.fixture
+def admin_headers(make_user: Any) -> dict[str, str]:
+    return make_user(email="admin@example.com", admin=True)[1]

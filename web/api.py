@@ -1,0 +1,181 @@
+"""Declaring endpoints: one decorator validates input, authenticates, and records OpenAPI metadata.
+
+A handler receives the request plus the parsed `body`, `query` and `user` it asked for, and
+returns a dict (rendered as JSON with the declared status) or a Response.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from models.db import db
+from models.errors import AuthError, DomainError, validation_error
+from web.responses import JSONResponse
+
+Handler = Callable[..., Awaitable[Any]]
+PATH_PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tags: list[str]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None
+    status: int = 200
+    errors: list[str] = field(default_factory=list)
+    auth: str = "none"  # none | optional | user | admin
+    headers: dict[str, str] = field(default_factory=dict)  # documented request headers
+
+    @property
+    def openapi_path(self) -> str:
+        return PATH_PARAM.sub(lambda m: "{" + m.group(1) + "}", self.path)
+
+
+def fields_from(err: ValidationError, prefix: str = "") -> dict[str, str]:
+    """Pydantic errors as {dotted.field: message}, the contract's details.fields."""
+    out: dict[str, str] = {}
+    for item in err.errors():
+        loc = ".".join(str(part) for part in item["loc"] if part != "__root__") or prefix.rstrip(".") or "body"
+        msg = item["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        out[prefix + loc if prefix and not loc.startswith(prefix) else loc] = msg
+    return out
+
+
+async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
+    raw = await request.body()
+    if not raw.strip():
+        data: Any = {}
+    else:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise validation_error({"body": f"Malformed JSON: {exc}"}, "The request body is not valid JSON.")
+    if not isinstance(data, dict):
+        raise validation_error({"body": "Expected a JSON object."})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(fields_from(exc))
+
+
+def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
+    unknown = {}
+    data: dict[str, Any] = {}
+    for key in request.query_params.keys():
+        values = request.query_params.getlist(key)
+        data[key] = values[-1] if len(values) == 1 else values
+        if key not in model.model_fields:
+            unknown[key] = "Unknown query parameter."
+    try:
+        parsed = model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error({**fields_from(exc), **unknown})
+    if unknown:
+        raise validation_error(unknown)
+    return parsed
+
+
+class Registry:
+    """Every endpoint the API serves, in declaration order; routes and OpenAPI come from here."""
+
+    def __init__(self) -> None:
+        self.endpoints: list[Endpoint] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        tags: list[str],
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: Any = None,
+        status: int = 200,
+        errors: list[str] | None = None,
+        auth: str = "none",
+        headers: dict[str, str] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def decorate(handler: Handler) -> Handler:
+            self.endpoints.append(
+                Endpoint(method, path, handler, summary, tags, body, query, response, status,
+                         list(errors or []), auth, dict(headers or {}))
+            )
+            return handler
+
+        return decorate
+
+    def routes(self, prefix: str) -> list[Route]:
+        grouped: dict[str, list[Endpoint]] = {}
+        for ep in self.endpoints:
+            grouped.setdefault(ep.path, []).append(ep)
+        return [
+            Route(prefix + path, _dispatcher({ep.method: ep for ep in eps}), methods=[ep.method for ep in eps])
+            for path, eps in grouped.items()
+        ]
+
+
+def _dispatcher(by_method: dict[str, Endpoint]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await call(by_method[method], request)
+
+    return endpoint
+
+
+async def call(ep: Endpoint, request: Request) -> Response:
+    from web.auth import current_user  # late import: auth depends on this module's helpers
+
+    kwargs: dict[str, Any] = {}
+    params = inspect.signature(ep.handler).parameters
+    if ep.auth != "none":
+        user = await current_user(request, required=ep.auth != "optional")
+        if ep.auth == "admin" and not (user and user.is_admin):
+            raise AuthError("forbidden", "This endpoint is for administrators.")
+        if "user" in params:
+            kwargs["user"] = user
+    if ep.query is not None:
+        kwargs["query"] = parse_query(request, ep.query)
+    if ep.body is not None:
+        kwargs["body"] = await parse_body(request, ep.body)
+    for name, value in request.path_params.items():
+        if name in params:
+            kwargs[name] = value
+    result = await ep.handler(request, **kwargs)
+    if isinstance(result, Response):
+        return result
+    if result is None:
+        return Response(status_code=204 if ep.status == 200 else ep.status)
+    return JSONResponse(result, status_code=ep.status)
+
+
+def _with_connection(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    # Borrow a pooled connection for this call only: threadpool threads must not each keep one.
+    with db.obj.connection_context():
+        return fn(*args, **kwargs)
+
+
+async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a blocking domain function (Peewee, redis-py) off the event loop on a pooled connection."""
+    return await run_in_threadpool(_with_connection, fn, *args, **kwargs)
+
+
+__all__ = ["Registry", "Endpoint", "run", "DomainError"]

@@ -1,0 +1,83 @@
+"""Wiring only: routes, middleware, exception handlers, lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from models.db import init_db
+from models.logs import setup_logging
+from models.settings import get_settings
+from web import openapi
+from web.errors import EXCEPTION_HANDLERS
+from web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from web.responses import JSONResponse
+from web.routes import auth, health
+
+API_PREFIX = "/api/v1"
+# (prefix, registry) in the order their routes are matched.
+REGISTRIES = [("", health.api), (API_PREFIX, auth.api)]
+TITLE, VERSION = "Shop checkout API", "1.0.0"
+
+
+def _openapi_doc() -> dict[str, object]:
+    endpoints = [(prefix, ep) for prefix, registry in REGISTRIES for ep in registry.endpoints]
+    return openapi.build(endpoints, TITLE, VERSION)
+
+
+async def openapi_json(request: Request) -> Response:
+    return JSONResponse(request.app.state.openapi)
+
+
+async def swagger(request: Request) -> Response:
+    return HTMLResponse(openapi.SWAGGER_HTML.format(title=TITLE))
+
+
+async def redoc(request: Request) -> Response:
+    return HTMLResponse(openapi.REDOC_HTML.format(title=TITLE))
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    init_db()
+    yield
+
+
+def create_app() -> Starlette:
+    settings = get_settings()
+    setup_logging(settings.log_level)
+    init_db()
+    routes: list[Route | Mount] = [
+        Route("/api/openapi.json", openapi_json, include_in_schema=False),
+        Route("/api/docs", swagger, include_in_schema=False),
+        Mount("/api/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-static"),
+        Route("/api/redoc", redoc, include_in_schema=False),
+    ]
+    for prefix, registry in REGISTRIES:
+        routes += registry.routes(prefix)
+    middleware = [
+        Middleware(RequestContextMiddleware),
+        Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts),
+        Middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+                   allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+                   allow_headers=["Authorization", "Content-Type", "X-Session-ID", "Idempotency-Key",
+                                  "If-None-Match", "X-Request-ID"],
+                   expose_headers=["ETag", "Retry-After", "X-Request-ID"]),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app.state.openapi = _openapi_doc()
+    return app
+
+
+app = create_app()

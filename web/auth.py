@@ -1,0 +1,34 @@
+"""Resolving `Authorization: Bearer <token>` to a user."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from models import accounts
+from models.errors import AuthError
+from models.tables import User
+from web.api import run
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def current_user(request: Request, required: bool = True) -> User | None:
+    """The authenticated user; raises AuthError when required and absent or invalid."""
+    token = bearer_token(request)
+    if token is None:
+        if required:
+            raise AuthError("not_authenticated", "Send an access token as 'Authorization: Bearer <token>'.")
+        return None
+    user = await run(accounts.authenticate, token)
+    request.state.user_id = user.id
+    return user
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,98 @@
+"""The OpenAPI 3.1 document, generated from the endpoint registry and the pydantic schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import models_json_schema
+
+from web.api import PATH_PARAM, Endpoint
+from web.errors import STATUS_BY_CODE
+from web.schemas import Error
+
+REF = "#/components/schemas/{model}"
+
+
+def _schema_of(tp: Any, components: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        _, defs = models_json_schema([(tp, "validation")], ref_template=REF)
+        components.update(defs.get("$defs", {}))
+        return {"$ref": REF.format(model=tp.__name__)}
+    schema = TypeAdapter(tp).json_schema(ref_template=REF)
+    components.update(schema.pop("$defs", {}))
+    return schema
+
+
+def _query_params(model: type[BaseModel], components: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template=REF)
+    components.update(schema.pop("$defs", {}))
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop,
+         **({"description": prop["description"]} if "description" in prop else {})}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def build(endpoints: list[tuple[str, Endpoint]], title: str, version: str) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    paths: dict[str, dict[str, Any]] = {}
+    error_ref = _schema_of(Error, components)
+    for prefix, ep in endpoints:
+        operation_id = ep.handler.__module__.rsplit(".", 1)[-1] + "_" + ep.handler.__name__
+        op: dict[str, Any] = {"summary": ep.summary, "tags": ep.tags, "operationId": operation_id}
+        params: list[dict[str, Any]] = []
+        for name, convertor in PATH_PARAM.findall(ep.path):
+            kind = "integer" if convertor == "int" else "string"
+            params.append({"name": name, "in": "path", "required": True, "schema": {"type": kind}})
+        for header, description in ep.headers.items():
+            params.append({"name": header, "in": "header", "required": False, "schema": {"type": "string"},
+                           "description": description})
+        if ep.query is not None:
+            params += _query_params(ep.query, components)
+        if params:
+            op["parameters"] = params
+        if ep.body is not None:
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema_of(ep.body, components)}}}
+        responses: dict[str, Any] = {}
+        ok: dict[str, Any] = {"description": "Success"}
+        if ep.response is not None and ep.status != 204:
+            ok["content"] = {"application/json": {"schema": _schema_of(ep.response, components)}}
+        responses[str(ep.status)] = ok
+        codes = list(ep.errors)
+        if ep.auth in {"user", "admin"}:
+            codes += ["not_authenticated", "token_expired"]
+            op["security"] = [{"bearer": []}]
+        if ep.auth == "admin":
+            codes.append("forbidden")
+        if ep.body is not None or ep.query is not None:
+            codes.append("validation_error")
+        by_status: dict[int, list[str]] = {}
+        for code in dict.fromkeys(codes):
+            by_status.setdefault(STATUS_BY_CODE.get(code, 400), []).append(code)
+        for status, names in sorted(by_status.items()):
+            responses[str(status)] = {"description": "Error codes: " + ", ".join(names),
+                                      "content": {"application/json": {"schema": error_ref}}}
+        op["responses"] = responses
+        paths.setdefault(prefix + ep.openapi_path, {})[ep.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version,
+                 "description": "Checkout backend for a fashion/lifestyle shop. Every error has the body "
+                                "{error: {code, message, details}}; money is an integer in the currency's minor unit."},
+        "paths": paths,
+        "components": {"schemas": components,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                      "description": "itsdangerous-signed access token"}}},
+    }
+
+
+SWAGGER_HTML = """<!doctype html><html><head><title>{title} - Swagger UI</title>
+<link rel="stylesheet" href="/api/docs/static/swagger-ui.css"></head><body><div id="ui"></div>
+<script src="/api/docs/static/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({{url: "/api/openapi.json", dom_id: "#ui"}});</script></body></html>"""
+
+REDOC_HTML = """<!doctype html><html><head><title>{title} - ReDoc</title><meta charset="utf-8"></head>
+<body><redoc spec-url="/api/openapi.json"></redoc>
+<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script></body></html>"""
