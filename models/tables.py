@@ -88,6 +88,36 @@ class Product(BaseModel):
     class Meta:
         table_name = "products"
 
+    @classmethod
+    def create_table(cls, safe: bool = True, **options: object) -> None:
+        # The text-search index below needs pg_trgm (migration 002 creates it the same way).
+        cls._meta.database.execute_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        super().create_table(safe, **options)
+
+
+# The catalogue's listing indexes (migration 002 creates the same ones, by the same names).
+# Storefront listings always filter on is_published, so the sort indexes are partial on it and
+# end in id, the tie-breaker that keeps pages stable.
+PRODUCT_SEARCH_EXPRESSION = "((name)::text || ' '::text || description)"
+_published = Product.is_published == True  # noqa: E712
+Product.add_index(Product.index(Product.created_at, Product.id, where=_published,
+                                name="products_published_created_at"))
+Product.add_index(Product.index(Product.price, Product.id, where=_published, name="products_published_price"))
+Product.add_index(Product.index(Product.name, Product.id, where=_published, name="products_published_name"))
+Product.add_index(Product.index(Product.created_at, Product.id, where=_published & (Product.is_featured == True),  # noqa: E712
+                                name="products_featured_created_at"))
+Product.add_index(Product.index(
+    Product.created_at, Product.id, name="products_in_stock_created_at",
+    where=_published & ((Product.track_inventory == False) | (Product.stock_quantity > 0))))  # noqa: E712
+Product.add_index(Product.index(
+    Product.created_at, Product.id, name="products_sold_out_created_at",
+    where=_published & (Product.track_inventory == True) & (Product.stock_quantity <= 0)))  # noqa: E712
+Product.add_index(Product.index(
+    Product.created_at, Product.id, name="products_low_stock_created_at",
+    where=(Product.track_inventory == True) & (Product.stock_quantity <= Product.low_stock_threshold)))  # noqa: E712
+Product.add_index(Product.index(SQL(f"{PRODUCT_SEARCH_EXPRESSION} gin_trgm_ops"), using="GIN",
+                                name="products_search_trgm"))
+
 
 class Order(BaseModel):
     id = AutoField()
@@ -110,6 +140,8 @@ class Order(BaseModel):
     payment_transaction_id = CharField(max_length=200, null=True)
     # The proof the client handed to /pay (token, payment key, intent id); read by capture.
     payment_proof = BinaryJSONField(null=True, index=False)
+    # What the client needs to pay (the contract's payment.next_action), set once stock is reserved.
+    payment_next_action = BinaryJSONField(null=True, index=False)
     failure_reason = CharField(max_length=32, null=True)
     failure_detail = BinaryJSONField(null=True, index=False)
     # True while the order's units are taken out of products.stock_quantity.

@@ -1,0 +1,78 @@
+"""`/products`: the storefront's catalogue (published products) and the administrators' CRUD."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from models import catalog
+from models.errors import AuthError, validation_error
+from models.settings import get_settings
+from models.tables import User
+from web.api import Registry, run
+from web.schemas_catalog import ProductIn, ProductOut, ProductPageOut, ProductPatch, ProductQuery
+from web.serializers_catalog import product_json, product_page_json
+
+api = Registry()
+TAGS = ["products"]
+# Optional auth: a valid token of an administrator shows unpublished products, cost_price and low_stock.
+TOKEN_ERRORS = ["not_authenticated", "token_expired"]
+
+
+def _is_admin(user: User | None) -> bool:
+    return bool(user and user.is_admin)
+
+
+@api.route("GET", "/products", summary="List the catalogue: filter, search, sort, paginate", tags=TAGS,
+           query=ProductQuery, response=ProductPageOut, auth="optional", errors=["forbidden", *TOKEN_ERRORS])
+async def list_products(request: Request, query: ProductQuery, user: User | None) -> dict[str, Any]:
+    is_admin = _is_admin(user)
+    if not is_admin and (query.low_stock is not None or query.published is not None):
+        raise AuthError("forbidden", "The low_stock and published filters are for administrators.")
+    if query.min_price is not None and query.max_price is not None and query.min_price > query.max_price:
+        raise validation_error({"max_price": "Must not be below min_price."})
+    filters = catalog.ProductFilters(
+        category=query.category, tag=query.tag, q=query.q or None, min_price=query.min_price,
+        max_price=query.max_price, in_stock=query.in_stock, featured=query.featured,
+        low_stock=query.low_stock, published=query.published,
+    )
+    page = await run(catalog.list_products, filters, query.sort, query.page, query.page_size, is_admin)
+    return product_page_json(page, is_admin, get_settings().currency)
+
+
+@api.route("GET", "/products/{product_id:int}", summary="A product by id", tags=TAGS, response=ProductOut,
+           auth="optional", errors=["product_not_found", *TOKEN_ERRORS])
+async def get_product(request: Request, product_id: int, user: User | None) -> dict[str, Any]:
+    is_admin = _is_admin(user)
+    return product_json(await run(catalog.get_product, product_id, is_admin), is_admin, get_settings().currency)
+
+
+@api.route("GET", "/products/slug/{slug}", summary="A product by slug", tags=TAGS, response=ProductOut,
+           auth="optional", errors=["product_not_found", *TOKEN_ERRORS])
+async def get_product_by_slug(request: Request, slug: str, user: User | None) -> dict[str, Any]:
+    is_admin = _is_admin(user)
+    row = await run(catalog.get_product_by_slug, slug, is_admin)
+    return product_json(row, is_admin, get_settings().currency)
+
+
+@api.route("POST", "/products", summary="Create a product (admin)", tags=TAGS, body=ProductIn, response=ProductOut,
+           status=201, auth="admin", errors=["sku_taken", "slug_taken"])
+async def create_product(request: Request, body: ProductIn) -> dict[str, Any]:
+    row = await run(catalog.create_product, body.model_dump())
+    return product_json(row, True, get_settings().currency)
+
+
+@api.route("PATCH", "/products/{product_id:int}", summary="Change a product (admin)", tags=TAGS, body=ProductPatch,
+           response=ProductOut, auth="admin", errors=["product_not_found", "sku_taken", "slug_taken"])
+async def update_product(request: Request, product_id: int, body: ProductPatch) -> dict[str, Any]:
+    row = await run(catalog.update_product, product_id, body.model_dump(exclude_unset=True))
+    return product_json(row, True, get_settings().currency)
+
+
+@api.route("DELETE", "/products/{product_id:int}", summary="Delete a product (admin); order history keeps its "
+           "snapshot", tags=TAGS, status=204, auth="admin", errors=["product_not_found"])
+async def delete_product(request: Request, product_id: int) -> Response:
+    await run(catalog.delete_product, product_id)
+    return Response(status_code=204)
