@@ -9,7 +9,10 @@ from models.settings import get_settings
 _settings = get_settings()
 
 broker_url = _settings.broker_url
-# Results are not used for control flow (tasks never wait on each other); keep them for Flower.
+# Tasks never wait on each other, and every outcome lands in PostgreSQL, so results are not kept:
+# storing them would also make each publish touch the result store (and stall when Redis is
+# down). A caller that wants one (the tests) asks with apply_async(ignore_result=False).
+task_ignore_result = True
 result_backend = _settings.broker_url
 result_expires = 3600
 
@@ -29,6 +32,9 @@ task_soft_time_limit = 45
 # Redis redelivers an unacknowledged message after this long; it must exceed the longest task.
 broker_transport_options = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "300")),
+    # How often a worker looks for messages whose worker died unacknowledged (interval x throttle).
+    "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
 }
@@ -47,4 +53,9 @@ task_track_started = True
 worker_hijack_root_logger = False
 worker_max_tasks_per_child = 1000
 
-beat_schedule: dict[str, dict[str, object]] = {}
+# Beat: exactly one beat process per deployment.
+beat_schedule: dict[str, dict[str, object]] = {
+    "expire-reservations": {"task": "beat.expire_reservations", "schedule": 30.0},
+    "redrive-stuck-orders": {"task": "beat.redrive_stuck_orders", "schedule": 15.0},
+    "sweep-abandoned-carts": {"task": "beat.sweep_abandoned_carts", "schedule": 3600.0},
+}

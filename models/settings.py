@@ -64,6 +64,8 @@ class Settings:
     db_max_connections: int
     failpoints: bool
     bcrypt_rounds: int
+    discount_codes: str
+    stuck_after: int
     log_level: str
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -116,6 +118,8 @@ def load_settings() -> Settings:
         db_max_connections=_int("DB_MAX_CONNECTIONS", 20),
         failpoints=_bool(os.environ.get("FAILPOINTS")),
         bcrypt_rounds=_int("BCRYPT_ROUNDS", 12),
+        discount_codes=os.environ.get("DISCOUNT_CODES", "WELCOME10=10%"),
+        stuck_after=_int("STUCK_AFTER", 30),
         log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
     )
     if settings.is_production and settings.secret_key == DEFAULT_SECRET:

@@ -22,12 +22,12 @@ from web import openapi
 from web.errors import EXCEPTION_HANDLERS
 from web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web.responses import JSONResponse
-from web.routes import addresses, auth, cart, health, products
+from web.routes import addresses, auth, cart, health, orders, products
 
 API_PREFIX = "/api/v1"
 # (prefix, registry) in the order their routes are matched.
 REGISTRIES = [("", health.api), (API_PREFIX, auth.api), (API_PREFIX, products.api), (API_PREFIX, addresses.api),
-              (API_PREFIX, cart.api)]
+              (API_PREFIX, cart.api), (API_PREFIX, orders.api)]
 TITLE, VERSION = "Shop checkout API", "1.0.0"
 
 

@@ -1,0 +1,135 @@
+"""Test helpers that run real things: a Celery worker subprocess, a uvicorn server, a shopper."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import uvicorn
+
+import embedded
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "condition") -> T:
+    """Poll predicate until it returns something truthy; fail the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class WorkerProcess:
+    """`celery -A tasks worker` as a child process, as production runs it (prefork, acks_late)."""
+
+    def __init__(self, root: Path, log_path: Path, concurrency: int = 2) -> None:
+        self.root = root
+        self.log_path = log_path
+        self.concurrency = concurrency
+        self.process: subprocess.Popen[bytes] | None = None
+        self.name = ""
+
+    def start(self, env: dict[str, str] | None = None) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        args = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-P", "prefork", "-c", str(self.concurrency),
+                "-n", self.name, "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(args, cwd=self.root, env={**os.environ, **(env or {})},
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        from celery import Celery
+
+        from tasks.app import app as default_app
+
+        broker = (env or {}).get("CELERY_BROKER_URL")
+        app = Celery(broker=broker) if broker else default_app
+
+        def answered() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"celery worker exited with {self.process.returncode}; see {self.log_path}")
+            replies = app.control.ping(destination=[self.name], timeout=0.5)
+            return any(self.name in reply for reply in replies)
+
+        try:
+            wait_for(answered, timeout=60, interval=0.2, what="the celery worker to answer ping")
+        finally:
+            if app is not default_app:
+                app.close()
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def ensure_running(self) -> None:
+        if not self.running():
+            self.start()
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (parent and children), as a machine failure would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, 9)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait(10)
+        self.process = None
+
+
+class LiveServer:
+    """The real ASGI app under uvicorn on a free port, in a background thread."""
+
+    def __init__(self) -> None:
+        self.port = embedded.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from web.app import app
+
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
+                                limit_concurrency=500, backlog=512)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.server is not None and self.server.started, timeout=20, what="uvicorn to start")
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(10)
+
+
+def register_shopper(client: Any, email: str, password: str = "shopper-pass-1") -> dict[str, str]:
+    """Register and log in over HTTP; returns the Authorization header."""
+    assert client.post("/api/v1/auth/register", json={"email": email, "password": password,
+                                                      "full_name": "Shopper"}).status_code == 201
+    tokens = client.post("/api/v1/auth/login", json={"email": email, "password": password}).json()
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+ADDRESS = {"recipient_name": "Kim Minji", "phone": "010-1234-5678", "postal_code": "04524",
+           "address_line1": "1 Sejong-daero", "city": "Seoul"}
+
+
+def checkout_body(**overrides: Any) -> dict[str, Any]:
+    return {"shipping_address": ADDRESS, "shipping_method": "standard", "payment_method": "dummy", **overrides}

@@ -1,0 +1,205 @@
+"""The checkout pipeline end to end over HTTP with a real Celery worker: reserve, pay, decline,
+transient errors, cancel, admin transitions, status polling."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from models.payments.dummy import DummyGateway
+from models.tables import EmailLog, Order, Product
+from tests.support import checkout_body, register_shopper, wait_for
+
+pytestmark = pytest.mark.pipeline
+API = "/api/v1"
+
+
+def product(stock: int = 10, price: int = 12000, sku: str = "SKU-1", **extra: Any) -> Product:
+    return Product.create(sku=sku, name=f"Item {sku}", slug=sku.lower(), price=price, stock_quantity=stock,
+                          category="tops", tags=[], images=[f"/img/{sku}.jpg"], **extra)
+
+
+def fill_cart(client: Any, session: str, lines: dict[int, int]) -> None:
+    for product_id, quantity in lines.items():
+        response = client.post(f"{API}/cart/items", json={"product_id": product_id, "quantity": quantity},
+                               headers={"X-Session-ID": session})
+        assert response.status_code == 200, response.text
+
+
+def place(client: Any, headers: dict[str, str], session: str, key: str | None = None, **body: Any) -> Any:
+    extra = {"X-Session-ID": session, **({"Idempotency-Key": key} if key else {})}
+    return client.post(f"{API}/orders", json=checkout_body(**body), headers={**headers, **extra})
+
+
+def status_of(client: Any, headers: dict[str, str], order_id: int) -> dict[str, Any]:
+    response = client.get(f"{API}/orders/{order_id}/status", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_status(client: Any, headers: dict[str, str], order_id: int, *wanted: str, timeout: float = 15) -> dict[str, Any]:
+    return wait_for(lambda: (s := status_of(client, headers, order_id))["status"] in wanted and s,
+                    timeout=timeout, what=f"order {order_id} to become {wanted}")
+
+
+def reserved_order(client: Any, headers: dict[str, str], stock: int = 10, quantity: int = 2) -> tuple[int, Product]:
+    item = product(stock=stock)
+    fill_cart(client, "session-one", {item.id: quantity})
+    response = place(client, headers, "session-one")
+    assert response.status_code == 202, response.text
+    order_id = response.json()["id"]
+    wait_status(client, headers, order_id, "reserved")
+    return order_id, item
+
+
+def test_happy_path_pending_reserved_confirmed(client: Any, worker: Any) -> None:
+    headers = register_shopper(client, "ana@example.com")
+    item = product(stock=5, price=30000)
+    fill_cart(client, "session-one", {item.id: 2})
+    response = place(client, headers, "session-one")
+    assert response.status_code == 202
+    order = response.json()
+    assert order["status"] == "pending" and order["payment_status"] == "pending"
+    assert order["subtotal"] == 60000 and order["shipping_fee"] == 0 and order["total"] == 60000
+    assert order["currency"] == "KRW"
+    assert order["items"][0] | {"product_name": "Item SKU-1", "unit_price": 30000, "quantity": 2,
+                                "subtotal": 60000} == order["items"][0]
+
+    wait_status(client, headers, order["id"], "reserved")
+    assert Product.get_by_id(item.id).stock_quantity == 3
+    detail = client.get(f"{API}/orders/{order['id']}", headers=headers).json()
+    assert detail["payment"]["next_action"] == {"type": "token"}
+    assert detail["reserved_until"] is not None
+
+    paid_at = time.monotonic()
+    assert client.post(f"{API}/orders/{order['id']}/pay", json={"token": "tok_ok"}, headers=headers).status_code == 202
+    final = wait_status(client, headers, order["id"], "confirmed", timeout=5)
+    assert time.monotonic() - paid_at < 1.0, "a polling storefront should see confirmed within a second"
+    assert final["payment_status"] == "paid"
+    detail = client.get(f"{API}/orders/{order['id']}", headers=headers).json()
+    types = [e["type"] for e in detail["events"]]
+    assert types[:4] == ["order_created", "stock_reserved", "payment_prepared", "payment_submitted"]
+    assert "payment_captured" in types
+    captured = next(e for e in detail["events"] if e["type"] == "payment_captured")
+    assert captured["task_id"] and captured["from_status"] == "reserved" and captured["to_status"] == "confirmed"
+    assert Product.get_by_id(item.id).stock_quantity == 3
+    wait_for(lambda: EmailLog.get_or_none(EmailLog.order == order["id"], EmailLog.kind == "confirmation",
+                                          EmailLog.status == "sent"), what="the confirmation email")
+    # The paid cart is emptied; the order keeps its snapshot.
+    wait_for(lambda: client.get(f"{API}/cart", headers={"X-Session-ID": "session-one"}).json()["items"] == [],
+             what="the cart to be cleared")
+
+
+def test_decline_fails_the_order_and_releases_stock(client: Any, worker: Any) -> None:
+    headers = register_shopper(client, "ana@example.com")
+    order_id, item = reserved_order(client, headers, stock=4, quantity=3)
+    assert Product.get_by_id(item.id).stock_quantity == 1
+    client.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_decline"}, headers=headers)
+    final = wait_status(client, headers, order_id, "failed")
+    assert final["payment_status"] == "failed"
+    assert Order.get_by_id(order_id).failure_reason == "payment_declined"
+    assert Product.get_by_id(item.id).stock_quantity == 4
+    # The cart survives a failed checkout so the shopper can try again.
+    assert client.get(f"{API}/cart", headers={"X-Session-ID": "session-one"}).json()["item_count"] == 3
+
+
+def test_transient_gateway_error_retries_and_charges_once(client: Any, worker: Any) -> None:
+    headers = register_shopper(client, "ana@example.com")
+    order_id, _ = reserved_order(client, headers)
+    client.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_error"}, headers=headers)
+    wait_status(client, headers, order_id, "confirmed", timeout=20)
+    ledger = DummyGateway().ledger()
+    assert ledger.calls["capture"] == 2
+    assert len(ledger.charges) == 1
+
+
+def test_out_of_stock_fails_with_the_lines_named(client: Any, worker: Any) -> None:
+    headers = register_shopper(client, "ana@example.com")
+    item = product(stock=3)
+    fill_cart(client, "session-one", {item.id: 3})
+    Product.update(stock_quantity=1).where(Product.id == item.id).execute()  # sold elsewhere meanwhile
+    order_id = place(client, headers, "session-one").json()["id"]
+    wait_status(client, headers, order_id, "failed")
+    order = client.get(f"{API}/orders/{order_id}", headers=headers).json()
+    assert order["failure_reason"] == "out_of_stock"
+    assert order["failure_detail"]["lines"] == [{"product_id": item.id, "sku": "SKU-1", "requested": 3, "available": 1}]
+    assert Product.get_by_id(item.id).stock_quantity == 1
+
+
+def test_pay_requires_reserved_state_and_a_valid_token(client: Any, worker: Any) -> None:
+    headers = register_shopper(client, "ana@example.com")
+    order_id, _ = reserved_order(client, headers)
+    bad = client.post(f"{API}/orders/{order_id}/pay", json={"token": 42}, headers=headers)
+    assert bad.status_code == 422 and "token" in bad.json()["error"]["details"]["fields"]
+    assert client.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers).status_code == 202
+    wait_status(client, headers, order_id, "confirmed")
+    again = client.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "invalid_state"
+
+
+def test_cancel_confirmed_order_releases_stock_and_refunds(client: Any, worker: Any) -> None:
+    headers = register_shopper(client, "ana@example.com")
+    order_id, item = reserved_order(client, headers, stock=10, quantity=2)
+    client.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers)
+    wait_status(client, headers, order_id, "confirmed")
+    response = client.delete(f"{API}/orders/{order_id}", headers=headers)
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert Product.get_by_id(item.id).stock_quantity == 10
+    wait_for(lambda: status_of(client, headers, order_id)["payment_status"] == "refunded", what="the refund")
+    assert len(DummyGateway().ledger().refunds) == 1
+    # Cancelling twice answers with the cancelled order and changes nothing.
+    assert client.delete(f"{API}/orders/{order_id}", headers=headers).status_code == 200
+    assert Product.get_by_id(item.id).stock_quantity == 10
+
+
+def test_admin_ships_and_delivers_then_cancel_is_refused(client: Any, worker: Any, make_user: Any) -> None:
+    headers = register_shopper(client, "ana@example.com")
+    _, admin = make_user(email="boss@example.com", admin=True)
+    order_id, _ = reserved_order(client, headers)
+    client.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers)
+    wait_status(client, headers, order_id, "confirmed")
+
+    forbidden = client.patch(f"{API}/orders/{order_id}", json={"status": "shipped", "tracking_number": "T1"},
+                             headers=headers)
+    assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "forbidden"
+    no_tracking = client.patch(f"{API}/orders/{order_id}", json={"status": "shipped"}, headers=admin)
+    assert no_tracking.status_code == 422 and "tracking_number" in no_tracking.json()["error"]["details"]["fields"]
+    too_early = client.patch(f"{API}/orders/{order_id}", json={"status": "delivered"}, headers=admin)
+    assert too_early.status_code == 409 and too_early.json()["error"]["code"] == "invalid_transition"
+
+    shipped = client.patch(f"{API}/orders/{order_id}", json={"status": "shipped", "tracking_number": "CJ123",
+                                                            "carrier": "CJ"}, headers=admin)
+    assert shipped.status_code == 200 and shipped.json()["tracking_number"] == "CJ123"
+    refused = client.delete(f"{API}/orders/{order_id}", headers=headers)
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "invalid_state"
+    delivered = client.patch(f"{API}/orders/{order_id}", json={"status": "delivered"}, headers=admin)
+    assert delivered.status_code == 200 and delivered.json()["delivered_at"]
+    wait_for(lambda: EmailLog.get_or_none(EmailLog.order == order_id, EmailLog.kind == "delivered"),
+             what="the delivered email")
+
+
+def test_status_endpoint_etag_and_304(client: Any, worker: Any) -> None:
+    headers = register_shopper(client, "ana@example.com")
+    order_id, _ = reserved_order(client, headers)
+    first = client.get(f"{API}/orders/{order_id}/status", headers=headers)
+    etag = first.headers["ETag"]
+    assert set(first.json()) == {"id", "order_number", "status", "payment_status", "version", "updated_at"}
+    unchanged = client.get(f"{API}/orders/{order_id}/status", headers={**headers, "If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.headers["ETag"] == etag and unchanged.content == b""
+    client.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers)
+    wait_status(client, headers, order_id, "confirmed")
+    changed = client.get(f"{API}/orders/{order_id}/status", headers={**headers, "If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+def test_other_users_orders_are_404(client: Any, worker: Any) -> None:
+    owner = register_shopper(client, "ana@example.com")
+    stranger = register_shopper(client, "eve@example.com")
+    order_id, _ = reserved_order(client, owner)
+    for method, path, body in [("GET", f"/orders/{order_id}", None), ("GET", f"/orders/{order_id}/status", None),
+                               ("POST", f"/orders/{order_id}/pay", {"token": "tok_ok"}),
+                               ("DELETE", f"/orders/{order_id}", None)]:
+        response = client.request(method, API + path, json=body, headers=stranger)
+        assert response.status_code == 404 and response.json()["error"]["code"] == "order_not_found", path

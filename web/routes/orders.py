@@ -1,0 +1,144 @@
+"""`/orders`: checkout, the caller's orders, status polling, pay, cancel, admin transitions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from starlette.requests import Request
+from starlette.responses import Response
+
+from models import cart, checkout, order_queries, payment_steps, pipeline
+from models.orders import ADMIN_TARGETS, STATUSES
+from models.tables import User
+from tasks.dispatch import dispatch
+from web.api import Registry, run
+from web.schemas import Strict
+from web.schemas_orders import OrderOut, OrderPage, OrderStatusOut
+from web.serializers_orders import order_json, order_page, status_json
+
+api = Registry()
+TAGS = ["orders"]
+SESSION_HEADER = {"X-Session-ID": "The cart to check out (8-128 chars of [A-Za-z0-9_-])",
+                  "Idempotency-Key": "Retries with the same key and body return the same order"}
+
+
+class AddressIn(Strict):
+    recipient_name: str = Field(min_length=1, max_length=100)
+    phone: str = Field(min_length=6, max_length=32, pattern=r"^\+?[0-9 \-()]{6,32}$")
+    postal_code: str = Field(min_length=3, max_length=16)
+    address_line1: str = Field(min_length=1, max_length=200)
+    address_line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+
+
+class CheckoutIn(Strict):
+    shipping_address: AddressIn | None = None
+    address_id: int | None = Field(default=None, ge=1)
+    shipping_method: Literal["standard", "express"]
+    payment_method: Literal["dummy", "stripe", "toss"]
+    discount_code: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def one_address(self) -> CheckoutIn:
+        if (self.shipping_address is None) == (self.address_id is None):
+            raise ValueError("give exactly one of shipping_address or address_id")
+        return self
+
+
+class PayIn(Strict):
+    token: str | None = Field(default=None, max_length=200, description="dummy gateway")
+    payment_key: str | None = Field(default=None, max_length=200, description="toss")
+    amount: int | None = Field(default=None, ge=0, description="toss: must equal the order total")
+    payment_intent_id: str | None = Field(default=None, max_length=200, description="stripe")
+
+
+class OrderListQuery(Strict):
+    page: int = Field(default=1, ge=1, le=10_000)
+    page_size: int = Field(default=20, ge=1, le=100)
+    status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
+
+
+class AdminUpdateIn(Strict):
+    status: Literal[tuple(sorted(ADMIN_TARGETS))]  # type: ignore[valid-type]
+    tracking_number: str | None = Field(default=None, min_length=1, max_length=64)
+    carrier: str | None = Field(default=None, max_length=64)
+
+
+def _session(request: Request) -> str:
+    return cart.validate_session_id(request.headers.get("x-session-id"))
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    from models.errors import validation_error
+
+    key = key.strip()
+    if not 1 <= len(key) <= 255:
+        raise validation_error({"Idempotency-Key": "Must be 1-255 characters."})
+    return key
+
+
+@api.route("POST", "/orders", summary="Check out the cart: 202 with the pending order", tags=TAGS, auth="user",
+           body=CheckoutIn, response=OrderOut, status=202, headers=SESSION_HEADER,
+           errors=["empty_cart", "invalid_session", "idempotency_key_reused", "address_not_found",
+                   "product_unavailable"])
+async def create_order(request: Request, user: User, body: CheckoutIn) -> dict[str, Any]:
+    session_id = _session(request)
+    placed = await run(checkout.place_order, user, session_id, body.model_dump(mode="json"), _idempotency_key(request))
+    await run(dispatch, placed.follow_ups)
+    return await run(order_json, placed.order.id)
+
+
+@api.route("GET", "/orders", summary="The caller's orders, newest first", tags=TAGS, auth="user",
+           query=OrderListQuery, response=OrderPage)
+async def list_orders(request: Request, user: User, query: OrderListQuery) -> dict[str, Any]:
+    return await run(order_page, user.id, query.page, query.page_size, query.status)
+
+
+@api.route("GET", "/orders/{order_id:int}", summary="One order with items, totals, timeline and payment",
+           tags=TAGS, auth="user", response=OrderOut, errors=["order_not_found"])
+async def get_order(request: Request, user: User, order_id: int) -> dict[str, Any]:
+    return await run(order_json, order_id, None if user.is_admin else user.id)
+
+
+@api.route("GET", "/orders/{order_id:int}/status", summary="Cheap status for polling (ETag, 304 on If-None-Match)",
+           tags=TAGS, auth="user", response=OrderStatusOut, errors=["order_not_found"],
+           headers={"If-None-Match": "The ETag of the last answer: 304 while nothing changed"})
+async def order_status(request: Request, user: User, order_id: int) -> Response:
+    from web.responses import JSONResponse
+
+    row = await run(order_queries.status_row, order_id, None if user.is_admin else user.id)
+    etag = f'"o{row["id"]}v{row["version"]}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    return JSONResponse(status_json(row), headers=headers)
+
+
+@api.route("POST", "/orders/{order_id:int}/pay", summary="Hand the payment proof to the pipeline", tags=TAGS,
+           auth="user", body=PayIn, response=OrderOut, status=202,
+           errors=["order_not_found", "invalid_state", "payment_in_progress", "amount_mismatch"])
+async def pay(request: Request, user: User, order_id: int, body: PayIn) -> dict[str, Any]:
+    proof = body.model_dump(exclude_none=True)
+    order, follow_ups = await run(payment_steps.submit, order_id, user, proof)
+    await run(dispatch, follow_ups)
+    return await run(order_json, order.id)
+
+
+@api.route("DELETE", "/orders/{order_id:int}", summary="Cancel before shipping (stock released, refund if paid)",
+           tags=TAGS, auth="user", response=OrderOut, errors=["order_not_found", "invalid_state"])
+async def cancel(request: Request, user: User, order_id: int) -> dict[str, Any]:
+    order, follow_ups = await run(pipeline.cancel, order_id, user, "customer")
+    await run(dispatch, follow_ups)
+    return await run(order_json, order.id)
+
+
+@api.route("PATCH", "/orders/{order_id:int}", summary="Admin: ship, deliver or cancel", tags=TAGS, auth="admin",
+           body=AdminUpdateIn, response=OrderOut, errors=["order_not_found", "invalid_transition", "invalid_state"])
+async def admin_update(request: Request, order_id: int, body: AdminUpdateIn) -> dict[str, Any]:
+    order, follow_ups = await run(pipeline.admin_update, order_id, body.status, body.tracking_number, body.carrier)
+    await run(dispatch, follow_ups)
+    return await run(order_json, order.id)
