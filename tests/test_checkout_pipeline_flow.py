@@ -51,6 +51,7 @@ def reserved_order(client: Any, headers: dict[str, str], stock: int = 10, quanti
     assert response.status_code == 202, response.text
     order_id = response.json()["id"]
     wait_status(client, headers, order_id, "reserved")
+    wait_for(lambda: Order.get_by_id(order_id).payment_next_action, what="payment preparation")
     return order_id, item
 
 
