@@ -3,7 +3,6 @@ transient errors, cancel, admin transitions, status polling."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -74,10 +73,9 @@ def test_happy_path_pending_reserved_confirmed(client: Any, worker: Any) -> None
     assert detail["payment"]["next_action"] == {"type": "token"}
     assert detail["reserved_until"] is not None
 
-    paid_at = time.monotonic()
+    # How fast confirmed shows up is measured by bench/ (pay-to-confirmed p50/p99), not asserted here.
     assert client.post(f"{API}/orders/{order['id']}/pay", json={"token": "tok_ok"}, headers=headers).status_code == 202
-    final = wait_status(client, headers, order["id"], "confirmed", timeout=5)
-    assert time.monotonic() - paid_at < 1.0, "a polling storefront should see confirmed within a second"
+    final = wait_status(client, headers, order["id"], "confirmed")
     assert final["payment_status"] == "paid"
     detail = client.get(f"{API}/orders/{order['id']}", headers=headers).json()
     types = [e["type"] for e in detail["events"]]
