@@ -35,8 +35,13 @@ INDEXES = ["products_search_trgm", "products_low_stock_created_at", "products_so
 
 
 def migrate(migrator: Any, database: Any, *, fake: bool = False) -> None:
+    # pg_trgm is a contrib extension: a server without it (the embedded pgserver) gets no
+    # text-search index, and `q` works by a scan there. models/tables.py makes the same choice.
+    trigram = bool(database.execute_sql(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'").fetchone())
     for statement in STATEMENTS:
-        migrator.sql(statement)
+        if trigram or "trgm" not in statement:
+            migrator.sql(statement)
 
 
 def rollback(migrator: Any, database: Any, *, fake: bool = False) -> None:
