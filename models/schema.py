@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from peewee import Database
 from peewee_migrate import Router
 
 from models.db import db, init_db
@@ -13,9 +14,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 log = logging.getLogger("shop.migrate")
 
 
-def router() -> Router:
-    init_db()
-    return Router(db.obj, migrate_dir=str(MIGRATIONS_DIR), ignore=["basemodel"], logger=log)
+def router(database: Database | None = None) -> Router:
+    """The migration runner for database (default: the configured one)."""
+    return Router(database or init_db(), migrate_dir=str(MIGRATIONS_DIR), ignore=["basemodel"], logger=log)
 
 
 def migrate() -> list[str]:

@@ -1,0 +1,156 @@
+"""Operations endpoints and the error contract: /readyz goes 503 when Redis or the database is
+down (real servers stopped, not mocks), every error has the contract's body, OpenAPI documents
+every route."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import embedded
+from models import redis_client
+from models.db import db, init_db
+from models.settings import get_settings
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[embedded.EmbeddedRedis]:
+    """Point the app (cart store and broker) at a redis-server of this test's own."""
+    from tasks.app import app as celery_app
+
+    server = embedded.EmbeddedRedis(tmp_path / "redis", persist=False)
+    server.start()
+    saved_broker = celery_app.conf.broker_url
+    monkeypatch.setenv("REDIS_URL", server.url)
+    monkeypatch.setenv("CELERY_BROKER_URL", server.url)
+    get_settings.cache_clear()
+    redis_client._client.cache_clear()
+    celery_app.conf.broker_url = server.url
+    try:
+        yield server
+    finally:
+        server.stop()
+        monkeypatch.undo()
+        get_settings.cache_clear()
+        redis_client._client.cache_clear()
+        celery_app.conf.broker_url = saved_broker
+        celery_app.pool.force_close_all()
+
+
+def test_healthz_and_readyz(client: Any) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": True, "redis": True, "broker": True}
+
+
+def test_readyz_is_503_when_redis_stops(client: Any, own_redis: embedded.EmbeddedRedis) -> None:
+    assert client.get("/readyz").status_code == 200
+    own_redis.stop()
+    down = client.get("/readyz")
+    assert down.status_code == 503 and down.headers["Retry-After"]
+    error = down.json()["error"]
+    assert error["code"] == "service_unavailable"
+    assert error["details"]["checks"] == {"database": True, "redis": False, "broker": False}
+    # An endpoint that needs Redis answers 503 with the contract's body, not a stack trace.
+    cart = client.get("/api/v1/cart", headers={"X-Session-ID": "session-one"})
+    assert cart.status_code == 503 and cart.json()["error"]["code"] == "service_unavailable"
+
+
+def test_database_down_is_503(client: Any) -> None:
+    original = db.obj
+    init_db("postgresql://postgres@127.0.0.1:1/nowhere")  # nothing listens on port 1
+    try:
+        response = client.get("/api/v1/products")
+        assert response.status_code == 503
+        assert response.json()["error"]["code"] == "service_unavailable"
+        assert client.get("/readyz").json()["error"]["details"]["checks"]["database"] is False
+    finally:
+        db.obj.close_all()
+        db.initialize(original)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/nope", 404, "not_found"),
+        ("GET", "/api/v1/products/999999", 404, "product_not_found"),
+        ("PUT", "/api/v1/auth/me", 405, "method_not_allowed"),
+        ("GET", "/api/v1/auth/me", 401, "not_authenticated"),
+        ("GET", "/api/v1/orders", 401, "not_authenticated"),
+        ("GET", "/api/v1/cart", 400, "invalid_session"),
+        ("GET", "/api/v1/products?page=0", 422, "validation_error"),
+        ("GET", "/api/v1/products?bogus=1", 422, "validation_error"),
+    ],
+)
+def test_errors_have_the_contract_body_and_never_html(client: Any, method: str, path: str, status: int,
+                                                      code: str) -> None:
+    response = client.request(method, path)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+
+
+def test_admin_only_endpoints_are_403_for_customers(client: Any, user_headers: dict[str, str]) -> None:
+    response = client.post("/api/v1/products", json={"sku": "X", "name": "X", "price": 1}, headers=user_headers)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+
+
+def test_unexpected_errors_are_500_without_a_stack_trace(app: Any) -> None:
+    from starlette.testclient import TestClient
+
+    from web.routes.health import api
+
+    @api.route("GET", "/boom-for-test", summary="test only", tags=["test"])
+    async def boom(request: Any) -> None:
+        raise RuntimeError("secret internals")
+
+    from web.app import create_app
+
+    try:
+        with TestClient(create_app(), raise_server_exceptions=False) as local:
+            response = local.get("/boom-for-test")
+    finally:
+        api.endpoints.pop()
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "secret internals" not in response.text and "Traceback" not in response.text
+
+
+def test_request_id_is_echoed_or_made(client: Any) -> None:
+    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"] == "abc-123"
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
+    assert made != "bad id with spaces" and len(made) == 32
+
+
+def test_openapi_documents_every_route(client: Any) -> None:
+    from web.app import REGISTRIES
+
+    spec = client.get("/api/openapi.json").json()
+    assert spec["openapi"].startswith("3.")
+    for prefix, registry in REGISTRIES:
+        for endpoint in registry.endpoints:
+            operation = spec["paths"][prefix + endpoint.openapi_path][endpoint.method.lower()]
+            if endpoint.body is not None:
+                assert "requestBody" in operation, endpoint.path
+            if endpoint.response is not None and endpoint.status != 204:
+                assert "content" in operation["responses"][str(endpoint.status)], endpoint.path
+            for status, response in operation["responses"].items():
+                if int(status) >= 400:
+                    assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    for ref_holder in (spec["components"]["schemas"],):
+        assert "Error" in ref_holder
+    assert client.get("/api/docs").headers["content-type"].startswith("text/html")
+    assert client.get("/api/redoc").status_code == 200
+    assert client.get("/api/docs/static/swagger-ui-bundle.js").status_code == 200
+
+
+def test_metrics_count_requests_by_route(client: Any) -> None:
+    client.get("/api/v1/products")
+    text = client.get("/metrics").text
+    assert 'http_requests_total{method="GET",route="/api/v1/products",status="200"}' in text
