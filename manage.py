@@ -97,6 +97,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     handles = _ensure_services(need_redis=True)
     env = dict(os.environ)
+    # The Procfile names uvicorn and celery: find them beside this interpreter (.venv/bin).
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.setdefault("PORT", "8000")
     env.setdefault("FLOWER_PORT", "5555")
     (ROOT / "var").mkdir(exist_ok=True)
