@@ -104,7 +104,8 @@ def start_services(
     var_dir = var_dir or ROOT / "var"
     # pgserver keeps a lock file in the user's runtime dir; give it one where none is set.
     if not os.environ.get("XDG_RUNTIME_DIR"):
-        (var_dir / "run").mkdir(parents=True, exist_ok=True)
+        (var_dir / "run").mkdir(mode=0o700, parents=True, exist_ok=True)
+        (var_dir / "run").chmod(0o700)
         os.environ["XDG_RUNTIME_DIR"] = str(var_dir / "run")
     env: dict[str, str] = {}
     handles: list[Any] = []

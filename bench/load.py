@@ -1,0 +1,50 @@
+"""wrk runs: one composite Lua script per scenario, figures parsed from its JSON line, medians of
+several runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+LUA = Path(__file__).resolve().parent / "lua"
+
+
+def require_wrk() -> str:
+    path = shutil.which("wrk")
+    if path is None:
+        raise SystemExit("wrk is not installed: `apt-get install -y wrk` (Debian's package), then run again")
+    return path
+
+
+def wrk_once(url: str, scripts: list[str], seconds: float, connections: int, env: dict[str, str]) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as combined:
+        for name in ["headers.lua", *scripts, "report.lua"]:
+            combined.write((LUA / name).read_text() + "\n")
+    try:
+        out = subprocess.run(
+            [require_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", combined.name, url],
+            capture_output=True, text=True, env={**os.environ, **env}, timeout=seconds + 60, check=True).stdout
+    finally:
+        os.unlink(combined.name)
+    line = next(line for line in out.splitlines() if line.startswith("WRK_JSON "))
+    return json.loads(line[len("WRK_JSON "):])
+
+
+def measure(url: str, scripts: list[str] | None = None, *, runs: int, seconds: float, connections: int = 32,
+            env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Median requests/s and latencies of `runs` wrk runs (after one short warm-up)."""
+    wrk_once(url, scripts or [], min(seconds, 2), connections, env or {})
+    results = [wrk_once(url, scripts or [], seconds, connections, env or {}) for _ in range(runs)]
+    return {
+        "rps": statistics.median(r["rps"] for r in results),
+        "p50_ms": statistics.median(r["p50_ms"] for r in results),
+        "p99_ms": statistics.median(r["p99_ms"] for r in results),
+        "errors": sum(r["non_2xx_3xx"] + r["socket_errors"] for r in results),
+        "runs": results,
+    }

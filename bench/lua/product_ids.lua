@@ -1,0 +1,5 @@
+-- GET /api/v1/products/{id} over a rotating set of ids (BENCH_MAX_ID from the environment).
+local max_id = tonumber(os.getenv("BENCH_MAX_ID") or "1000")
+request = function()
+  return wrk.format("GET", "/api/v1/products/" .. math.random(1, max_id))
+end

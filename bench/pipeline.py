@@ -1,0 +1,125 @@
+"""The checkout pipeline under load: shoppers that add to cart, check out, poll /status until
+reserved, pay with tok_ok and poll until confirmed; and the no-op Celery chain baseline."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from typing import Any
+
+import httpx2 as httpx
+
+ADDRESS = {"recipient_name": "Bench", "phone": "010-0000-0000", "postal_code": "04524",
+           "address_line1": "1 Sejong-daero", "city": "Seoul"}
+TASKS_PER_ORDER = 3  # reserve_stock, capture_payment, send_order_email (authorize and cart clearing run inline)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _poll(http: httpx.AsyncClient, order_id: int, headers: dict[str, str], wanted: set[str],
+                stats: dict[str, int]) -> str:
+    etag = None
+    while True:
+        response = await http.get(f"/api/v1/orders/{order_id}/status",
+                                  headers={**headers, **({"If-None-Match": etag} if etag else {})})
+        stats["polls"] += 1
+        if response.status_code == 200:
+            etag = response.headers.get("etag")
+            status = response.json()["status"]
+            if status in wanted or status in {"failed", "expired", "cancelled"}:
+                return str(status)
+        elif response.status_code != 304:
+            stats["errors"] += 1
+        await asyncio.sleep(0.005)
+
+
+async def _shopper(base: str, token: str, product_ids: list[int], deadline: float, out: dict[str, Any]) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        while time.monotonic() < deadline:
+            session = "bench-" + uuid.uuid4().hex
+            added = await http.post("/api/v1/cart/items", json={"product_id": random.choice(product_ids), "quantity": 1},
+                                    headers={"X-Session-ID": session})
+            placed = await http.post("/api/v1/orders", json={"shipping_address": ADDRESS, "shipping_method": "standard",
+                                                             "payment_method": "dummy"},
+                                     headers={**headers, "X-Session-ID": session, "Idempotency-Key": session})
+            if added.status_code != 200 or placed.status_code != 202:
+                out["stats"]["errors"] += 1
+                continue
+            started = time.monotonic()
+            order_id = placed.json()["id"]
+            if await _poll(http, order_id, headers, {"reserved"}, out["stats"]) != "reserved":
+                out["stats"]["failed"] += 1
+                continue
+            paid = time.monotonic()
+            pay = await http.post(f"/api/v1/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers)
+            if pay.status_code != 202:
+                out["stats"]["errors"] += 1
+                continue
+            if await _poll(http, order_id, headers, {"confirmed"}, out["stats"]) == "confirmed":
+                now = time.monotonic()
+                out["pay_to_confirmed"].append(now - paid)
+                out["order_to_confirmed"].append(now - started)
+                out["confirmed_at"].append(now)
+
+
+def checkout_load(base: str, tokens: list[str], product_ids: list[int], seconds: float) -> dict[str, Any]:
+    """Run one shopper per token for `seconds`; orders/s counts orders confirmed end to end."""
+    out: dict[str, Any] = {"pay_to_confirmed": [], "order_to_confirmed": [], "confirmed_at": [],
+                           "stats": {"polls": 0, "errors": 0, "failed": 0}}
+
+    async def main() -> float:
+        begin = time.monotonic()
+        await asyncio.gather(*(_shopper(base, t, product_ids, begin + seconds, out) for t in tokens))
+        return time.monotonic() - begin
+
+    elapsed = asyncio.run(main())
+    pay = [s * 1000 for s in out["pay_to_confirmed"]]
+    return {"orders_per_s": len(pay) / elapsed, "confirmed": len(pay), "seconds": round(elapsed, 2),
+            "shoppers": len(tokens), "pay_to_confirmed_p50_ms": percentile(pay, 0.5),
+            "pay_to_confirmed_p99_ms": percentile(pay, 0.99),
+            "order_to_confirmed_p50_ms": percentile([s * 1000 for s in out["order_to_confirmed"]], 0.5),
+            **out["stats"]}
+
+
+def noop_chains(count: int, in_flight: int) -> dict[str, Any]:
+    """Chains of TASKS_PER_ORDER no-op tasks through the same broker and workers: chains/s at
+    `in_flight` concurrent chains, and one chain's latency when the queue is idle."""
+    from celery import chain
+
+    from bench.celery_noop import done, noop
+    from models.redis_client import get_redis
+
+    redis = get_redis()
+
+    def send(key: str, index: int) -> None:
+        links = [noop.si(index) for _ in range(TASKS_PER_ORDER - 1)] + [done.si(key, time.time())]
+        chain(*links).apply_async()
+
+    idle_key = f"bench:idle:{uuid.uuid4().hex}"
+    for index in range(50):
+        send(idle_key, index)
+        while redis.llen(idle_key) <= index:
+            time.sleep(0.0005)
+    idle = [float(v) * 1000 for v in redis.lrange(idle_key, 0, -1)]
+
+    key = f"bench:chains:{uuid.uuid4().hex}"
+    begin, sent = time.monotonic(), 0
+    while sent < count:
+        while sent < count and sent - redis.llen(key) < in_flight:
+            send(key, sent)
+            sent += 1
+        time.sleep(0.001)
+    while redis.llen(key) < count:
+        time.sleep(0.005)
+    elapsed = time.monotonic() - begin
+    return {"chains_per_s": count / elapsed, "chain_idle_p50_ms": statistics.median(idle),
+            "chain_idle_p99_ms": percentile(idle, 0.99), "tasks_per_chain": TASKS_PER_ORDER}

@@ -1,0 +1,102 @@
+"""Writing a run's results: latest.json (everything), latest.md (the table) and latest.png."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ROWS = [
+    # (figure, what it is, the baselines it is compared with)
+    ("baseline_bare_json", "bare Starlette route, fixed JSON (framework ceiling)", ()),
+    ("baseline_one_sql", "bare route, one SQL query via the threadpool (naive stack)", ()),
+    ("baseline_one_redis", "bare route, one Redis HGETALL via the threadpool", ()),
+    ("products_list_category", "GET /products?category=…", ("one_sql", "bare_json")),
+    ("product_by_id", "GET /products/{id} (1,000 ids)", ("one_sql", "bare_json")),
+    ("cart_read", "GET /cart", ("one_redis",)),
+    ("cart_add", "POST /cart/items", ("one_redis",)),
+    ("status_poll", "GET /orders/{id}/status", ()),
+    ("status_poll_304", "… with If-None-Match (304)", ()),
+    ("products_list_1000", "listing, 1k products", ()),
+    ("products_list_10000", "listing, 10k products", ()),
+    ("products_list_100000", "listing, 100k products", ()),
+]
+
+
+def _table(results: dict[str, Any]) -> list[str]:
+    figures, ratios = results["figures"], results["ratios"]
+    lines = ["| scenario | req/s | p50 ms | p99 ms | errors | vs baseline |", "|---|---:|---:|---:|---:|---|"]
+    for key, label, bases in ROWS:
+        if key not in figures:
+            continue
+        f = figures[key]
+        against = ", ".join(f"{ratios[f'{key}/{b}']}x {b}" for b in bases if f"{key}/{b}" in ratios)
+        lines.append(f"| {label} | {f['rps']:,.0f} | {f['p50_ms']:.2f} | {f['p99_ms']:.2f} | {f['errors']} | {against} |")
+    return lines
+
+
+def _pipeline(results: dict[str, Any]) -> list[str]:
+    f = results["figures"]
+    if "checkout" not in f:
+        return []
+    c, n = f["checkout"], f.get("noop_chain", {})
+    lines = ["", "| pipeline | value |", "|---|---:|",
+             f"| orders confirmed end to end / s ({c['shoppers']} shoppers) | {c['orders_per_s']:.1f} |",
+             f"| pay → confirmed, p50 / p99 (client polling /status) | {c['pay_to_confirmed_p50_ms']:.1f} / "
+             f"{c['pay_to_confirmed_p99_ms']:.1f} ms |",
+             f"| order → confirmed, p50 | {c['order_to_confirmed_p50_ms']:.1f} ms |",
+             f"| errors / failed orders during the run | {c['errors']} / {c['failed']} |"]
+    if n:
+        lines += [f"| baseline: chains of {n['tasks_per_chain']} no-op tasks / s | {n['chains_per_s']:.1f} |",
+                  f"| baseline: one idle chain, p50 / p99 | {n['chain_idle_p50_ms']:.1f} / {n['chain_idle_p99_ms']:.1f} ms |"]
+    for workers in (1, 2, 4):
+        w = f.get(f"checkout_workers_{workers}")
+        if w:
+            lines.append(f"| orders/s with {workers} worker process(es) | {w['orders_per_s']:.1f} "
+                         f"(pay→confirmed p50 {w['pay_to_confirmed_p50_ms']:.1f} ms) |")
+    for key in ("integrity", "integrity_after_scaling"):
+        if key in f:
+            i = f[key]
+            lines.append(f"| {key}: negative stock / stock not conserved / stuck pending / confirmed unpaid | "
+                         f"{i['negative_stock']} / {i['stock_not_conserved']} / {i['stuck_pending']} / "
+                         f"{i['confirmed_unpaid']} |")
+    return lines
+
+
+def _chart(results: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figures = results["figures"]
+    rows = [(label, figures[key]) for key, label, _ in ROWS if key in figures]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 6))
+    names = [label[:38] for label, _ in rows]
+    left.barh(names, [f["rps"] for _, f in rows], color="#4a7")
+    left.set_xlabel("requests/s (median of runs)")
+    left.invert_yaxis()
+    right.barh(names, [f["p99_ms"] for _, f in rows], color="#c74", label="p99")
+    right.barh(names, [f["p50_ms"] for _, f in rows], color="#47c", label="p50")
+    right.set_xlabel("latency ms")
+    right.invert_yaxis()
+    right.legend()
+    fig.suptitle(f"{results['cores']} cores, {results['timestamp'][:19]} (quick run)" if results.get("quick")
+                 else f"{results['cores']} cores, {results['timestamp'][:19]}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    return True
+
+
+def write(results: dict[str, Any], directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "latest.json").write_text(json.dumps(results, indent=2, default=str))
+    lines = [f"Run {results['timestamp'][:19]} UTC on {results['cores']} cores, Python {results['python']}; "
+             f"{results['runs']} run(s) of {results['seconds_per_run']} s each, medians"
+             + (" (QUICK: smoke only)" if results.get("quick") else "") + ".", ""]
+    lines += _table(results) + _pipeline(results)
+    if _chart(results, directory / "latest.png"):
+        lines += ["", "![throughput and latency](latest.png)"]
+    (directory / "latest.md").write_text("\n".join(lines) + "\n")
