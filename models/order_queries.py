@@ -6,6 +6,8 @@ from typing import Any
 
 from peewee import fn
 
+from models import accounts, tokens
+from models.db import db
 from models.errors import NotFound
 from models.tables import Order, OrderEvent, OrderItem
 
@@ -24,14 +26,23 @@ def get(order_id: int, user_id: int | None) -> tuple[Order, list[OrderItem], lis
     return order, items, events
 
 
-def status_row(order_id: int, user_id: int | None) -> dict[str, Any]:
-    """id, order_number, status, payment_status, version, updated_at: one indexed row, no joins."""
-    query = Order.select(Order.id, Order.order_number, Order.status, Order.payment_status, Order.version,
-                         Order.updated_at).where(Order.id == order_id)
-    row = _owned(query, user_id).dicts().first()
+STATUS_SQL = """
+SELECT o.id, o.order_number, o.status, o.payment_status, o.version, o.updated_at
+FROM users u JOIN orders o ON o.id = %s AND (o.user_id = u.id OR u.is_admin)
+WHERE u.id = %s AND u.token_version = %s AND u.is_active"""
+
+
+def status_for_token(access_token: str, order_id: int) -> dict[str, Any]:
+    """The status row for the token's user, checked and read in one query (the polling path).
+
+    Raises AuthError not_authenticated / token_expired, NotFound order_not_found.
+    """
+    claims = tokens.verify(access_token, tokens.ACCESS)
+    row = db.obj.execute_sql(STATUS_SQL, (order_id, claims.user_id, claims.version)).fetchone()
     if row is None:
+        accounts.user_for(claims)  # raises when the token's user is the problem
         raise NotFound("order_not_found", "No such order.", order_id=order_id)
-    return row
+    return dict(zip(("id", "order_number", "status", "payment_status", "version", "updated_at"), row))
 
 
 def list_for_user(user_id: int, page: int, page_size: int, status: str | None) -> tuple[list[Order], dict[int, int], int]:

@@ -193,6 +193,17 @@ def test_status_endpoint_etag_and_304(client: Any, worker: Any) -> None:
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
 
 
+def test_status_endpoint_checks_the_token_in_its_one_query(client: Any, worker: Any, make_user: Any) -> None:
+    headers = register_shopper(client, "ana@example.com")
+    _, admin = make_user(email="boss@example.com", admin=True)
+    order_id, _ = reserved_order(client, headers)
+    assert client.get(f"{API}/orders/{order_id}/status", headers=admin).status_code == 200  # admins see all
+    assert client.get(f"{API}/orders/{order_id}/status").json()["error"]["code"] == "not_authenticated"
+    client.post(f"{API}/auth/logout", headers=headers)
+    revoked = client.get(f"{API}/orders/{order_id}/status", headers=headers)
+    assert revoked.status_code == 401 and revoked.json()["error"]["code"] == "not_authenticated"
+
+
 def test_other_users_orders_are_404(client: Any, worker: Any) -> None:
     owner = register_shopper(client, "ana@example.com")
     stranger = register_shopper(client, "eve@example.com")

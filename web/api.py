@@ -39,7 +39,7 @@ class Endpoint:
     response: Any = None
     status: int = 200
     errors: list[str] = field(default_factory=list)
-    auth: str = "none"  # none | optional | user | admin
+    auth: str = "none"  # none | optional | user | admin | token (required; the handler verifies it)
     headers: dict[str, str] = field(default_factory=dict)  # documented request headers
 
     @property
@@ -146,7 +146,7 @@ async def call(ep: Endpoint, request: Request) -> Response:
 
     kwargs: dict[str, Any] = {}
     params = inspect.signature(ep.handler).parameters
-    if ep.auth != "none":
+    if ep.auth in {"user", "admin", "optional"}:  # "token": the handler checks the token itself
         user = await current_user(request, required=ep.auth != "optional")
         if ep.auth == "admin" and not (user and user.is_admin):
             raise AuthError("forbidden", "This endpoint is for administrators.")

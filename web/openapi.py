@@ -61,7 +61,7 @@ def build(endpoints: list[tuple[str, Endpoint]], title: str, version: str) -> di
             ok["content"] = {"application/json": {"schema": _schema_of(ep.response, components)}}
         responses[str(ep.status)] = ok
         codes = list(ep.errors)
-        if ep.auth in {"user", "admin"}:
+        if ep.auth in {"user", "admin", "token"}:
             codes += ["not_authenticated", "token_expired"]
             op["security"] = [{"bearer": []}]
         if ep.auth == "admin":
