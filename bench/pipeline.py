@@ -25,10 +25,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def _poll(http: httpx.AsyncClient, order_id: int, headers: dict[str, str], wanted: set[str],
-                stats: dict[str, int]) -> str:
+                stats: dict[str, int], interval: float) -> str:
     etag = None
     while True:
-        response = await http.get(f"/api/v1/orders/{order_id}/status",
+        # interval 0: long polling (?wait=10 with If-None-Match), as a storefront should poll.
+        params = {"wait": "10"} if interval == 0 and etag else {}
+        response = await http.get(f"/api/v1/orders/{order_id}/status", params=params,
                                   headers={**headers, **({"If-None-Match": etag} if etag else {})})
         stats["polls"] += 1
         if response.status_code == 200:
@@ -38,10 +40,12 @@ async def _poll(http: httpx.AsyncClient, order_id: int, headers: dict[str, str],
                 return str(status)
         elif response.status_code != 304:
             stats["errors"] += 1
-        await asyncio.sleep(0.005)
+        if interval:
+            await asyncio.sleep(interval)
 
 
-async def _shopper(base: str, token: str, product_ids: list[int], deadline: float, out: dict[str, Any]) -> None:
+async def _shopper(base: str, token: str, product_ids: list[int], deadline: float, out: dict[str, Any],
+                   interval: float) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         while time.monotonic() < deadline:
@@ -56,7 +60,7 @@ async def _shopper(base: str, token: str, product_ids: list[int], deadline: floa
                 continue
             started = time.monotonic()
             order_id = placed.json()["id"]
-            if await _poll(http, order_id, headers, {"reserved"}, out["stats"]) != "reserved":
+            if await _poll(http, order_id, headers, {"reserved"}, out["stats"], interval) != "reserved":
                 out["stats"]["failed"] += 1
                 continue
             paid = time.monotonic()
@@ -64,27 +68,29 @@ async def _shopper(base: str, token: str, product_ids: list[int], deadline: floa
             if pay.status_code != 202:
                 out["stats"]["errors"] += 1
                 continue
-            if await _poll(http, order_id, headers, {"confirmed"}, out["stats"]) == "confirmed":
+            if await _poll(http, order_id, headers, {"confirmed"}, out["stats"], interval) == "confirmed":
                 now = time.monotonic()
                 out["pay_to_confirmed"].append(now - paid)
                 out["order_to_confirmed"].append(now - started)
                 out["confirmed_at"].append(now)
 
 
-def checkout_load(base: str, tokens: list[str], product_ids: list[int], seconds: float) -> dict[str, Any]:
-    """Run one shopper per token for `seconds`; orders/s counts orders confirmed end to end."""
+def checkout_load(base: str, tokens: list[str], product_ids: list[int], seconds: float,
+                  poll_interval: float = 0.0) -> dict[str, Any]:
+    """Run one shopper per token for `seconds`, each polling /status every poll_interval seconds
+    with If-None-Match (0: long polling with ?wait); orders/s counts orders confirmed end to end."""
     out: dict[str, Any] = {"pay_to_confirmed": [], "order_to_confirmed": [], "confirmed_at": [],
                            "stats": {"polls": 0, "errors": 0, "failed": 0}}
 
     async def main() -> float:
         begin = time.monotonic()
-        await asyncio.gather(*(_shopper(base, t, product_ids, begin + seconds, out) for t in tokens))
+        await asyncio.gather(*(_shopper(base, t, product_ids, begin + seconds, out, poll_interval) for t in tokens))
         return time.monotonic() - begin
 
     elapsed = asyncio.run(main())
     pay = [s * 1000 for s in out["pay_to_confirmed"]]
     return {"orders_per_s": len(pay) / elapsed, "confirmed": len(pay), "seconds": round(elapsed, 2),
-            "shoppers": len(tokens), "pay_to_confirmed_p50_ms": percentile(pay, 0.5),
+            "shoppers": len(tokens), "poll_interval_ms": poll_interval * 1000, "pay_to_confirmed_p50_ms": percentile(pay, 0.5),
             "pay_to_confirmed_p99_ms": percentile(pay, 0.99),
             "order_to_confirmed_p50_ms": percentile([s * 1000 for s in out["order_to_confirmed"]], 0.5),
             **out["stats"]}

@@ -41,10 +41,15 @@ def _pipeline(results: dict[str, Any]) -> list[str]:
         return []
     c, n = f["checkout"], f.get("noop_chain", {})
     lines = ["", "| pipeline | value |", "|---|---:|",
-             f"| orders confirmed end to end / s ({c['shoppers']} shoppers) | {c['orders_per_s']:.1f} |",
+             f"| orders confirmed end to end / s ({c['shoppers']} shoppers, "
+             f"{'long polling' if not c['poll_interval_ms'] else 'polling every %.0f ms' % c['poll_interval_ms']}) | "
+             f"{c['orders_per_s']:.1f} |",
              f"| pay → confirmed, p50 / p99 (client polling /status) | {c['pay_to_confirmed_p50_ms']:.1f} / "
              f"{c['pay_to_confirmed_p99_ms']:.1f} ms |",
              f"| order → confirmed, p50 | {c['order_to_confirmed_p50_ms']:.1f} ms |",
+             *([f"| one shopper alone: pay → confirmed p50 / p99 | {o['pay_to_confirmed_p50_ms']:.1f} / "
+                f"{o['pay_to_confirmed_p99_ms']:.1f} ms ({o['orders_per_s']:.1f} orders/s) |"]
+               if (o := f.get("checkout_one_shopper")) else []),
              f"| errors / failed orders during the run | {c['errors']} / {c['failed']} |"]
     if n:
         lines += [f"| baseline: chains of {n['tasks_per_chain']} no-op tasks / s | {n['chains_per_s']:.1f} |",

@@ -129,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                 "BENCH_HEADERS": f"Authorization: Bearer {tokens[0]}|If-None-Match: {etag}"})
             del order
         if "pipeline" in args.only:
+            # Latency as one shopper sees it on an otherwise idle system, then throughput at saturation.
+            figures["checkout_one_shopper"] = pipeline.checkout_load(shop, tokens[:1], product_ids, seconds,
+                                                                     poll_interval=0.005)
             figures["checkout"] = pipeline.checkout_load(shop, tokens, product_ids, seconds * 2)
             figures["noop_chain"] = pipeline.noop_chains(300 if args.quick else 2000, in_flight=64)
             figures["integrity"] = integrity()

@@ -72,3 +72,19 @@ def transition(order: Order, target: str, event_type: str, detail: dict[str, Any
     previous = order.status
     touch(order, status=target, **changes)
     record(order, event_type, detail, task_id, previous, target)
+
+
+STATUS_CHANNEL = "order-status"
+
+
+def announce(order_id: int) -> None:
+    """Tell long-polling /status requests that this order may have changed (after its commit).
+
+    Best effort: a lost announcement only delays a waiting client until its next re-check.
+    """
+    from models.redis_client import get_redis
+
+    try:
+        get_redis().publish(STATUS_CHANNEL, order_id)
+    except Exception:  # Redis down: waiting clients fall back to re-reading
+        log.warning("could not announce a change of order %s", order_id)

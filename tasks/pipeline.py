@@ -10,6 +10,7 @@ from celery import Task
 
 from models import cart, mail, payment_steps, pipeline
 from models.checkout import FollowUp
+from models.orders import announce
 from models.db import db
 from models.payments import GatewayUnavailable
 from tasks.app import app
@@ -25,10 +26,12 @@ GATEWAY_RETRY: dict[str, Any] = {
 }
 
 
-def _run(task: Task, step: Any, *args: Any) -> int:
+def _run(task: Task, step: Any, order_id: int) -> int:
     with db.obj.connection_context():
-        follow_ups: list[FollowUp] = step(*args, task_id=task.request.id)
-        return dispatch(_run_inline(task, follow_ups))
+        follow_ups: list[FollowUp] = step(order_id, task_id=task.request.id)
+        remaining = _run_inline(task, follow_ups)
+    announce(order_id)
+    return dispatch(remaining)
 
 
 def _run_inline(task: Task, follow_ups: list[FollowUp]) -> list[FollowUp]:

@@ -193,6 +193,30 @@ def test_status_endpoint_etag_and_304(client: Any, worker: Any) -> None:
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
 
 
+def test_status_long_poll_answers_on_change_or_304_at_the_deadline(live_server: Any, worker: Any) -> None:
+    import threading
+
+    import httpx2 as httpx
+
+    with httpx.Client(base_url=live_server.url, timeout=30) as http:
+        headers = register_shopper(http, "ana@example.com")
+        order_id, _ = reserved_order(http, headers)
+        url = f"{API}/orders/{order_id}/status"
+        etag = http.get(url, headers=headers).headers["ETag"]
+        unchanged = http.get(url, params={"wait": "1"}, headers={**headers, "If-None-Match": etag})
+        assert unchanged.status_code == 304 and unchanged.headers["ETag"] == etag
+
+        answers: list[Any] = []
+        waiting = threading.Thread(target=lambda: answers.append(
+            http.get(url, params={"wait": "20"}, headers={**headers, "If-None-Match": etag})))
+        waiting.start()
+        http.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers)
+        waiting.join(30)
+    [answer] = answers
+    assert answer.status_code == 200 and answer.headers["ETag"] != etag
+    assert answer.json()["status"] in {"reserved", "confirmed"}  # woken by the first change after paying
+
+
 def test_status_endpoint_checks_the_token_in_its_one_query(client: Any, worker: Any, make_user: Any) -> None:
     headers = register_shopper(client, "ana@example.com")
     _, admin = make_user(email="boss@example.com", admin=True)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -9,11 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from models import cart, checkout, order_queries, payment_steps, pipeline
-from models.orders import ADMIN_TARGETS, STATUSES
+from models.orders import ADMIN_TARGETS, STATUSES, announce
 from models.tables import User
 from tasks.dispatch import dispatch
 from models.errors import AuthError
 from web.api import Registry, run
+from web import status_waiter
 from web.auth import bearer_token
 from web.responses import JSONResponse
 from web.schemas import Strict
@@ -68,6 +72,11 @@ class AdminUpdateIn(Strict):
     carrier: str | None = Field(default=None, max_length=64)
 
 
+def _after_commit(order_id: int, follow_ups: list[Any]) -> None:
+    announce(order_id)
+    dispatch(follow_ups)
+
+
 def _session(request: Request) -> str:
     return cart.validate_session_id(request.headers.get("x-session-id"))
 
@@ -107,18 +116,39 @@ async def get_order(request: Request, user: User, order_id: int) -> dict[str, An
     return await run(order_json, order_id, None if user.is_admin else user.id)
 
 
+class StatusQuery(Strict):
+    wait: float = Field(default=0, ge=0, le=30, description=(
+        "Long poll: with If-None-Match, hold the request up to this many seconds until the order "
+        "changes (then 200) or the time is up (then 304)."))
+
+
 @api.route("GET", "/orders/{order_id:int}/status", summary="Cheap status for polling (ETag, 304 on If-None-Match)",
-           tags=TAGS, auth="token", response=OrderStatusOut, errors=["order_not_found"],
+           tags=TAGS, auth="token", query=StatusQuery, response=OrderStatusOut, errors=["order_not_found"],
            headers={"If-None-Match": "The ETag of the last answer: 304 while nothing changed"})
-async def order_status(request: Request, order_id: int) -> Response:
+async def order_status(request: Request, order_id: int, query: StatusQuery) -> Response:
     token = bearer_token(request)
     if token is None:
         raise AuthError("not_authenticated", "Send an access token as 'Authorization: Bearer <token>'.")
-    # One threadpool hop and one query (auth + row) for the endpoint storefronts poll.
-    row = await run(order_queries.status_for_token, token, order_id)
-    etag = f'"o{row["id"]}v{row["version"]}"'
+    known = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",") if tag.strip()]
+    deadline = time.monotonic() + query.wait
+    while True:
+        # Register before reading, so a change committed in between still wakes us.
+        change = status_waiter.register(order_id) if query.wait and known else None
+        try:
+            # One threadpool hop and one query (auth + row) for the endpoint storefronts poll.
+            row = await run(order_queries.status_for_token, token, order_id)
+            etag = f'"o{row["id"]}v{row["version"]}"'
+            remaining = deadline - time.monotonic()
+            if etag not in known or change is None or remaining <= 0:
+                break
+            # Re-read at least every second even if an announcement was lost.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(change, timeout=min(remaining, 1.0))
+        finally:
+            if change is not None:
+                status_waiter.forget(order_id, change)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
+    if etag in known:
         return Response(status_code=304, headers=headers)
     return JSONResponse(status_json(row), headers=headers)
 
@@ -129,7 +159,7 @@ async def order_status(request: Request, order_id: int) -> Response:
 async def pay(request: Request, user: User, order_id: int, body: PayIn) -> dict[str, Any]:
     proof = body.model_dump(exclude_none=True)
     order, follow_ups = await run(payment_steps.submit, order_id, user, proof)
-    await run(dispatch, follow_ups)
+    await run(_after_commit, order.id, follow_ups)
     return await run(order_json, order.id)
 
 
@@ -137,7 +167,7 @@ async def pay(request: Request, user: User, order_id: int, body: PayIn) -> dict[
            tags=TAGS, auth="user", response=OrderOut, errors=["order_not_found", "invalid_state"])
 async def cancel(request: Request, user: User, order_id: int) -> dict[str, Any]:
     order, follow_ups = await run(pipeline.cancel, order_id, user, "customer")
-    await run(dispatch, follow_ups)
+    await run(_after_commit, order.id, follow_ups)
     return await run(order_json, order.id)
 
 
@@ -145,5 +175,5 @@ async def cancel(request: Request, user: User, order_id: int) -> dict[str, Any]:
            body=AdminUpdateIn, response=OrderOut, errors=["order_not_found", "invalid_transition", "invalid_state"])
 async def admin_update(request: Request, order_id: int, body: AdminUpdateIn) -> dict[str, Any]:
     order, follow_ups = await run(pipeline.admin_update, order_id, body.status, body.tracking_number, body.carrier)
-    await run(dispatch, follow_ups)
+    await run(_after_commit, order.id, follow_ups)
     return await run(order_json, order.id)
