@@ -37,7 +37,7 @@ def own_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[embed
         get_settings.cache_clear()
         redis_client._client.cache_clear()
         celery_app.conf.broker_url = saved_broker
-        celery_app.pool.force_close_all()
+        celery_app._after_fork()  # forget pooled connections to the stopped server
 
 
 def test_healthz_and_readyz(client: Any) -> None:
