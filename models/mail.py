@@ -68,14 +68,16 @@ def _send_logged(order_id: int | None, kind: str, recipient: str, message_id: st
                  subject: str, text: str, html: str | None) -> bool:
     """Record-then-send: a row marked sent means done. A crash between the send and the mark may
     send twice (at least once); the stable Message-ID lets mail clients drop the duplicate."""
-    with db.atomic():
-        row, _ = EmailLog.get_or_create(message_id=message_id,
-                                        defaults={"order": order_id, "kind": kind, "recipient": recipient})
-        if row.status == "sent":
-            return False
-        EmailLog.update(attempts=EmailLog.attempts + 1).where(EmailLog.id == row.id).execute()
+    # One statement claims the row and counts the attempt; a row already sent is left alone.
+    row_id, status = db.obj.execute_sql(
+        "INSERT INTO email_log (order_id, kind, recipient, message_id, status, attempts, created_at) "
+        "VALUES (%s, %s, %s, %s, 'pending', 1, now()) ON CONFLICT (message_id) DO UPDATE SET attempts = "
+        "email_log.attempts + CASE WHEN email_log.status = 'sent' THEN 0 ELSE 1 END RETURNING id, status",
+        (order_id, kind, recipient, message_id)).fetchone()
+    if status == "sent":
+        return False
     send_mail(recipient, subject, text, html, message_id)
-    EmailLog.update(status="sent", sent_at=utcnow()).where(EmailLog.id == row.id).execute()
+    EmailLog.update(status="sent", sent_at=utcnow()).where(EmailLog.id == row_id).execute()
     return True
 
 

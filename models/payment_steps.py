@@ -14,17 +14,21 @@ from models.errors import Conflict, InvalidInput, NotFound
 from models.inventory import release
 from models.orders import CANCELLED, CONFIRMED, EXPIRED, FAILED, RESERVED, lock, record, touch, transition
 from models.payments import PaymentDeclined, PaymentOrder, get_gateway
-from models.tables import Order, OrderItem, User, utcnow
+from models.tables import Order, User, utcnow
 
 CLOSED_UNPAID = (CANCELLED, EXPIRED, FAILED)
 
 
 def payment_order(order: Order) -> PaymentOrder:
-    names = [i.product_name for i in OrderItem.select(OrderItem.product_name).where(OrderItem.order == order.id).order_by(OrderItem.id)]
+    """What the gateway needs: one query for the customer's email and the item names."""
+    email, names = db.obj.execute_sql(
+        "SELECT u.email, array_agg(i.product_name ORDER BY i.id) FROM users u "
+        "LEFT JOIN order_items i ON i.order_id = %s WHERE u.id = %s GROUP BY u.email",
+        (order.id, order.user_id)).fetchone() or ("", [])
+    names = [n for n in names or [] if n]
     title = names[0] if names else order.order_number
     if len(names) > 1:
         title += f" and {len(names) - 1} more"
-    email = User.select(User.email).where(User.id == order.user_id).scalar() or ""
     return PaymentOrder(order.order_number, order.total, order.currency, title[:100], email)
 
 
