@@ -119,6 +119,15 @@ class LiveServer:
             self.thread.join(10)
 
 
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The response is the contract's error body with this status and code; returns the error."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code
+    assert body["error"]["message"] and isinstance(body["error"]["details"], dict)
+    return dict(body["error"])
+
+
 def register_shopper(client: Any, email: str, password: str = "shopper-pass-1") -> dict[str, str]:
     """Register and log in over HTTP; returns the Authorization header."""
     assert client.post("/api/v1/auth/register", json={"email": email, "password": password,

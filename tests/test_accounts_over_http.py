@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from models import ratelimit
+from tests.support import assert_error
 
 API = "/api/v1/auth"
 
@@ -21,14 +22,6 @@ def login(client: Any, email: str = "ana@example.com", password: str = "s3cret-p
     return client.post(f"{API}/login", json={"email": email, "password": password})
 
 
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    assert isinstance(body["error"]["details"], dict)
-    return body["error"]
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from models.tables import Address
+from tests.support import assert_error
 
 API = "/api/v1/addresses"
 HOME = {"recipient_name": "Kim Minji", "phone": "010-1234-5678", "postal_code": "04524",
@@ -16,12 +17,6 @@ FIELDS = {"id", "recipient_name", "phone", "postal_code", "address_line1", "addr
           "created_at", "updated_at"}
 
 
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and body["error"]["code"] == code
-    assert body["error"]["message"] and isinstance(body["error"]["details"], dict)
-    return body["error"]
 
 
 def create(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:

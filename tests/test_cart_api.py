@@ -12,18 +12,13 @@ from models import cart
 from models.redis_client import get_redis
 from models.settings import get_settings
 from models.tables import Product
+from tests.support import assert_error
 
 API = "/api/v1/cart"
 SID = "tab-session-0001"
 H = {"X-Session-ID": SID}
 
 
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and body["error"]["code"] == code
-    assert body["error"]["message"] and isinstance(body["error"]["details"], dict)
-    return body["error"]
 
 
 def product(sku: str = "TEE-1", **fields: Any) -> Product:

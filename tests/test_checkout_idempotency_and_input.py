@@ -11,6 +11,7 @@ import pytest
 
 from models.tables import Address, Order, Product
 from tests.support import ADDRESS, checkout_body, register_shopper
+from tests.support import assert_error as error
 
 API = "/api/v1"
 
@@ -37,10 +38,6 @@ def post_order(client: Any, headers: dict[str, str], session: str | None = "sess
     return client.post(f"{API}/orders", json=checkout_body() if body is None else body, headers={**headers, **extra})
 
 
-def error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.json()["error"]["code"] == code
-    return response.json()["error"]
 
 
 def test_requires_authentication(client: Any) -> None:

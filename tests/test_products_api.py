@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from models.tables import Order, OrderItem, Product
+from tests.support import assert_error
 
 API = "/api/v1/products"
 PUBLIC_FIELDS = {"id", "sku", "name", "slug", "description", "price", "compare_at_price", "currency",
@@ -14,12 +15,6 @@ PUBLIC_FIELDS = {"id", "sku", "name", "slug", "description", "price", "compare_a
                  "category", "tags", "images", "is_published", "is_featured", "created_at", "updated_at"}
 
 
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and body["error"]["code"] == code
-    assert body["error"]["message"] and isinstance(body["error"]["details"], dict)
-    return body["error"]
 
 
 def body(**overrides: Any) -> dict[str, Any]:
