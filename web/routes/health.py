@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from models.db import db
 from models.redis_client import get_redis
 from tasks.app import broker_reachable
-from starlette.concurrency import run_in_threadpool
-
 from web.api import Registry
 from web.metrics import render
 from web.responses import JSONResponse

@@ -12,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from models import cart, checkout, order_queries, payment_steps, pipeline
+from models.errors import AuthError, validation_error
 from models.orders import ADMIN_TARGETS, STATUSES, announce
 from models.tables import User
 from tasks.dispatch import dispatch
-from models.errors import AuthError
-from web.api import Registry, run
 from web import status_waiter
+from web.api import Registry, run
 from web.auth import bearer_token
 from web.responses import JSONResponse
 from web.schemas import Strict
@@ -85,8 +85,6 @@ def _idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
-    from models.errors import validation_error
-
     key = key.strip()
     if not 1 <= len(key) <= 255:
         raise validation_error({"Idempotency-Key": "Must be 1-255 characters."})
