@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     migrate()
     get_redis().delete("bench:cart")
     get_redis().hset("bench:cart", mapping={str(i): 1 for i in range(1, 4)})
-    env = {**os.environ, "BENCH_MAX_ID": "1000"}
+    env = dict(os.environ)
     results: dict[str, Any] = {"figures": {}, "ratios": {}}
     figures, started = results["figures"], []
     try:
@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         started += [app, base]
         shop, baseline = f"http://127.0.0.1:{APP_PORT}", f"http://127.0.0.1:{BASE_PORT}"
         measure = lambda url, scripts=None, extra=None: load.measure(  # noqa: E731
-            url, scripts, runs=runs, seconds=seconds, env={"BENCH_MAX_ID": str(len(product_ids)), **(extra or {})})
+            url, scripts, runs=runs, seconds=seconds,
+            env={"BENCH_MIN_ID": str(min(product_ids)), "BENCH_MAX_ID": str(max(product_ids)), **(extra or {})})
         figures["baseline_bare_json"] = measure(baseline + "/bare")
         figures["baseline_one_sql"] = measure(baseline + "/sql")
         figures["baseline_one_redis"] = measure(baseline + "/redis")

@@ -90,8 +90,11 @@ def _schema() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _clean() -> Iterator[None]:
+    from web import catalog_cache
+
     truncate_all()
     get_redis().flushdb()
+    catalog_cache.clear()  # this process's catalogue cache must not outlive the data it saw
     yield
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -11,6 +12,7 @@ from models import catalog
 from models.errors import AuthError, validation_error
 from models.settings import get_settings
 from models.tables import User
+from web import catalog_cache
 from web.api import Registry, run
 from web.schemas_catalog import ProductIn, ProductOut, ProductPageOut, ProductPatch, ProductQuery
 from web.serializers_catalog import product_json, product_page_json
@@ -21,13 +23,24 @@ TAGS = ["products"]
 TOKEN_ERRORS = ["not_authenticated", "token_expired"]
 
 
+def _cached(key: str | None, payload: dict[str, Any]) -> Response:
+    """Render once; keep anonymous reads in the per-process cache (web/catalog_cache.py)."""
+    body = orjson.dumps(payload)
+    if key:
+        catalog_cache.put(key, body)
+    return Response(body, media_type="application/json")
+
+
 def _is_admin(user: User | None) -> bool:
     return bool(user and user.is_admin)
 
 
 @api.route("GET", "/products", summary="List the catalogue: filter, search, sort, paginate", tags=TAGS,
            query=ProductQuery, response=ProductPageOut, auth="optional", errors=["forbidden", *TOKEN_ERRORS])
-async def list_products(request: Request, query: ProductQuery, user: User | None) -> dict[str, Any]:
+async def list_products(request: Request, query: ProductQuery, user: User | None) -> Any:
+    key = None if user else "list:" + query.model_dump_json()
+    if key and (cached := catalog_cache.get(key)) is not None:
+        return Response(cached, media_type="application/json")
     is_admin = _is_admin(user)
     if not is_admin and (query.low_stock is not None or query.published is not None):
         raise AuthError("forbidden", "The low_stock and published filters are for administrators.")
@@ -39,28 +52,36 @@ async def list_products(request: Request, query: ProductQuery, user: User | None
         low_stock=query.low_stock, published=query.published,
     )
     page = await run(catalog.list_products, filters, query.sort, query.page, query.page_size, is_admin)
-    return product_page_json(page, is_admin, get_settings().currency)
+    return _cached(key, product_page_json(page, is_admin, get_settings().currency))
 
 
 @api.route("GET", "/products/{product_id:int}", summary="A product by id", tags=TAGS, response=ProductOut,
            auth="optional", errors=["product_not_found", *TOKEN_ERRORS])
-async def get_product(request: Request, product_id: int, user: User | None) -> dict[str, Any]:
+async def get_product(request: Request, product_id: int, user: User | None) -> Any:
+    key = None if user else f"id:{product_id}"
+    if key and (cached := catalog_cache.get(key)) is not None:
+        return Response(cached, media_type="application/json")
     is_admin = _is_admin(user)
-    return product_json(await run(catalog.get_product, product_id, is_admin), is_admin, get_settings().currency)
+    row = await run(catalog.get_product, product_id, is_admin)
+    return _cached(key, product_json(row, is_admin, get_settings().currency))
 
 
 @api.route("GET", "/products/slug/{slug}", summary="A product by slug", tags=TAGS, response=ProductOut,
            auth="optional", errors=["product_not_found", *TOKEN_ERRORS])
-async def get_product_by_slug(request: Request, slug: str, user: User | None) -> dict[str, Any]:
+async def get_product_by_slug(request: Request, slug: str, user: User | None) -> Any:
+    key = None if user else f"slug:{slug}"
+    if key and (cached := catalog_cache.get(key)) is not None:
+        return Response(cached, media_type="application/json")
     is_admin = _is_admin(user)
     row = await run(catalog.get_product_by_slug, slug, is_admin)
-    return product_json(row, is_admin, get_settings().currency)
+    return _cached(key, product_json(row, is_admin, get_settings().currency))
 
 
 @api.route("POST", "/products", summary="Create a product (admin)", tags=TAGS, body=ProductIn, response=ProductOut,
            status=201, auth="admin", errors=["sku_taken", "slug_taken"])
 async def create_product(request: Request, body: ProductIn) -> dict[str, Any]:
     row = await run(catalog.create_product, body.model_dump())
+    await run(catalog_cache.invalidate)
     return product_json(row, True, get_settings().currency)
 
 
@@ -68,6 +89,7 @@ async def create_product(request: Request, body: ProductIn) -> dict[str, Any]:
            response=ProductOut, auth="admin", errors=["product_not_found", "sku_taken", "slug_taken"])
 async def update_product(request: Request, product_id: int, body: ProductPatch) -> dict[str, Any]:
     row = await run(catalog.update_product, product_id, body.model_dump(exclude_unset=True))
+    await run(catalog_cache.invalidate)
     return product_json(row, True, get_settings().currency)
 
 
@@ -75,4 +97,5 @@ async def update_product(request: Request, product_id: int, body: ProductPatch) 
            "snapshot", tags=TAGS, status=204, auth="admin", errors=["product_not_found"])
 async def delete_product(request: Request, product_id: int) -> Response:
     await run(catalog.delete_product, product_id)
+    await run(catalog_cache.invalidate)
     return Response(status_code=204)

@@ -1,0 +1,78 @@
+"""The per-process catalogue cache: anonymous reads are served without the database, an admin's
+write shows at once (here and, through Redis, in other processes), stock lags by at most the TTL."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from models.db import db, init_db
+from models.redis_client import get_redis
+from models.settings import get_settings
+from models.tables import Product
+from tests.support import wait_for
+from web import catalog_cache
+
+API = "/api/v1/products"
+
+
+@pytest.fixture
+def item() -> Product:
+    return Product.create(sku="SKU-1", name="Linen Shirt", slug="linen-shirt", price=30000, stock_quantity=5,
+                          category="tops", tags=[], images=[])
+
+
+def test_a_cached_listing_needs_no_database(client: Any, item: Product) -> None:
+    first = client.get(API, params={"category": "tops"})
+    assert first.status_code == 200 and first.json()["total"] == 1
+    original = db.obj
+    init_db("postgresql://postgres@127.0.0.1:1/nowhere")  # the database is gone
+    try:
+        again = client.get(API, params={"category": "tops"})
+        by_id = client.get(f"{API}/{item.id}")
+    finally:
+        db.obj.close_all()
+        db.initialize(original)
+    assert again.status_code == 200 and again.json() == first.json()
+    assert by_id.status_code == 503  # never read before, so not cached
+
+
+def test_an_admin_update_shows_at_once(client: Any, item: Product, admin_headers: dict[str, str]) -> None:
+    assert client.get(f"{API}/{item.id}").json()["price"] == 30000
+    assert client.patch(f"{API}/{item.id}", json={"price": 25000}, headers=admin_headers).status_code == 200
+    assert client.get(f"{API}/{item.id}").json()["price"] == 25000
+    assert client.get(API).json()["items"][0]["price"] == 25000
+
+
+def test_another_process_announcement_clears_this_cache(client: Any, item: Product) -> None:
+    client.get(API)
+    assert catalog_cache._entries
+    wait_for(lambda: catalog_cache._listener is not None, what="the listener")
+    time.sleep(0.2)  # let it subscribe
+    get_redis().publish(catalog_cache.CHANNEL, "1")  # what an admin write in another process sends
+    wait_for(lambda: not catalog_cache._entries, what="the cache to be cleared")
+
+
+def test_stock_lags_by_at_most_the_ttl(client: Any, item: Product, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATALOG_CACHE_TTL", "0.3")
+    get_settings.cache_clear()
+    try:
+        assert client.get(f"{API}/{item.id}").json()["available_quantity"] == 5
+        Product.update(stock_quantity=0).where(Product.id == item.id).execute()  # reserved by checkouts
+        assert client.get(f"{API}/{item.id}").json()["available_quantity"] == 5  # still cached
+        wait_for(lambda: client.get(f"{API}/{item.id}").json()["available_quantity"] == 0, timeout=5,
+                 what="the entry to expire")
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def test_admins_and_signed_in_users_bypass_the_cache(client: Any, item: Product, admin_headers: dict[str, str]) -> None:
+    client.get(f"{API}/{item.id}")
+    Product.update(cost_price=100).where(Product.id == item.id).execute()
+    assert client.get(f"{API}/{item.id}", headers=admin_headers).json()["cost_price"] == 100
+    assert "cost_price" not in client.get(f"{API}/{item.id}").json()
+    bad = client.get(f"{API}/{item.id}", headers={"Authorization": "Bearer nonsense"})
+    assert bad.status_code == 401
