@@ -3,7 +3,6 @@ write shows at once (here and, through Redis, in other processes), stock lags by
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -49,8 +48,7 @@ def test_an_admin_update_shows_at_once(client: Any, item: Product, admin_headers
 def test_another_process_announcement_clears_this_cache(client: Any, item: Product) -> None:
     client.get(API)
     assert catalog_cache._entries
-    wait_for(lambda: catalog_cache._listener is not None, what="the listener")
-    time.sleep(0.2)  # let it subscribe
+    wait_for(catalog_cache.subscription.subscribed.is_set, what="the listener to subscribe")
     get_redis().publish(catalog_cache.CHANNEL, "1")  # what an admin write in another process sends
     wait_for(lambda: not catalog_cache._entries, what="the cache to be cleared")
 

@@ -18,7 +18,7 @@ from swagger_ui_bundle import swagger_ui_path
 from models.db import init_db
 from models.logs import setup_logging
 from models.settings import get_settings
-from web import openapi
+from web import catalog_cache, openapi, status_waiter
 from web.errors import EXCEPTION_HANDLERS
 from web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web.responses import JSONResponse
@@ -29,6 +29,8 @@ API_PREFIX = "/api/v1"
 REGISTRIES = [("", health.api), (API_PREFIX, auth.api), (API_PREFIX, products.api), (API_PREFIX, addresses.api),
               (API_PREFIX, cart.api), (API_PREFIX, orders.api)]
 TITLE, VERSION = "Shop checkout API", "1.0.0"
+# Redis subscriptions each web process keeps while it serves (web/subscriptions.py).
+SUBSCRIPTIONS = [catalog_cache.subscription, status_waiter.subscription]
 
 
 def _openapi_doc() -> dict[str, object]:
@@ -51,7 +53,13 @@ async def redoc(request: Request) -> Response:
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     init_db()
-    yield
+    for subscription in SUBSCRIPTIONS:
+        subscription.start()
+    try:
+        yield
+    finally:
+        for subscription in SUBSCRIPTIONS:
+            await subscription.stop()
 
 
 def create_app() -> Starlette:

@@ -9,26 +9,22 @@ this process's cache at once and, through a Redis channel, every other web proce
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
 
-import redis.asyncio as aioredis
-
 from models.redis_client import get_redis
 from models.settings import get_settings
+from web.subscriptions import Subscription
 
 log = logging.getLogger("shop.catalog_cache")
 CHANNEL = "catalog-changed"
 MAX_ENTRIES = 2000
 _entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
-_listener: asyncio.Task[None] | None = None
 
 
 def get(key: str) -> bytes | None:
-    """The cached body for key, if fresh (starts this process's invalidation listener)."""
-    _ensure_listener()
+    """The cached body for key, if fresh."""
     entry = _entries.get(key)
     if entry is None:
         return None
@@ -63,28 +59,6 @@ def invalidate() -> None:
         log.warning("could not announce a catalogue change; other processes refresh within the TTL")
 
 
-def _ensure_listener() -> None:
-    global _listener
-    if _listener is None or _listener.done():
-        try:
-            _listener = asyncio.get_running_loop().create_task(_listen())
-        except RuntimeError:  # no event loop (called from a thread): nothing to listen with
-            pass
-
-
-async def _listen() -> None:
-    while True:
-        try:
-            client = aioredis.from_url(get_settings().redis_url)
-            async with client.pubsub() as pubsub:
-                await pubsub.subscribe(CHANNEL)
-                clear()  # anything cached before we listened may be stale
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        clear()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("catalogue cache listener: %s; reconnecting", exc.__class__.__name__)
-            clear()
-            await asyncio.sleep(1)
+# An administrator's write in another process clears this one's cache; so does a dropped
+# connection, since announcements may have been missed meanwhile.
+subscription = Subscription(CHANNEL, lambda _data: clear(), on_gap=clear)
