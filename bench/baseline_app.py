@@ -25,8 +25,9 @@ QUERY = ("SELECT id, sku, name, slug, price, stock_quantity, category, tags, ima
          "WHERE is_published ORDER BY created_at DESC, id DESC LIMIT 20")
 
 _name, _params = connect_params(os.environ["DATABASE_URL"])
-# As many connections as the threadpool has threads (40), so no request waits on the pool.
-POOL = psycopg2.pool.ThreadedConnectionPool(1, 40, dbname=_name, **_params)  # type: ignore[arg-type]
+# As many connections as the threadpool has threads (40), so no request waits on the pool, all
+# kept open: psycopg2's pool closes a returned connection once it holds `minconn` idle ones.
+POOL = psycopg2.pool.ThreadedConnectionPool(40, 40, dbname=_name, **_params)  # type: ignore[arg-type]
 REDIS = redis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
 
 
