@@ -41,6 +41,10 @@ class Endpoint:
     errors: list[str] = field(default_factory=list)
     auth: str = "none"  # none | optional | user | admin | token (required; the handler verifies it)
     headers: dict[str, str] = field(default_factory=dict)  # documented request headers
+    params: frozenset[str] = field(init=False)  # the handler's parameter names, read once
+
+    def __post_init__(self) -> None:
+        self.params = frozenset(inspect.signature(self.handler).parameters)
 
     @property
     def openapi_path(self) -> str:
@@ -145,7 +149,7 @@ async def call(ep: Endpoint, request: Request) -> Response:
     from web.auth import current_user  # late import: auth depends on this module's helpers
 
     kwargs: dict[str, Any] = {}
-    params = inspect.signature(ep.handler).parameters
+    params = ep.params
     if ep.auth in {"user", "admin", "optional"}:  # "token": the handler checks the token itself
         user = await current_user(request, required=ep.auth != "optional")
         if ep.auth == "admin" and not (user and user.is_admin):

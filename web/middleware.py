@@ -59,6 +59,10 @@ class RequestContextMiddleware:
             )
 
 
+class TooLarge(Exception):
+    """A streamed body passed the limit (raised from receive, caught by BodyLimitMiddleware)."""
+
+
 class BodyLimitMiddleware:
     """Refuse bodies over max_bytes with 413 and the contract's error body."""
 
@@ -76,9 +80,6 @@ class BodyLimitMiddleware:
                 return
         received = 0
         started = False
-
-        class TooLarge(Exception):
-            pass
 
         async def limited_receive() -> Message:
             nonlocal received
