@@ -5,25 +5,33 @@ Layout (all keys expire CART_TTL seconds after the cart's last write):
     carts:activity      zset  session -> unix seconds of the cart's last write (the abandoned-cart sweep)
 
 Every write is one Lua script (one round trip, atomic): it re-reads the line, checks the per-line
-maximum, the number of lines and the stock the caller read from PostgreSQL, writes, refreshes the
-TTL and the activity score, and returns the cart's hash. Two tabs adding at once therefore never
-lose an item, and the availability check is atomic with the write.
+maximum, the number of lines and the stock the caller looked up, writes, refreshes the TTL and the
+activity score, and returns the cart's hash. Two tabs adding at once therefore never lose an item,
+and the availability check is atomic with the write.
+
+The web door's operations (read, add_item, set_quantity, remove_item) are coroutines on the async
+Redis client, and take the catalogue lookup as a RowLookup: the web door passes its per-process
+cache (web/catalog_cache.py), so stock shown in a cart, and checked when adding, may lag
+reservations by up to CATALOG_CACHE_TTL seconds. That is a display figure: reserving stock at
+checkout reads and locks the database, so nothing can oversell. The sync functions serve the
+checkout and the beat jobs.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from redis import Redis
-from redis.commands.core import Script
+from redis.asyncio import Redis as AsyncRedis
+from redis.commands.core import AsyncScript
 
 from models.errors import Conflict, InvalidInput, NotFound, validation_error
-from models.redis_client import get_redis
+from models.redis_client import get_async_redis, get_redis
 from models.settings import get_settings
 from models.tables import Product
 
@@ -156,32 +164,42 @@ def last_activity(session_id: str) -> float | None:
     return get_redis().zscore(ACTIVITY_KEY, session_id)
 
 
-def _product_stock(product_id: int) -> int:
+PricingRow = tuple[Any, ...]  # (id, name, slug, sku, images, price, stock_quantity, track_inventory)
+# Finds the pricing rows of published products by id (the web door serves them from its cache).
+RowLookup = Callable[[list[int]], Awaitable[Mapping[int, PricingRow]]]
+
+
+def pricing_rows(product_ids: list[int]) -> dict[int, PricingRow]:
+    """The catalogue rows that price cart lines, of the published products among product_ids: one query."""
+    ids = [pid for pid in product_ids if 0 < pid <= MAX_PRODUCT_ID]
+    if not ids:
+        return {}
+    rows = (Product.select(Product.id, Product.name, Product.slug, Product.sku, Product.images, Product.price,
+                           Product.stock_quantity, Product.track_inventory)
+            .where(Product.id.in_(ids) & (Product.is_published == True))  # noqa: E712
+            .tuples())
+    return {row[0]: row for row in rows}
+
+
+async def _stock(product_id: int, rows: RowLookup) -> int:
     """Units a cart may hold of a published product (UNLIMITED without tracking); raises NotFound."""
-    row = None
-    if 0 < product_id <= MAX_PRODUCT_ID:
-        row = (Product.select(Product.stock_quantity, Product.track_inventory)
-               .where((Product.id == product_id) & (Product.is_published == True))  # noqa: E712
-               .tuples().first())
+    row = (await rows([product_id])).get(product_id)
     if row is None:
         raise NotFound("product_not_found", "No such product.", product_id=product_id)
-    stock, tracked = row
+    stock, tracked = row[6], row[7]
     return int(stock) if tracked else UNLIMITED
 
 
-@lru_cache(maxsize=4)
-def _script_for(client: Redis) -> Script:
-    return client.register_script(_WRITE)
+_scripts: WeakKeyDictionary[AsyncRedis, AsyncScript] = WeakKeyDictionary()
 
 
-def _script() -> Script:
-    # EVALSHA, falling back to EVAL once per Redis server that has not seen the script.
-    return _script_for(get_redis())
-
-
-def _write(session_id: str, product_id: int, quantity: int, mode: str, available: int) -> dict[str, str]:
+async def _write(session_id: str, product_id: int, quantity: int, mode: str, available: int) -> dict[str, str]:
     settings = get_settings()
-    status, current, flat = _script()(
+    client = get_async_redis()
+    script = _scripts.get(client)
+    if script is None:  # EVALSHA, falling back to EVAL once per server that has not seen the script
+        script = _scripts[client] = client.register_script(_WRITE)
+    status, current, flat = await script(
         keys=[cart_key(session_id), ACTIVITY_KEY],
         args=[product_id, quantity, mode, available, settings.max_line_quantity, MAX_LINES,
               settings.cart_ttl, f"{time.time():.3f}", session_id],
@@ -199,49 +217,43 @@ def _write(session_id: str, product_id: int, quantity: int, mode: str, available
     return dict(zip(flat[::2], flat[1::2]))
 
 
-def add_item(session_id: str, product_id: int, quantity: int) -> Cart:
+async def add_item(session_id: str, product_id: int, quantity: int, rows: RowLookup) -> Cart:
     """Add units of a published product; raises NotFound product_not_found, Conflict insufficient_stock,
     InvalidInput validation_error (line or cart too large)."""
     if quantity < 1:
         raise validation_error({"quantity": "Must be at least 1."})
-    available = _product_stock(product_id)
-    return _priced(session_id, _write(session_id, product_id, quantity, "add", available))
+    available = await _stock(product_id, rows)
+    return await _priced(session_id, await _write(session_id, product_id, quantity, "add", available), rows)
 
 
-def set_quantity(session_id: str, product_id: int, quantity: int) -> Cart:
+async def set_quantity(session_id: str, product_id: int, quantity: int, rows: RowLookup) -> Cart:
     """Set a line's quantity (0 removes it); raises NotFound cart_item_not_found / product_not_found,
     Conflict insufficient_stock, InvalidInput validation_error."""
     if quantity < 0:
         raise validation_error({"quantity": "Must not be negative."})
-    available = _product_stock(product_id) if quantity > 0 else UNLIMITED
-    return _priced(session_id, _write(session_id, product_id, quantity, "set", available))
+    available = await _stock(product_id, rows) if quantity > 0 else UNLIMITED
+    return await _priced(session_id, await _write(session_id, product_id, quantity, "set", available), rows)
 
 
-def remove_item(session_id: str, product_id: int) -> Cart:
+async def remove_item(session_id: str, product_id: int, rows: RowLookup) -> Cart:
     """Remove a line (a no-op when absent) and return the cart."""
-    return _priced(session_id, _write(session_id, product_id, 0, "remove", UNLIMITED))
+    return await _priced(session_id, await _write(session_id, product_id, 0, "remove", UNLIMITED), rows)
 
 
-def read(session_id: str) -> Cart:
-    """The cart priced at the catalogue's current prices: one Redis round trip and one SQL query.
+async def read(session_id: str, rows: RowLookup) -> Cart:
+    """The cart priced at the catalogue's prices: one Redis round trip, plus the lookup of its rows.
 
     Lines whose product was deleted or unpublished are left out."""
-    return _priced(session_id, get_redis().hgetall(cart_key(session_id)))
+    return await _priced(session_id, await get_async_redis().hgetall(cart_key(session_id)), rows)
 
 
-def _priced(session_id: str, raw: dict[str, str]) -> Cart:
+async def _priced(session_id: str, raw: dict[str, str], rows: RowLookup) -> Cart:
     quantities = _quantities(raw)
     updated = raw.get(UPDATED_FIELD)
     updated_at = datetime.fromtimestamp(float(updated), timezone.utc) if updated else None
     if not quantities:
         return Cart(session_id, [], updated_at)
-    rows: list[tuple[Any, ...]] = list(
-        Product.select(Product.id, Product.name, Product.slug, Product.sku, Product.images, Product.price,
-                       Product.stock_quantity, Product.track_inventory)
-        .where(Product.id.in_(list(quantities)) & (Product.is_published == True))  # noqa: E712
-        .order_by(Product.id).tuples()
-    )
-    by_id = {row[0]: row for row in rows}
+    by_id = await rows(list(quantities))
     lines = []
     for product_id, quantity in quantities.items():  # insertion order while Redis keeps a small hash as a listpack
         row = by_id.get(product_id)

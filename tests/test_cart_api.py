@@ -12,9 +12,10 @@ from models import cart
 from models.redis_client import get_redis
 from models.settings import get_settings
 from models.tables import Product
-from tests.support import assert_error
+from tests.support import assert_error, wait_for
 
 API = "/api/v1/cart"
+PRODUCTS = "/api/v1/products"
 SID = "tab-session-0001"
 H = {"X-Session-ID": SID}
 
@@ -55,20 +56,23 @@ def test_adding_merges_quantities_and_prices_lines(client: Any) -> None:
     assert client.get(API, headers={"X-Session-ID": "another-tab-01"}).json()["items"] == []
 
 
-def test_prices_come_from_the_catalogue_at_read_time(client: Any) -> None:
+def test_prices_come_from_the_catalogue_at_read_time(client: Any, admin_headers: dict[str, str]) -> None:
     tee = product()
     add(client, tee.id, 2)
-    Product.update(price=17000).where(Product.id == tee.id).execute()
+    client.get(API, headers=H)  # the old price is now in the catalogue cache too
+    patched = client.patch(f"{PRODUCTS}/{tee.id}", json={"price": 17000}, headers=admin_headers)
+    assert patched.status_code == 200
     body = client.get(API, headers=H).json()
     assert (body["items"][0]["unit_price"], body["subtotal"]) == (17000, 34000)
 
 
-def test_deleted_or_unpublished_products_drop_out_of_the_cart(client: Any) -> None:
+def test_deleted_or_unpublished_products_drop_out_of_the_cart(client: Any, admin_headers: dict[str, str]) -> None:
     tee, cap = product("TEE-1"), product("CAP-1")
     add(client, tee.id, 1)
     add(client, cap.id, 1)
-    Product.update(is_published=False).where(Product.id == tee.id).execute()
-    Product.delete().where(Product.id == cap.id).execute()
+    hidden = client.patch(f"{PRODUCTS}/{tee.id}", json={"is_published": False}, headers=admin_headers)
+    assert hidden.status_code == 200
+    assert client.delete(f"{PRODUCTS}/{cap.id}", headers=admin_headers).status_code == 204
     assert client.get(API, headers=H).json()["items"] == []
 
 
@@ -80,9 +84,10 @@ def test_stock_limits_the_cart_with_insufficient_stock(client: Any) -> None:
     assert cart.get_quantities(SID) == {tee.id: 2}
     assert add(client, tee.id, 1).json()["item_count"] == 3
     assert_error(add(client, product("OUT-1", stock_quantity=0).id, 1), 409, "insufficient_stock")
-    # Stock that falls after adding shows on the line.
+    # Stock that falls after adding (checkouts reserving it) shows on the line within CATALOG_CACHE_TTL.
     Product.update(stock_quantity=1).where(Product.id == tee.id).execute()
-    line = client.get(API, headers=H).json()["items"][0]
+    line = wait_for(lambda: next((line for line in client.get(API, headers=H).json()["items"]
+                                  if line["available_quantity"] == 1), None), what="the stock change to show")
     assert (line["in_stock"], line["available_quantity"], line["quantity"]) == (False, 1, 3)
 
 

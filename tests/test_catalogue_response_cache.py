@@ -3,6 +3,7 @@ write shows at once (here and, through Redis, in other processes), stock lags by
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -74,3 +75,35 @@ def test_admins_and_signed_in_users_bypass_the_cache(client: Any, item: Product,
     assert "cost_price" not in client.get(f"{API}/{item.id}").json()
     bad = client.get(f"{API}/{item.id}", headers={"Authorization": "Bearer nonsense"})
     assert bad.status_code == 401
+
+
+def test_requests_arriving_together_render_an_entry_once() -> None:
+    calls: list[str] = []
+
+    async def render() -> bytes:
+        calls.append("render")
+        await asyncio.sleep(0.05)  # the database query, during which the others arrive
+        return b"[1, 2, 3]"
+
+    async def scenario() -> list[bytes]:
+        return await asyncio.gather(*(catalog_cache.through("list:together", render) for _ in range(20)))
+
+    assert asyncio.run(scenario()) == [b"[1, 2, 3]"] * 20
+    assert calls == ["render"]
+
+
+def test_when_the_first_render_fails_the_others_find_out_for_themselves() -> None:
+    calls: list[str] = []
+
+    async def render() -> bytes:
+        calls.append("render")
+        await asyncio.sleep(0.05)
+        raise LookupError("no such product")
+
+    async def scenario() -> list[Any]:
+        return await asyncio.gather(*(catalog_cache.through("id:404", render) for _ in range(3)),
+                                    return_exceptions=True)
+
+    assert all(isinstance(result, LookupError) for result in asyncio.run(scenario()))
+    assert len(calls) == 3  # failures are not cached or shared
+    assert catalog_cache.get("id:404") is None

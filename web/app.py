@@ -17,6 +17,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from models.db import init_db
 from models.logs import setup_logging
+from models.redis_client import close_async_redis
 from models.settings import get_settings
 from web import catalog_cache, openapi, status_waiter
 from web.errors import EXCEPTION_HANDLERS
@@ -60,6 +61,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
     finally:
         for subscription in SUBSCRIPTIONS:
             await subscription.stop()
+        await close_async_redis()
 
 
 def create_app() -> Starlette:

@@ -9,18 +9,27 @@ this process's cache at once and, through a Redis channel, every other web proce
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
+from models import cart
+from models.cart import PricingRow
 from models.redis_client import get_redis
 from models.settings import get_settings
+from web.api import run
 from web.subscriptions import Subscription
 
 log = logging.getLogger("shop.catalog_cache")
 CHANNEL = "catalog-changed"
 MAX_ENTRIES = 2000
+MAX_ROWS = 50000
 _entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+_in_flight: dict[tuple[int, str], asyncio.Future[bytes]] = {}  # (event loop, key) being rendered
+# Cart pricing rows by product id (models.cart.PricingRow), under the same TTL and invalidation.
+_rows: dict[int, tuple[float, PricingRow]] = {}
 
 
 def get(key: str) -> bytes | None:
@@ -36,6 +45,37 @@ def get(key: str) -> bytes | None:
     return body
 
 
+async def through(key: str | None, render: Callable[[], Awaitable[bytes]]) -> bytes:
+    """The body for key: from the cache, or rendered once however many requests ask for it at the
+    same moment (when an entry expires under load, one request reads the database, not all of them).
+    key None: not cacheable (a signed-in caller), always rendered."""
+    if key is None:
+        return await render()
+    body = get(key)
+    if body is not None:
+        return body
+    loop = asyncio.get_running_loop()
+    flight = (id(loop), key)
+    pending = _in_flight.get(flight)
+    if pending is not None:
+        await asyncio.wait({pending})
+        if not pending.cancelled():
+            return pending.result()
+        return await render()  # the first request failed (404, say): find out for ourselves
+    future: asyncio.Future[bytes] = loop.create_future()
+    _in_flight[flight] = future
+    try:
+        body = await render()
+    except BaseException:
+        future.cancel()
+        raise
+    finally:
+        _in_flight.pop(flight, None)
+    put(key, body)
+    future.set_result(body)
+    return body
+
+
 def put(key: str, body: bytes) -> None:
     ttl = get_settings().catalog_cache_ttl
     if ttl <= 0:
@@ -48,6 +88,31 @@ def put(key: str, body: bytes) -> None:
 
 def clear() -> None:
     _entries.clear()
+    _rows.clear()
+
+
+async def cart_rows(product_ids: list[int]) -> dict[int, PricingRow]:
+    """The pricing rows of the published products among product_ids (models.cart.RowLookup): from
+    this cache, reading only the missing ones from the database (one query)."""
+    now = time.monotonic()
+    found: dict[int, PricingRow] = {}
+    missing = []
+    for product_id in product_ids:
+        entry = _rows.get(product_id)
+        if entry is not None and entry[0] >= now:
+            found[product_id] = entry[1]
+        else:
+            missing.append(product_id)
+    if missing:
+        fetched = await run(cart.pricing_rows, missing)
+        found.update(fetched)
+        ttl = get_settings().catalog_cache_ttl
+        if ttl > 0:
+            if len(_rows) + len(fetched) > MAX_ROWS:
+                _rows.clear()
+            expires = time.monotonic() + ttl
+            _rows.update((product_id, (expires, row)) for product_id, row in fetched.items())
+    return found
 
 
 def invalidate() -> None:

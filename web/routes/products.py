@@ -23,11 +23,7 @@ TAGS = ["products"]
 TOKEN_ERRORS = ["not_authenticated", "token_expired"]
 
 
-def _cached(key: str | None, payload: dict[str, Any]) -> Response:
-    """Render once; keep anonymous reads in the per-process cache (web/catalog_cache.py)."""
-    body = orjson.dumps(payload)
-    if key:
-        catalog_cache.put(key, body)
+def _json(body: bytes) -> Response:
     return Response(body, media_type="application/json")
 
 
@@ -38,43 +34,47 @@ def _is_admin(user: User | None) -> bool:
 @api.route("GET", "/products", summary="List the catalogue: filter, search, sort, paginate", tags=TAGS,
            query=ProductQuery, response=ProductPageOut, auth="optional", errors=["forbidden", *TOKEN_ERRORS])
 async def list_products(request: Request, query: ProductQuery, user: User | None) -> Any:
-    key = None if user else "list:" + query.model_dump_json()
-    if key and (cached := catalog_cache.get(key)) is not None:
-        return Response(cached, media_type="application/json")
     is_admin = _is_admin(user)
     if not is_admin and (query.low_stock is not None or query.published is not None):
         raise AuthError("forbidden", "The low_stock and published filters are for administrators.")
     if query.min_price is not None and query.max_price is not None and query.min_price > query.max_price:
         raise validation_error({"max_price": "Must not be below min_price."})
-    filters = catalog.ProductFilters(
-        category=query.category, tag=query.tag, q=query.q or None, min_price=query.min_price,
-        max_price=query.max_price, in_stock=query.in_stock, featured=query.featured,
-        low_stock=query.low_stock, published=query.published,
-    )
-    page = await run(catalog.list_products, filters, query.sort, query.page, query.page_size, is_admin)
-    return _cached(key, product_page_json(page, is_admin, get_settings().currency))
+
+    async def render() -> bytes:
+        filters = catalog.ProductFilters(
+            category=query.category, tag=query.tag, q=query.q or None, min_price=query.min_price,
+            max_price=query.max_price, in_stock=query.in_stock, featured=query.featured,
+            low_stock=query.low_stock, published=query.published,
+        )
+        page = await run(catalog.list_products, filters, query.sort, query.page, query.page_size, is_admin)
+        return orjson.dumps(product_page_json(page, is_admin, get_settings().currency))
+
+    # Anonymous reads go through the per-process cache (web/catalog_cache.py).
+    return _json(await catalog_cache.through(None if user else "list:" + query.model_dump_json(), render))
 
 
 @api.route("GET", "/products/{product_id:int}", summary="A product by id", tags=TAGS, response=ProductOut,
            auth="optional", errors=["product_not_found", *TOKEN_ERRORS])
 async def get_product(request: Request, product_id: int, user: User | None) -> Any:
-    key = None if user else f"id:{product_id}"
-    if key and (cached := catalog_cache.get(key)) is not None:
-        return Response(cached, media_type="application/json")
     is_admin = _is_admin(user)
-    row = await run(catalog.get_product, product_id, is_admin)
-    return _cached(key, product_json(row, is_admin, get_settings().currency))
+
+    async def render() -> bytes:
+        row = await run(catalog.get_product, product_id, is_admin)
+        return orjson.dumps(product_json(row, is_admin, get_settings().currency))
+
+    return _json(await catalog_cache.through(None if user else f"id:{product_id}", render))
 
 
 @api.route("GET", "/products/slug/{slug}", summary="A product by slug", tags=TAGS, response=ProductOut,
            auth="optional", errors=["product_not_found", *TOKEN_ERRORS])
 async def get_product_by_slug(request: Request, slug: str, user: User | None) -> Any:
-    key = None if user else f"slug:{slug}"
-    if key and (cached := catalog_cache.get(key)) is not None:
-        return Response(cached, media_type="application/json")
     is_admin = _is_admin(user)
-    row = await run(catalog.get_product_by_slug, slug, is_admin)
-    return _cached(key, product_json(row, is_admin, get_settings().currency))
+
+    async def render() -> bytes:
+        row = await run(catalog.get_product_by_slug, slug, is_admin)
+        return orjson.dumps(product_json(row, is_admin, get_settings().currency))
+
+    return _json(await catalog_cache.through(None if user else f"slug:{slug}", render))
 
 
 @api.route("POST", "/products", summary="Create a product (admin)", tags=TAGS, body=ProductIn, response=ProductOut,
