@@ -28,7 +28,8 @@ bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(PY) -m ruff check . && $(PY) -m mypy web tasks models
+	$(PY) -m pip install --quiet -r requirements-lint.txt
+	$(PY) -m ruff check .
 
 clean:
 	rm -rf var/test .pytest_cache

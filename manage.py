@@ -118,7 +118,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
     print(f"\n  API      http://{host}:{env['PORT']}/api/v1  (docs: /api/docs, ready: /readyz)\n"
           f"  Flower   http://{host}:{env['FLOWER_PORT']}\n"
           f"  Database {env['DATABASE_URL']}\n  Redis    {env['REDIS_URL']}\n"
-          f"  Mail     {env['SMTP_HOST']}:{env['SMTP_PORT']}" + (" (messages in var/mail)" if not os.environ.get("SMTP_HOST") else "")
+          f"  Mail     {env['SMTP_HOST']}:{env['SMTP_PORT']}"
+          + (" (messages in var/mail)" if not os.environ.get("SMTP_HOST") else "")
           + "\n  Ctrl-C stops everything.\n", flush=True)
     try:
         manager.loop()

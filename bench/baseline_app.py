@@ -49,7 +49,7 @@ def _sql() -> bytes:
     finally:
         POOL.putconn(conn)
     return orjson.dumps({"items": [dict(zip(("id", "sku", "name", "slug", "price", "stock", "category", "tags",
-                                             "images"), row)) for row in rows]})
+                                             "images"), row, strict=True)) for row in rows]})
 
 
 async def sql(request: Request) -> Response:

@@ -50,7 +50,8 @@ async def _shopper(base: str, token: str, product_ids: list[int], deadline: floa
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         while time.monotonic() < deadline:
             session = "bench-" + uuid.uuid4().hex
-            added = await http.post("/api/v1/cart/items", json={"product_id": random.choice(product_ids), "quantity": 1},
+            added = await http.post("/api/v1/cart/items",
+                                    json={"product_id": random.choice(product_ids), "quantity": 1},
                                     headers={"X-Session-ID": session})
             placed = await http.post("/api/v1/orders", json={"shipping_address": ADDRESS, "shipping_method": "standard",
                                                              "payment_method": "dummy"},
@@ -90,7 +91,8 @@ def checkout_load(base: str, tokens: list[str], product_ids: list[int], seconds:
     elapsed = asyncio.run(main())
     pay = [s * 1000 for s in out["pay_to_confirmed"]]
     return {"orders_per_s": len(pay) / elapsed, "confirmed": len(pay), "seconds": round(elapsed, 2),
-            "shoppers": len(tokens), "poll_interval_ms": poll_interval * 1000, "pay_to_confirmed_p50_ms": percentile(pay, 0.5),
+            "shoppers": len(tokens), "poll_interval_ms": poll_interval * 1000,
+            "pay_to_confirmed_p50_ms": percentile(pay, 0.5),
             "pay_to_confirmed_p99_ms": percentile(pay, 0.99),
             "order_to_confirmed_p50_ms": percentile([s * 1000 for s in out["order_to_confirmed"]], 0.5),
             **out["stats"]}

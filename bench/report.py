@@ -31,7 +31,8 @@ def _table(results: dict[str, Any]) -> list[str]:
             continue
         f = figures[key]
         against = ", ".join(f"{ratios[f'{key}/{b}']}x {b}" for b in bases if f"{key}/{b}" in ratios)
-        lines.append(f"| {label} | {f['rps']:,.0f} | {f['p50_ms']:.2f} | {f['p99_ms']:.2f} | {f['errors']} | {against} |")
+        lines.append(f"| {label} | {f['rps']:,.0f} | {f['p50_ms']:.2f} | {f['p99_ms']:.2f} | {f['errors']} "
+                     f"| {against} |")
     return lines
 
 
@@ -40,9 +41,9 @@ def _pipeline(results: dict[str, Any]) -> list[str]:
     if "checkout" not in f:
         return []
     c, n = f["checkout"], f.get("noop_chain", {})
+    polling = f"polling every {c['poll_interval_ms']:.0f} ms" if c["poll_interval_ms"] else "long polling"
     lines = ["", "| pipeline | value |", "|---|---:|",
-             f"| orders confirmed end to end / s ({c['shoppers']} shoppers, "
-             f"{'long polling' if not c['poll_interval_ms'] else 'polling every %.0f ms' % c['poll_interval_ms']}) | "
+             f"| orders confirmed end to end / s ({c['shoppers']} shoppers, {polling}) | "
              f"{c['orders_per_s']:.1f} |",
              f"| pay → confirmed, p50 / p99 (client polling /status) | {c['pay_to_confirmed_p50_ms']:.1f} / "
              f"{c['pay_to_confirmed_p99_ms']:.1f} ms |",
@@ -53,7 +54,8 @@ def _pipeline(results: dict[str, Any]) -> list[str]:
              f"| errors / failed orders during the run | {c['errors']} / {c['failed']} |"]
     if n:
         lines += [f"| baseline: chains of {n['tasks_per_chain']} no-op tasks / s | {n['chains_per_s']:.1f} |",
-                  f"| baseline: one idle chain, p50 / p99 | {n['chain_idle_p50_ms']:.1f} / {n['chain_idle_p99_ms']:.1f} ms |"]
+                  f"| baseline: one idle chain, p50 / p99 | {n['chain_idle_p50_ms']:.1f} / "
+                  f"{n['chain_idle_p99_ms']:.1f} ms |"]
     for workers in (1, 2, 4):
         w = f.get(f"checkout_workers_{workers}")
         if w:

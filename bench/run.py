@@ -8,12 +8,11 @@ Services: BENCH_DATABASE_URL / BENCH_REDIS_URL when set, else embedded ones unde
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,8 @@ def seed(products: int) -> list[int]:
     db.obj.execute_sql("TRUNCATE products, orders, order_items, order_events, idempotency_keys, email_log CASCADE")
     db.obj.execute_sql(f"""
         INSERT INTO products (sku, name, slug, description, price, stock_quantity, low_stock_threshold,
-                              track_inventory, category, tags, images, is_published, is_featured, created_at, updated_at)
+                              track_inventory, category, tags, images, is_published, is_featured,
+                              created_at, updated_at)
         SELECT 'B-' || i, 'Bench item ' || i, 'bench-item-' || i, 'soft cotton ' || i, 1000 + i %% 50000,
                1000000, 5, true, 'cat-' || (i %% 20), jsonb_build_array('tag-' || (i %% 30)), '["/img.jpg"]',
                true, i %% 25 = 0, now() - i * interval '1 second', now()
@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             figures["products_list_category"] = measure(shop + "/api/v1/products?category=cat-3")
             figures["product_by_id"] = measure(shop, ["product_ids.lua"])
         if "cart" in args.only:
-            figures["cart_read"] = measure(shop + "/api/v1/cart", extra={"BENCH_HEADERS": "X-Session-ID: bench-read-cart"})
+            figures["cart_read"] = measure(shop + "/api/v1/cart",
+                                           extra={"BENCH_HEADERS": "X-Session-ID: bench-read-cart"})
             figures["cart_add"] = measure(shop, ["cart_add.lua"])
         tokens = shoppers(32)
         worker = servers.celery_worker(2, env, LOGS / "worker.log")
@@ -199,7 +200,7 @@ def ratios(f: dict[str, Any]) -> dict[str, float]:
 
 def machine() -> dict[str, Any]:
     packages = ("starlette", "uvicorn", "celery", "peewee", "redis", "psycopg2-binary", "orjson")
-    return {"timestamp": datetime.now(timezone.utc).isoformat(), "cores": os.cpu_count(),
+    return {"timestamp": datetime.now(UTC).isoformat(), "cores": os.cpu_count(),
             "python": platform.python_version(), "platform": platform.platform(),
             "versions": {p: version(p) for p in packages},
             "settings": {"uvicorn_workers": 1, "celery_concurrency": 2, "wrk": "-t1 -c32"}}

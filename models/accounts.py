@@ -44,9 +44,10 @@ def register(email: str, password: str, full_name: str, phone: str | None, clien
     email = normalize_email(email)
     try:
         with db.atomic():
-            return User.create(email=email, hashed_password=hash_password(password), full_name=full_name.strip(), phone=phone)
+            return User.create(email=email, hashed_password=hash_password(password), full_name=full_name.strip(),
+                               phone=phone)
     except IntegrityError:
-        raise Conflict("email_taken", "An account with this email already exists.", field="email")
+        raise Conflict("email_taken", "An account with this email already exists.", field="email") from None
 
 
 def create_admin(email: str, password: str, full_name: str = "Administrator") -> User:

@@ -23,7 +23,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -147,10 +147,10 @@ def abandoned_sessions(older_than_seconds: int, limit: int = 1000) -> list[str]:
     for session in candidates:
         pipe.exists(cart_key(session))
     alive = pipe.execute()
-    gone = [s for s, exists in zip(candidates, alive) if not exists]
+    gone = [s for s, exists in zip(candidates, alive, strict=True) if not exists]
     if gone:
         r.zrem(ACTIVITY_KEY, *gone)
-    return [s for s, exists in zip(candidates, alive) if exists]
+    return [s for s, exists in zip(candidates, alive, strict=True) if exists]
 
 
 def forget_activity(session_ids: list[str]) -> None:
@@ -214,7 +214,7 @@ async def _write(session_id: str, product_id: int, quantity: int, mode: str, ava
         raise validation_error({"product_id": f"A cart holds at most {MAX_LINES} different products."})
     if status == -4:
         raise NotFound("cart_item_not_found", "This product is not in the cart.", product_id=product_id)
-    return dict(zip(flat[::2], flat[1::2]))
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 async def add_item(session_id: str, product_id: int, quantity: int, rows: RowLookup) -> Cart:
@@ -250,7 +250,7 @@ async def read(session_id: str, rows: RowLookup) -> Cart:
 async def _priced(session_id: str, raw: dict[str, str], rows: RowLookup) -> Cart:
     quantities = _quantities(raw)
     updated = raw.get(UPDATED_FIELD)
-    updated_at = datetime.fromtimestamp(float(updated), timezone.utc) if updated else None
+    updated_at = datetime.fromtimestamp(float(updated), UTC) if updated else None
     if not quantities:
         return Cart(session_id, [], updated_at)
     by_id = await rows(list(quantities))

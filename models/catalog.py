@@ -129,7 +129,7 @@ def list_products(filters: ProductFilters, sort: str, page: int, page_size: int,
     for row in cursor.fetchall():
         total = row[0]
         if row[1] is not None:
-            items.append(dict(zip(names, row[1:])))
+            items.append(dict(zip(names, row[1:], strict=False)))
     return ProductPage(items, page, page_size, int(total))
 
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from peewee import IntegrityError
@@ -42,7 +42,7 @@ class Placed:
 def new_order_number() -> str:
     alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
     suffix = "".join(secrets.choice(alphabet) for _ in range(8))
-    return f"ORD-{datetime.now(timezone.utc):%Y%m%d}-{suffix}"
+    return f"ORD-{datetime.now(UTC):%Y%m%d}-{suffix}"
 
 
 def request_hash(body: dict[str, Any], session_id: str) -> str:

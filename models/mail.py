@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import socket
 import ssl
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -59,7 +58,7 @@ def send_mail(to: str, subject: str, text: str, html: str | None, message_id: st
         if 400 <= exc.smtp_code < 500:
             raise MailUnavailable(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
         raise MailRejected(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
-    except (OSError, smtplib.SMTPException, socket.timeout) as exc:
+    except (TimeoutError, OSError, smtplib.SMTPException) as exc:
         raise MailUnavailable(f"SMTP {settings.smtp_host}:{settings.smtp_port}: {exc}") from exc
     log.info("mail sent to %s: %s", to, subject, extra={"message_id": message_id})
 
@@ -104,7 +103,7 @@ def send_low_stock_alert(product_id: int) -> bool:
     product = Product.get_or_none(Product.id == product_id)
     if not settings.ops_email or product is None:
         return False
-    day = datetime.now(timezone.utc).strftime("%Y%m%d")
+    day = datetime.now(UTC).strftime("%Y%m%d")
     subject, text = render_low_stock(product.sku, product.name, product.stock_quantity, product.low_stock_threshold)
     return _send_logged(None, "low_stock", settings.ops_email, f"<low-stock.{product.id}.{day}@{_domain()}>",
                         subject, text, None)

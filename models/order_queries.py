@@ -42,10 +42,11 @@ def status_for_token(access_token: str, order_id: int) -> dict[str, Any]:
     if row is None:
         accounts.user_for(claims)  # raises when the token's user is the problem
         raise NotFound("order_not_found", "No such order.", order_id=order_id)
-    return dict(zip(("id", "order_number", "status", "payment_status", "version", "updated_at"), row))
+    return dict(zip(("id", "order_number", "status", "payment_status", "version", "updated_at"), row, strict=True))
 
 
-def list_for_user(user_id: int, page: int, page_size: int, status: str | None) -> tuple[list[Order], dict[int, int], int]:
+def list_for_user(user_id: int, page: int, page_size: int,
+                  status: str | None) -> tuple[list[Order], dict[int, int], int]:
     """One page of the user's orders (newest first): (orders, item count per order, total orders)."""
     where = [Order.user == user_id] + ([Order.status == status] if status else [])
     rows = list(Order.select(Order, fn.COUNT(Order.id).over().alias("total_count")).where(*where)

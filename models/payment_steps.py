@@ -75,7 +75,8 @@ def submit(order_id: int, user: User, proof: dict[str, object]) -> tuple[Order, 
         if order.user_id != user.id:
             raise NotFound("order_not_found", "No such order.", order_id=order_id)
         if order.status != RESERVED:
-            raise Conflict("invalid_state", f"Payment is only accepted for reserved orders; this one is {order.status}.",
+            raise Conflict("invalid_state",
+                           f"Payment is only accepted for reserved orders; this one is {order.status}.",
                            status=order.status)
         normalised = get_gateway(order.payment_gateway).validate_proof(payment_order(order), dict(proof))
         if order.payment_submitted_at is not None:

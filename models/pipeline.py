@@ -14,8 +14,7 @@ from models import inventory
 from models.checkout import FollowUp
 from models.db import db
 from models.errors import NotFound, validation_error
-from models.orders import (CANCELLED, CONFIRMED, DELIVERED, EXPIRED, FAILED, PENDING, RESERVED, SHIPPED, lock,
-                           transition)
+from models.orders import CANCELLED, CONFIRMED, DELIVERED, EXPIRED, FAILED, PENDING, RESERVED, SHIPPED, lock, transition
 from models.settings import get_settings
 from models.tables import EmailLog, Order, User, utcnow
 
@@ -91,7 +90,8 @@ def cancel(order_id: int, user: User | None, reason: str = "", task_id: str | No
     return order, [FollowUp(payment, (order.id,)), FollowUp("send_order_email", (order.id, "cancelled"))]
 
 
-def admin_update(order_id: int, status: str, tracking_number: str | None, carrier: str | None) -> tuple[Order, list[FollowUp]]:
+def admin_update(order_id: int, status: str, tracking_number: str | None,
+                 carrier: str | None) -> tuple[Order, list[FollowUp]]:
     """Administrator moves: confirmed -> shipped (tracking number required), shipped -> delivered, cancel.
 
     Raises Conflict invalid_transition, InvalidInput validation_error, NotFound order_not_found.

@@ -37,9 +37,9 @@ def verify(token: str, purpose: str) -> TokenClaims:
     try:
         data = _serializer(purpose).loads(token, max_age=max_age)
     except SignatureExpired:
-        raise AuthError("token_expired", "The token has expired; refresh it or log in again.")
+        raise AuthError("token_expired", "The token has expired; refresh it or log in again.") from None
     except BadSignature:
-        raise AuthError("not_authenticated", "The token is invalid.")
+        raise AuthError("not_authenticated", "The token is invalid.") from None
     if not isinstance(data, dict) or not {"uid", "ver", "jti"} <= data.keys():
         raise AuthError("not_authenticated", "The token is invalid.")
     return TokenClaims(int(data["uid"]), int(data["ver"]), str(data["jti"]), purpose)

@@ -10,8 +10,8 @@ from celery import Task
 
 from models import cart, mail, payment_steps, pipeline
 from models.checkout import FollowUp
-from models.orders import announce
 from models.db import db
+from models.orders import announce
 from models.payments import GatewayUnavailable
 from tasks.app import app
 from tasks.dispatch import dispatch

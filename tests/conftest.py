@@ -67,8 +67,9 @@ def reset_schema() -> None:
 def truncate_all() -> None:
     """Empty every table. Ids keep counting up (no RESTART IDENTITY): a task still in flight from
     the previous test then finds no row with its id instead of acting on this test's data."""
-    import peewee
     import time
+
+    import peewee
 
     tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
     for attempt in range(10):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-import warnings
 from typing import Any
 
 from aiosmtpd.controller import Controller

@@ -67,7 +67,8 @@ def test_malformed_or_non_object_json_is_422(client: Any, raw: bytes) -> None:
 
 
 def test_oversized_body_is_413_with_error_body(client: Any) -> None:
-    response = client.post(f"{API}/login", content=b"x" * (1024 * 1024 + 1), headers={"Content-Type": "application/json"})
+    response = client.post(f"{API}/login", content=b"x" * (1024 * 1024 + 1),
+                           headers={"Content-Type": "application/json"})
     assert_error(response, 413, "payload_too_large")
 
 
@@ -94,7 +95,8 @@ def test_refresh_token_is_single_use_and_reuse_revokes_the_session(client: Any) 
     tokens = login(client).json()
     first = client.post(f"{API}/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert first.status_code == 200
-    assert_error(client.post(f"{API}/refresh", json={"refresh_token": tokens["refresh_token"]}), 401, "not_authenticated")
+    reused = client.post(f"{API}/refresh", json={"refresh_token": tokens["refresh_token"]})
+    assert_error(reused, 401, "not_authenticated")
     # Reuse of a stolen refresh token logs every session of the user out.
     assert_error(client.get(f"{API}/me", headers=bearer(first.json()["access_token"])), 401, "not_authenticated")
 
@@ -135,7 +137,8 @@ def test_refresh_token_is_not_an_access_token_and_vice_versa(client: Any) -> Non
     register(client)
     tokens = login(client).json()
     assert_error(client.get(f"{API}/me", headers=bearer(tokens["refresh_token"])), 401, "not_authenticated")
-    assert_error(client.post(f"{API}/refresh", json={"refresh_token": tokens["access_token"]}), 401, "not_authenticated")
+    wrong_purpose = client.post(f"{API}/refresh", json={"refresh_token": tokens["access_token"]})
+    assert_error(wrong_purpose, 401, "not_authenticated")
 
 
 def test_expired_access_token_says_token_expired(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:

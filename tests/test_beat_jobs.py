@@ -19,7 +19,8 @@ API = "/api/v1"
 def test_expired_reservation_releases_stock_and_voids(client: Any, worker: Any) -> None:
     headers = register_shopper(client, "ana@example.com")
     item = Product.create(sku="SKU-1", name="Tee", slug="tee", price=20000, stock_quantity=5, tags=[], images=[])
-    client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 2}, headers={"X-Session-ID": "session-one"})
+    client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 2},
+                headers={"X-Session-ID": "session-one"})
     order_id = client.post(f"{API}/orders", json=checkout_body(),
                            headers={**headers, "X-Session-ID": "session-one"}).json()["id"]
     wait_for(lambda: Order.get_by_id(order_id).status == "reserved", what="reservation")

@@ -67,7 +67,7 @@ def catalogue() -> list[dict[str, Any]]:
     db.obj.execute_sql(INSERT)
     db.obj.execute_sql("ANALYZE products")
     cursor = db.obj.execute_sql(f"SELECT {', '.join(COLUMNS)} FROM products")
-    rows = [dict(zip(COLUMNS, row)) for row in cursor.fetchall()]
+    rows = [dict(zip(COLUMNS, row, strict=True)) for row in cursor.fetchall()]
     assert len(rows) == ROWS and isinstance(rows[0]["created_at"], datetime)
     return rows
 

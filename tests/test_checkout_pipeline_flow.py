@@ -38,7 +38,8 @@ def status_of(client: Any, headers: dict[str, str], order_id: int) -> dict[str, 
     return response.json()
 
 
-def wait_status(client: Any, headers: dict[str, str], order_id: int, *wanted: str, timeout: float = 15) -> dict[str, Any]:
+def wait_status(client: Any, headers: dict[str, str], order_id: int, *wanted: str,
+                timeout: float = 15) -> dict[str, Any]:
     return wait_for(lambda: (s := status_of(client, headers, order_id))["status"] in wanted and s,
                     timeout=timeout, what=f"order {order_id} to become {wanted}")
 

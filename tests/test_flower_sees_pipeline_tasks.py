@@ -49,8 +49,9 @@ def test_flower_lists_worker_and_pipeline_tasks_with_order_ids(client: Any, work
     assert httpx.get(f"{flower}/api/workers", timeout=5).status_code == 401  # the API needs credentials
     headers = register_shopper(client, "ana@example.com")
     item = Product.create(sku="SKU-1", name="Tee", slug="tee", price=20000, stock_quantity=5, tags=[], images=[])
-    client.post("/api/v1/cart/items", json={"product_id": item.id, "quantity": 1}, headers={"X-Session-ID": "session-one"})
-    order_id = client.post("/api/v1/orders", json=checkout_body(), headers={**headers, "X-Session-ID": "session-one"}).json()["id"]
+    session = {"X-Session-ID": "session-one"}
+    client.post("/api/v1/cart/items", json={"product_id": item.id, "quantity": 1}, headers=session)
+    order_id = client.post("/api/v1/orders", json=checkout_body(), headers={**headers, **session}).json()["id"]
     wait_for(lambda: Order.get_by_id(order_id).status == "reserved", what="reservation")
     client.post(f"/api/v1/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers)
     wait_for(lambda: Order.get_by_id(order_id).status == "confirmed", what="confirmation")

@@ -71,13 +71,13 @@ async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise validation_error({"body": f"Malformed JSON: {exc}"}, "The request body is not valid JSON.")
+            raise validation_error({"body": f"Malformed JSON: {exc}"}, "The request body is not valid JSON.") from exc
     if not isinstance(data, dict):
         raise validation_error({"body": "Expected a JSON object."})
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise validation_error(fields_from(exc))
+        raise validation_error(fields_from(exc)) from exc
 
 
 def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
@@ -91,7 +91,7 @@ def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
-        raise validation_error({**fields_from(exc), **unknown})
+        raise validation_error({**fields_from(exc), **unknown}) from exc
     if unknown:
         raise validation_error(unknown)
     return parsed

@@ -54,7 +54,8 @@ def build(endpoints: list[tuple[str, Endpoint]], title: str, version: str) -> di
         if params:
             op["parameters"] = params
         if ep.body is not None:
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema_of(ep.body, components)}}}
+            schema = _schema_of(ep.body, components)
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
         responses: dict[str, Any] = {}
         ok: dict[str, Any] = {"description": "Success"}
         if ep.response is not None and ep.status != 204:
