@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -56,25 +57,24 @@ async def list_products(request: Request, query: ProductQuery, user: User | None
 @api.route("GET", "/products/{product_id:int}", summary="A product by id", tags=TAGS, response=ProductOut,
            auth="optional", errors=["product_not_found", *TOKEN_ERRORS])
 async def get_product(request: Request, product_id: int, user: User | None) -> Any:
-    is_admin = _is_admin(user)
-
-    async def render() -> bytes:
-        row = await run(catalog.get_product, product_id, is_admin)
-        return orjson.dumps(product_json(row, is_admin, get_settings().currency))
-
-    return _json(await catalog_cache.through(None if user else f"id:{product_id}", render))
+    return await _one_product(user, f"id:{product_id}", catalog.get_product, product_id)
 
 
 @api.route("GET", "/products/slug/{slug}", summary="A product by slug", tags=TAGS, response=ProductOut,
            auth="optional", errors=["product_not_found", *TOKEN_ERRORS])
 async def get_product_by_slug(request: Request, slug: str, user: User | None) -> Any:
+    return await _one_product(user, f"slug:{slug}", catalog.get_product_by_slug, slug)
+
+
+async def _one_product(user: User | None, key: str, lookup: Callable[[Any, bool], Any], ident: Any) -> Response:
+    """One product by lookup(ident, is_admin); anonymous reads through the per-process cache."""
     is_admin = _is_admin(user)
 
     async def render() -> bytes:
-        row = await run(catalog.get_product_by_slug, slug, is_admin)
+        row = await run(lookup, ident, is_admin)
         return orjson.dumps(product_json(row, is_admin, get_settings().currency))
 
-    return _json(await catalog_cache.through(None if user else f"slug:{slug}", render))
+    return _json(await catalog_cache.through(None if user else key, render))
 
 
 @api.route("POST", "/products", summary="Create a product (admin)", tags=TAGS, body=ProductIn, response=ProductOut,
