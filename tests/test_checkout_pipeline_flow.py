@@ -70,7 +70,9 @@ def test_happy_path_pending_reserved_confirmed(client: Any, worker: Any) -> None
 
     wait_status(client, headers, order["id"], "reserved")
     assert Product.get_by_id(item.id).stock_quantity == 3
-    detail = client.get(f"{API}/orders/{order['id']}", headers=headers).json()
+    # The gateway prepares the payment just after the reservation commits.
+    detail = wait_for(lambda: (d := client.get(f"{API}/orders/{order['id']}", headers=headers).json())
+                      ["payment"]["next_action"] and d, what="the payment to be prepared")
     assert detail["payment"]["next_action"] == {"type": "token"}
     assert detail["reserved_until"] is not None
 

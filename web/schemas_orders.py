@@ -40,7 +40,8 @@ class PaymentOut(BaseModel):
     next_action: dict[str, Any] | None = Field(
         description="dummy {type: token}; toss {type: toss_widget, client_key, order_id, order_name, amount}; "
                     "stripe {type: stripe_confirm, client_secret, payment_intent_id, publishable_key}. "
-                    "null until stock is reserved, and once the order is no longer reserved.")
+                    "null until the gateway has prepared the payment, a moment after the order turns reserved "
+                    "(the order's ETag changes again when it is set), and once it is no longer reserved.")
 
 
 class OrderSummaryOut(BaseModel):
