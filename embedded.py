@@ -3,10 +3,13 @@ with their data under var/, for machines where DATABASE_URL / REDIS_URL are not 
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +17,21 @@ from typing import Any
 
 log = logging.getLogger("shop.embedded")
 ROOT = Path(__file__).resolve().parent
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: on Linux, get SIGTERM when the process that started us dies, so a
+    killed test run or `make run` never leaves its embedded Redis behind. (The signal follows the
+    thread that started the server: start servers from the main thread.)"""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def redis_executable() -> str:
@@ -47,7 +59,8 @@ class EmbeddedRedis:
         args = [redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
                 "--daemonize", "no", "--logfile", str(self.data_dir / "redis.log"), "--appendonly", "no"]
         args += ["--save", "60 1"] if self.persist else ["--save", ""]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True,
+                                        preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

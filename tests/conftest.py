@@ -20,6 +20,11 @@ _HANDLES: list[Any] = []
 
 
 def _configure_environment() -> None:
+    if os.environ.get("SHOP_TEST_SERVICES"):
+        # A second import of this file (as tests.conftest) would start a second embedded Redis and
+        # leave it running: shared helpers live in tests/support.py.
+        raise RuntimeError("conftest imported twice: import test helpers from tests.support")
+    os.environ["SHOP_TEST_SERVICES"] = "1"
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)
     os.environ.pop("CELERY_BROKER_URL", None)
@@ -51,7 +56,6 @@ _configure_environment()
 
 from models.db import db, init_db  # noqa: E402
 from models.redis_client import get_redis  # noqa: E402
-from models.tables import ALL_MODELS  # noqa: E402
 
 
 def reset_schema() -> None:
@@ -64,22 +68,6 @@ def reset_schema() -> None:
     migrate()
 
 
-def truncate_all() -> None:
-    """Empty every table. Ids keep counting up (no RESTART IDENTITY): a task still in flight from
-    the previous test then finds no row with its id instead of acting on this test's data."""
-    import time
-
-    import peewee
-
-    tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
-    for attempt in range(10):
-        try:
-            with db.obj.connection_context():
-                db.obj.execute_sql(f"TRUNCATE {tables} CASCADE")
-            return
-        except peewee.OperationalError:  # a deadlock with a worker finishing the last test's task
-            time.sleep(0.1 * (attempt + 1))
-    raise RuntimeError("could not truncate the test tables")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -151,7 +139,7 @@ def admin_headers(make_user: Any) -> dict[str, str]:
 # Pipeline fixtures: a real Celery worker (subprocess, prefork, the real Redis broker) and a real
 # HTTP server (uvicorn in a thread) for concurrency tests. Nothing runs in eager mode.
 # ---------------------------------------------------------------------------------------------
-from tests.support import LiveServer, WorkerProcess  # noqa: E402
+from tests.support import LiveServer, WorkerProcess, truncate_all  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -142,3 +142,22 @@ ADDRESS = {"recipient_name": "Kim Minji", "phone": "010-1234-5678", "postal_code
 
 def checkout_body(**overrides: Any) -> dict[str, Any]:
     return {"shipping_address": ADDRESS, "shipping_method": "standard", "payment_method": "dummy", **overrides}
+
+
+def truncate_all() -> None:
+    """Empty every table. Ids keep counting up (no RESTART IDENTITY): a task still in flight from
+    the previous test then finds no row with its id instead of acting on this test's data."""
+    import peewee
+
+    from models.db import db
+    from models.tables import ALL_MODELS
+
+    tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)
+    for attempt in range(10):
+        try:
+            with db.obj.connection_context():
+                db.obj.execute_sql(f"TRUNCATE {tables} CASCADE")
+            return
+        except peewee.OperationalError:  # a deadlock with a worker finishing the last test's task
+            time.sleep(0.1 * (attempt + 1))
+    raise RuntimeError("could not truncate the test tables")

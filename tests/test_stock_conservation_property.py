@@ -16,7 +16,7 @@ from models.checkout import place_order
 from models.errors import DomainError
 from models.payments import GatewayUnavailable
 from models.tables import Order, OrderItem, Product, User, utcnow
-from tests.conftest import truncate_all
+from tests.support import truncate_all
 
 START = [6, 4]
 HELD = ("reserved", "confirmed", "shipped", "delivered")
