@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from kombu import Queue
+
 from models.settings import get_settings
 
 _settings = get_settings()
@@ -29,12 +31,27 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 task_time_limit = 60
 task_soft_time_limit = 45
+# Money first: a shopper waiting on "pay" is served before reservations, and both before email.
+# Every worker consumes all three queues (no -Q needed), always taking from the first non-empty
+# one, so a burst of checkouts or a backlog of mail never delays a capture or a refund.
+task_queues = tuple(Queue(name, routing_key=name) for name in ("payments", "celery", "mail"))
+task_default_queue = "celery"
+task_routes = {
+    "pipeline.capture_payment": {"queue": "payments"},
+    "pipeline.refund_payment": {"queue": "payments"},
+    "pipeline.void_payment": {"queue": "payments"},
+    "pipeline.authorize_payment": {"queue": "payments"},
+    "pipeline.send_order_email": {"queue": "mail"},
+    "pipeline.low_stock_alert": {"queue": "mail"},
+}
 # Redis redelivers an unacknowledged message after this long; it must exceed the longest task.
 broker_transport_options = {
     "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "300")),
     # How often a worker looks for messages whose worker died unacknowledged (interval x throttle).
     "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
     "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
+    # Workers take from the queues in the order of task_queues below, not round robin.
+    "queue_order_strategy": "priority",
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
 }
