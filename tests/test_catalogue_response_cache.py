@@ -107,3 +107,25 @@ def test_when_the_first_render_fails_the_others_find_out_for_themselves() -> Non
     assert all(isinstance(result, LookupError) for result in asyncio.run(scenario()))
     assert len(calls) == 3  # failures are not cached or shared
     assert catalog_cache.get("id:404") is None
+
+
+def test_carts_read_together_look_their_products_up_once(item: Product, monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import cart
+
+    queries: list[list[int]] = []
+    real = cart.pricing_rows
+
+    def counted(product_ids: list[int]) -> dict[int, Any]:
+        queries.append(product_ids)
+        return real(product_ids)  # the real query, on the real database
+
+    monkeypatch.setattr(cart, "pricing_rows", counted)
+
+    async def scenario() -> list[dict[int, Any]]:
+        return await asyncio.gather(*(catalog_cache.cart_rows([item.id]) for _ in range(20)))
+
+    results = asyncio.run(scenario())
+    assert queries == [[item.id]]
+    assert all(rows[item.id][1] == "Linen Shirt" for rows in results)
+    asyncio.run(catalog_cache.cart_rows([item.id]))
+    assert len(queries) == 1  # and then from the cache

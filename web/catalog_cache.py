@@ -14,6 +14,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import TypeVar, cast
 
 from models import cart
 from models.cart import PricingRow
@@ -27,7 +28,8 @@ CHANNEL = "catalog-changed"
 MAX_ENTRIES = 2000
 MAX_ROWS = 50000
 _entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
-_in_flight: dict[tuple[int, str], asyncio.Future[bytes]] = {}  # (event loop, key) being rendered
+_in_flight: dict[tuple[int, str], asyncio.Future[object]] = {}  # (event loop, key) being produced
+T = TypeVar("T")
 # Cart pricing rows by product id (models.cart.PricingRow), under the same TTL and invalidation.
 _rows: dict[int, tuple[float, PricingRow]] = {}
 
@@ -54,26 +56,37 @@ async def through(key: str | None, render: Callable[[], Awaitable[bytes]]) -> by
     body = get(key)
     if body is not None:
         return body
+
+    async def render_and_keep() -> bytes:
+        body = await render()
+        put(key, body)
+        return body
+
+    return await _once(key, render_and_keep)
+
+
+async def _once(key: str, produce: Callable[[], Awaitable[T]]) -> T:
+    """produce() once for every caller in this event loop that asks for key while it runs; if it
+    fails (a 404, say), each waiting caller finds out for itself."""
     loop = asyncio.get_running_loop()
     flight = (id(loop), key)
     pending = _in_flight.get(flight)
     if pending is not None:
         await asyncio.wait({pending})
         if not pending.cancelled():
-            return pending.result()
-        return await render()  # the first request failed (404, say): find out for ourselves
-    future: asyncio.Future[bytes] = loop.create_future()
+            return cast(T, pending.result())
+        return await produce()
+    future: asyncio.Future[object] = loop.create_future()
     _in_flight[flight] = future
     try:
-        body = await render()
+        value = await produce()
     except BaseException:
         future.cancel()
         raise
     finally:
         _in_flight.pop(flight, None)
-    put(key, body)
-    future.set_result(body)
-    return body
+    future.set_result(value)
+    return value
 
 
 def put(key: str, body: bytes) -> None:
@@ -104,15 +117,19 @@ async def cart_rows(product_ids: list[int]) -> dict[int, PricingRow]:
         else:
             missing.append(product_id)
     if missing:
-        fetched = await run(cart.pricing_rows, missing)
-        found.update(fetched)
-        ttl = get_settings().catalog_cache_ttl
-        if ttl > 0:
-            if len(_rows) + len(fetched) > MAX_ROWS:
-                _rows.clear()
-            expires = time.monotonic() + ttl
-            _rows.update((product_id, (expires, row)) for product_id, row in fetched.items())
+        found.update(await _once("rows:" + ",".join(map(str, missing)), lambda: _fetch_rows(missing)))
     return found
+
+
+async def _fetch_rows(product_ids: list[int]) -> dict[int, PricingRow]:
+    fetched: dict[int, PricingRow] = await run(cart.pricing_rows, product_ids)
+    ttl = get_settings().catalog_cache_ttl
+    if ttl > 0:
+        if len(_rows) + len(fetched) > MAX_ROWS:
+            _rows.clear()
+        expires = time.monotonic() + ttl
+        _rows.update((product_id, (expires, row)) for product_id, row in fetched.items())
+    return fetched
 
 
 def invalidate() -> None:
