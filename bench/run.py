@@ -70,6 +70,15 @@ def shoppers(count: int) -> list[str]:
     return tokens
 
 
+def fill_cart(shop: str, session: str, product_ids: list[int]) -> None:
+    import httpx2 as httpx
+
+    with httpx.Client(base_url=shop, headers={"X-Session-ID": session}) as http:
+        for product_id in product_ids:
+            http.post("/api/v1/cart/items", json={"product_id": product_id, "quantity": 1}).raise_for_status()
+        assert len(http.get("/api/v1/cart").json()["items"]) == len(product_ids)
+
+
 def ratio(value: float, base: float) -> float:
     return round(value / base, 2) if base else float("nan")
 
@@ -111,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             figures["products_list_category"] = measure(shop + "/api/v1/products?category=cat-3")
             figures["product_by_id"] = measure(shop, ["product_ids.lua"])
         if "cart" in args.only:
+            fill_cart(shop, "bench-read-cart", product_ids[:3])  # read a cart of three lines, as /redis does
             figures["cart_read"] = measure(shop + "/api/v1/cart",
                                            extra={"BENCH_HEADERS": "X-Session-ID: bench-read-cart"})
             figures["cart_add"] = measure(shop, ["cart_add.lua"])
