@@ -129,3 +129,27 @@ def test_carts_read_together_look_their_products_up_once(item: Product, monkeypa
     assert all(rows[item.id][1] == "Linen Shirt" for rows in results)
     asyncio.run(catalog_cache.cart_rows([item.id]))
     assert len(queries) == 1  # and then from the cache
+
+
+def test_a_render_that_began_before_an_admin_write_is_not_kept() -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_render() -> bytes:
+        started.set()
+        await release.wait()  # the query ran before the admin's write committed
+        return b"old"
+
+    async def scenario() -> tuple[bytes, bytes]:
+        first = asyncio.ensure_future(catalog_cache.through("list:race", slow_render))
+        await started.wait()
+        catalog_cache.clear()  # the admin's write commits meanwhile
+
+        async def fresh_render() -> bytes:
+            return b"new"
+
+        after = await catalog_cache.through("list:race", fresh_render)  # not joined to the old render
+        release.set()
+        return await first, after
+
+    assert asyncio.run(scenario()) == (b"old", b"new")
+    assert catalog_cache.get("list:race") == b"new"

@@ -28,7 +28,10 @@ CHANNEL = "catalog-changed"
 MAX_ENTRIES = 2000
 MAX_ROWS = 50000
 _entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
-_in_flight: dict[tuple[int, str], asyncio.Future[object]] = {}  # (event loop, key) being produced
+_in_flight: dict[tuple[int, int, str], asyncio.Future[object]] = {}  # (loop, generation, key) being produced
+# Bumped by every clear(): what was read from the database before a clear is neither kept nor
+# shared with requests that arrive after it.
+_generation = 0
 T = TypeVar("T")
 # Cart pricing rows by product id (models.cart.PricingRow), under the same TTL and invalidation.
 _rows: dict[int, tuple[float, PricingRow]] = {}
@@ -57,9 +60,12 @@ async def through(key: str | None, render: Callable[[], Awaitable[bytes]]) -> by
     if body is not None:
         return body
 
+    generation = _generation
+
     async def render_and_keep() -> bytes:
         body = await render()
-        put(key, body)
+        if generation == _generation:  # no admin write since the render began
+            put(key, body)
         return body
 
     return await _once(key, render_and_keep)
@@ -69,7 +75,7 @@ async def _once(key: str, produce: Callable[[], Awaitable[T]]) -> T:
     """produce() once for every caller in this event loop that asks for key while it runs; if it
     fails (a 404, say), each waiting caller finds out for itself."""
     loop = asyncio.get_running_loop()
-    flight = (id(loop), key)
+    flight = (id(loop), _generation, key)
     pending = _in_flight.get(flight)
     if pending is not None:
         await asyncio.wait({pending})
@@ -100,6 +106,8 @@ def put(key: str, body: bytes) -> None:
 
 
 def clear() -> None:
+    global _generation
+    _generation += 1
     _entries.clear()
     _rows.clear()
 
@@ -122,9 +130,10 @@ async def cart_rows(product_ids: list[int]) -> dict[int, PricingRow]:
 
 
 async def _fetch_rows(product_ids: list[int]) -> dict[int, PricingRow]:
+    generation = _generation
     fetched: dict[int, PricingRow] = await run(cart.pricing_rows, product_ids)
     ttl = get_settings().catalog_cache_ttl
-    if ttl > 0:
+    if ttl > 0 and generation == _generation:
         if len(_rows) + len(fetched) > MAX_ROWS:
             _rows.clear()
         expires = time.monotonic() + ttl
