@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from models.settings import get_settings
+from models.redis_client import get_redis_url
 
 log = logging.getLogger("shop.subscriptions")
 
@@ -52,7 +52,7 @@ class Subscription:
     async def _listen(self) -> None:
         while self._current():
             try:
-                async with aioredis.from_url(get_settings().redis_url) as client, client.pubsub() as pubsub:
+                async with aioredis.from_url(get_redis_url()) as client, client.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)
                     self.subscribed.set()
                     async for message in pubsub.listen():
