@@ -72,6 +72,16 @@ def test_oversized_body_is_413_with_error_body(client: Any) -> None:
     assert_error(response, 413, "payload_too_large")
 
 
+def test_oversized_chunked_body_is_413_with_error_body(client: Any) -> None:
+    # No Content-Length: the limit is enforced while the body streams in.
+    def chunks() -> Any:
+        for _ in range(65):
+            yield b"x" * 16384
+
+    response = client.post(f"{API}/login", content=chunks(), headers={"Content-Type": "application/json"})
+    assert_error(response, 413, "payload_too_large")
+
+
 def test_login_me_refresh_logout_flow(client: Any) -> None:
     register(client)
     tokens = login(client).json()

@@ -79,6 +79,9 @@ def test_database_down_is_503(client: Any) -> None:
         ("GET", "/nope", 404, "not_found"),
         ("GET", "/api/v1/products/999999", 404, "product_not_found"),
         ("PUT", "/api/v1/auth/me", 405, "method_not_allowed"),
+        ("PUT", "/api/v1/products/1", 405, "method_not_allowed"),
+        ("GET", "/api/v1/nope", 404, "not_found"),
+        ("GET", "/api/v1/products/not-a-number", 404, "not_found"),
         ("GET", "/api/v1/auth/me", 401, "not_authenticated"),
         ("GET", "/api/v1/orders", 401, "not_authenticated"),
         ("GET", "/api/v1/cart", 400, "invalid_session"),
@@ -152,5 +155,38 @@ def test_openapi_documents_every_route(client: Any) -> None:
 
 def test_metrics_count_requests_by_route(client: Any) -> None:
     client.get("/api/v1/products")
+    client.get("/api/v1/products/999999")
     text = client.get("/metrics").text
     assert 'http_requests_total{method="GET",route="/api/v1/products",status="200"}' in text
+    # The route template, not the path: one series per route however many ids are asked for.
+    assert 'http_requests_total{method="GET",route="/api/v1/products/{product_id:int}",status="404"}' in text
+
+
+def test_cors_layer_only_when_origins_are_configured() -> None:
+    from dataclasses import replace
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from models.settings import get_settings
+    from web.app import middleware_for
+
+    def app_with(**overrides: Any) -> TestClient:
+        settings = replace(get_settings(), **overrides)
+        routes = [Route("/x", lambda request: PlainTextResponse("ok"))]
+        return TestClient(Starlette(routes=routes, middleware=middleware_for(settings)))
+
+    origin = {"Origin": "https://shop.example"}
+    preflight = {**origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "Idempotency-Key"}
+    with app_with(cors_origins=["https://shop.example"]) as configured:
+        assert configured.get("/x", headers=origin).headers["access-control-allow-origin"] == "https://shop.example"
+        answer = configured.options("/x", headers=preflight)
+        assert answer.status_code == 200 and "Idempotency-Key" in answer.headers["access-control-allow-headers"]
+        assert "access-control-allow-origin" not in configured.get("/x", headers={"Origin": "https://evil.example"}).headers
+    with app_with(cors_origins=[]) as closed:
+        assert "access-control-allow-origin" not in closed.get("/x", headers=origin).headers
+    with app_with(allowed_hosts=["shop.example"]) as strict:
+        assert strict.get("/x").status_code == 400  # TestClient's Host is testserver
+        assert strict.get("/x", headers={"Host": "shop.example"}).status_code == 200

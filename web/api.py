@@ -41,6 +41,8 @@ class Endpoint:
     errors: list[str] = field(default_factory=list)
     auth: str = "none"  # none | optional | user | admin | token (required; the handler verifies it)
     headers: dict[str, str] = field(default_factory=dict)  # documented request headers
+    # Answers a request from a cache before authentication and parsing, or None to serve it.
+    cached: Callable[[Request], Response | None] | None = None
     params: frozenset[str] = field(init=False)  # the handler's parameter names, read once
 
     def __post_init__(self) -> None:
@@ -117,11 +119,12 @@ class Registry:
         errors: list[str] | None = None,
         auth: str = "none",
         headers: dict[str, str] | None = None,
+        cached: Callable[[Request], Response | None] | None = None,
     ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             self.endpoints.append(
                 Endpoint(method, path, handler, summary, tags, body, query, response, status,
-                         list(errors or []), auth, dict(headers or {}))
+                         list(errors or []), auth, dict(headers or {}), cached)
             )
             return handler
 
@@ -148,6 +151,10 @@ def _dispatcher(by_method: dict[str, Endpoint]) -> Callable[[Request], Awaitable
 async def call(ep: Endpoint, request: Request) -> Response:
     from web.auth import current_user  # late import: auth depends on this module's helpers
 
+    if ep.cached is not None:
+        hit = ep.cached(request)
+        if hit is not None:
+            return hit
     kwargs: dict[str, Any] = {}
     params = ep.params
     if ep.auth in {"user", "admin", "optional"}:  # "token": the handler checks the token itself

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,7 +31,7 @@ class RequestContextMiddleware:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and REQUEST_ID.match(incoming) else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
@@ -51,12 +51,13 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             metrics.observe_request(scope["method"], template, status, duration)
-            log.info(
-                "%s %s %s", scope["method"], scope["path"], status,
-                extra={"request_id": request_id, "method": scope["method"], "path": scope["path"],
-                       "route": template, "status": status, "duration_ms": round(duration * 1000, 2),
-                       "user_id": scope["state"].get("user_id")},
-            )
+            if log.isEnabledFor(logging.INFO):  # the extra dict is not built for nothing
+                log.info(
+                    "%s %s %s", scope["method"], scope["path"], status,
+                    extra={"request_id": request_id, "method": scope["method"], "path": scope["path"],
+                           "route": template, "status": status, "duration_ms": round(duration * 1000, 2),
+                           "user_id": scope["state"].get("user_id")},
+                )
 
 
 class TooLarge(Exception):
@@ -64,7 +65,10 @@ class TooLarge(Exception):
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over max_bytes with 413 and the contract's error body."""
+    """Refuse bodies over max_bytes with 413 and the contract's error body.
+
+    A declared Content-Length is checked up front (the server holds the body to it); only a chunked
+    body, whose size is unknown until it has arrived, is counted as it streams in."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -74,10 +78,16 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await self._too_large(scope, receive, send)
                 return
+            if name == b"transfer-encoding":
+                chunked = True
+        if not chunked:
+            await self.app(scope, receive, send)
+            return
         received = 0
         started = False
 

@@ -32,8 +32,30 @@ def _is_admin(user: User | None) -> bool:
     return bool(user and user.is_admin)
 
 
+def _anonymous_key(request: Request) -> str | None:
+    """The catalogue cache's key for an anonymous read of this URL; None for a caller with a token,
+    whose answer may depend on who they are."""
+    if request.headers.get("authorization"):
+        return None
+    path_params = request.path_params
+    if "product_id" in path_params:
+        return f"id:{path_params['product_id']}"
+    if "slug" in path_params:
+        return f"slug:{path_params['slug']}"
+    return "list:" + request.scope["query_string"].decode("latin-1")
+
+
+def _from_cache(request: Request) -> Response | None:
+    """An anonymous read answered from the catalogue cache before any parsing: a key is only ever
+    stored after its request was validated and rendered, so the same URL gets the same answer."""
+    key = _anonymous_key(request)
+    body = catalog_cache.get(key) if key is not None else None
+    return None if body is None else _json(body)
+
+
 @api.route("GET", "/products", summary="List the catalogue: filter, search, sort, paginate", tags=TAGS,
-           query=ProductQuery, response=ProductPageOut, auth="optional", errors=["forbidden", *TOKEN_ERRORS])
+           query=ProductQuery, response=ProductPageOut, auth="optional", errors=["forbidden", *TOKEN_ERRORS],
+           cached=_from_cache)
 async def list_products(request: Request, query: ProductQuery, user: User | None) -> Any:
     is_admin = _is_admin(user)
     if not is_admin and (query.low_stock is not None or query.published is not None):
@@ -51,22 +73,22 @@ async def list_products(request: Request, query: ProductQuery, user: User | None
         return orjson.dumps(product_page_json(page, is_admin, get_settings().currency))
 
     # Anonymous reads go through the per-process cache (web/catalog_cache.py).
-    return _json(await catalog_cache.through(None if user else "list:" + query.model_dump_json(), render))
+    return _json(await catalog_cache.through(None if user else _anonymous_key(request), render))
 
 
 @api.route("GET", "/products/{product_id:int}", summary="A product by id", tags=TAGS, response=ProductOut,
-           auth="optional", errors=["product_not_found", *TOKEN_ERRORS])
+           auth="optional", errors=["product_not_found", *TOKEN_ERRORS], cached=_from_cache)
 async def get_product(request: Request, product_id: int, user: User | None) -> Any:
-    return await _one_product(user, f"id:{product_id}", catalog.get_product, product_id)
+    return await _one_product(request, user, catalog.get_product, product_id)
 
 
 @api.route("GET", "/products/slug/{slug}", summary="A product by slug", tags=TAGS, response=ProductOut,
-           auth="optional", errors=["product_not_found", *TOKEN_ERRORS])
+           auth="optional", errors=["product_not_found", *TOKEN_ERRORS], cached=_from_cache)
 async def get_product_by_slug(request: Request, slug: str, user: User | None) -> Any:
-    return await _one_product(user, f"slug:{slug}", catalog.get_product_by_slug, slug)
+    return await _one_product(request, user, catalog.get_product_by_slug, slug)
 
 
-async def _one_product(user: User | None, key: str, lookup: Callable[[Any, bool], Any], ident: Any) -> Response:
+async def _one_product(request: Request, user: User | None, lookup: Callable[[Any, bool], Any], ident: Any) -> Response:
     """One product by lookup(ident, is_admin); anonymous reads through the per-process cache."""
     is_admin = _is_admin(user)
 
@@ -74,7 +96,7 @@ async def _one_product(user: User | None, key: str, lookup: Callable[[Any, bool]
         row = await run(lookup, ident, is_admin)
         return orjson.dumps(product_json(row, is_admin, get_settings().currency))
 
-    return _json(await catalog_cache.through(None if user else key, render))
+    return _json(await catalog_cache.through(None if user else _anonymous_key(request), render))
 
 
 @api.route("POST", "/products", summary="Create a product (admin)", tags=TAGS, body=ProductIn, response=ProductOut,
