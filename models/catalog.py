@@ -22,6 +22,9 @@ from models.errors import Conflict, NotFound, validation_error
 from models.tables import PRODUCT_SEARCH_EXPRESSION, Product, utcnow
 
 MAX_ID = 2**31 - 1  # products.id is a SERIAL: larger ids cannot exist
+# PostgreSQL NOTIFYs this channel on every committed change to products (migration 004): the payload
+# is 'stock:<id>' when only that product's stock changed, '*' for anything else.
+PRODUCTS_CHANNEL = "products_changed"
 PRODUCT_COLUMNS = ["id", "sku", "name", "slug", "description", "price", "compare_at_price", "cost_price",
                    "stock_quantity", "low_stock_threshold", "track_inventory", "category", "tags", "images",
                    "is_published", "is_featured", "created_at", "updated_at"]

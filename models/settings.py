@@ -67,6 +67,7 @@ class Settings:
     discount_codes: str
     stuck_after: int
     catalog_cache_ttl: float
+    catalog_product_ttl: float
     log_level: str
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -122,6 +123,7 @@ def load_settings() -> Settings:
         discount_codes=os.environ.get("DISCOUNT_CODES", "WELCOME10=10%"),
         stuck_after=_int("STUCK_AFTER", 30),
         catalog_cache_ttl=float(os.environ.get("CATALOG_CACHE_TTL", "2") or 2),
+        catalog_product_ttl=float(os.environ.get("CATALOG_PRODUCT_TTL", "60") or 60),
         log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
     )
     if settings.is_production and settings.secret_key == DEFAULT_SECRET:

@@ -84,7 +84,7 @@ def test_stock_limits_the_cart_with_insufficient_stock(client: Any) -> None:
     assert cart.get_quantities(SID) == {tee.id: 2}
     assert add(client, tee.id, 1).json()["item_count"] == 3
     assert_error(add(client, product("OUT-1", stock_quantity=0).id, 1), 409, "insufficient_stock")
-    # Stock that falls after adding (checkouts reserving it) shows on the line within CATALOG_CACHE_TTL.
+    # Stock that falls after adding (checkouts reserving it) shows on the line once PostgreSQL announces it.
     Product.update(stock_quantity=1).where(Product.id == tee.id).execute()
     line = wait_for(lambda: next((line for line in client.get(API, headers=H).json()["items"]
                                   if line["available_quantity"] == 1), None), what="the stock change to show")

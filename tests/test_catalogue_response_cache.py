@@ -1,15 +1,17 @@
-"""The per-process catalogue cache: anonymous reads are served without the database, an admin's
-write shows at once (here and, through Redis, in other processes), stock lags by at most the TTL."""
+"""The per-process catalogue cache: anonymous reads are served without the database; any committed
+change to a product (an admin's, a worker's reservation, plain SQL) reaches every process's cache
+through PostgreSQL's announcement; listings lag stock by at most CATALOG_CACHE_TTL."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import psycopg2
 import pytest
 
-from models.db import db, init_db
-from models.redis_client import get_redis
+from models.catalog import PRODUCTS_CHANNEL
+from models.db import connect_params, db, init_db
 from models.settings import get_settings
 from models.tables import Product
 from tests.support import wait_for
@@ -46,26 +48,85 @@ def test_an_admin_update_shows_at_once(client: Any, item: Product, admin_headers
     assert client.get(API).json()["items"][0]["price"] == 25000
 
 
-def test_another_process_announcement_clears_this_cache(client: Any, item: Product) -> None:
-    client.get(API)
-    assert catalog_cache._entries
+def _listening() -> None:
     wait_for(catalog_cache.subscription.subscribed.is_set, what="the listener to subscribe")
-    get_redis().publish(catalog_cache.CHANNEL, "1")  # what an admin write in another process sends
+
+
+def test_a_change_committed_anywhere_clears_this_cache(client: Any, item: Product) -> None:
+    _listening()
+    client.get(API)
+    assert client.get(f"{API}/{item.id}").json()["name"] == "Linen Shirt"
+    # An administrator's edit made by another process, or by hand: no HTTP request to this one.
+    Product.update(name="Linen Shirt II").where(Product.id == item.id).execute()
     wait_for(lambda: not catalog_cache._entries, what="the cache to be cleared")
+    assert client.get(f"{API}/{item.id}").json()["name"] == "Linen Shirt II"
 
 
-def test_stock_lags_by_at_most_the_ttl(client: Any, item: Product, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_reservation_shows_on_the_product_page_at_once(client: Any, item: Product,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATALOG_CACHE_TTL", "60")  # so that only the announcement can explain the change
+    get_settings.cache_clear()
+    try:
+        _listening()
+        assert client.get(f"{API}/{item.id}").json()["available_quantity"] == 5
+        listing = client.get(API).json()
+        assert catalog_cache.get(f"id:{item.id}") is not None
+        Product.update(stock_quantity=2).where(Product.id == item.id).execute()  # a worker reserving 3
+        wait_for(lambda: client.get(f"{API}/{item.id}").json()["available_quantity"] == 2, timeout=5,
+                 what="the page to show the reservation")
+        assert client.get(API).json() == listing  # a stock change leaves listings to their TTL
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+
+
+def test_listings_lag_stock_by_at_most_the_ttl(client: Any, item: Product, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CATALOG_CACHE_TTL", "0.3")
     get_settings.cache_clear()
     try:
-        assert client.get(f"{API}/{item.id}").json()["available_quantity"] == 5
+        assert client.get(API).json()["items"][0]["available_quantity"] == 5
         Product.update(stock_quantity=0).where(Product.id == item.id).execute()  # reserved by checkouts
-        assert client.get(f"{API}/{item.id}").json()["available_quantity"] == 5  # still cached
-        wait_for(lambda: client.get(f"{API}/{item.id}").json()["available_quantity"] == 0, timeout=5,
+        assert client.get(API).json()["items"][0]["available_quantity"] == 5  # still cached
+        wait_for(lambda: client.get(API).json()["items"][0]["available_quantity"] == 0, timeout=5,
                  what="the entry to expire")
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_postgres_announces_stock_changes_and_other_changes_apart(item: Product) -> None:
+    name, params = connect_params(get_settings().database_url)
+    listener = psycopg2.connect(dbname=name, **params)  # type: ignore[arg-type]
+    listener.autocommit = True
+    try:
+        with listener.cursor() as cursor:
+            cursor.execute(f"LISTEN {PRODUCTS_CHANNEL}")
+
+        def heard() -> list[str]:
+            listener.poll()
+            payloads = [n.payload for n in listener.notifies]
+            listener.notifies.clear()
+            return payloads
+
+        Product.update(stock_quantity=Product.stock_quantity - 1).where(Product.id == item.id).execute()
+        assert wait_for(heard, what="the stock announcement") == [f"stock:{item.id}"]
+        Product.update(price=1).where(Product.id == item.id).execute()
+        assert wait_for(heard, what="the edit's announcement") == ["*"]
+        Product.create(sku="SKU-2", name="Cap", slug="cap", price=1, stock_quantity=1, category="hats", tags=[],
+                       images=[])
+        assert wait_for(heard, what="the insert's announcement") == ["*"]
+        with db.atomic() as transaction:
+            Product.update(stock_quantity=0).where(Product.id == item.id).execute()
+            transaction.rollback()
+        Product.update(price=2).where(Product.id == item.id).execute()  # a marker after the rollback
+        assert wait_for(heard, what="the marker") == ["*"]  # a rolled-back change announced nothing
+    finally:
+        listener.close()
+
+
+def test_without_the_listener_product_entries_live_only_the_listing_ttl() -> None:
+    assert not catalog_cache.subscription.subscribed.is_set()  # no app lifespan in this test
+    assert catalog_cache._product_ttl() == get_settings().catalog_cache_ttl
 
 
 def test_admins_and_signed_in_users_bypass_the_cache(client: Any, item: Product, admin_headers: dict[str, str]) -> None:
@@ -101,16 +162,24 @@ def test_when_the_first_render_fails_the_others_find_out_for_themselves() -> Non
         raise LookupError("no such product")
 
     async def scenario() -> list[Any]:
-        return await asyncio.gather(*(catalog_cache.through("id:404", render) for _ in range(3)),
+        return await asyncio.gather(*(catalog_cache.through("list:404", render) for _ in range(3)),
                                     return_exceptions=True)
 
     assert all(isinstance(result, LookupError) for result in asyncio.run(scenario()))
     assert len(calls) == 3  # failures are not cached or shared
-    assert catalog_cache.get("id:404") is None
+    assert catalog_cache.get("list:404") is None
 
 
-def test_carts_read_together_look_their_products_up_once(item: Product, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_carts_read_together_look_their_products_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from models import cart
+
+    generation = catalog_cache._generation
+    item = Product.create(sku="SKU-1", name="Linen Shirt", slug="linen-shirt", price=30000, stock_quantity=5,
+                          category="tops", tags=[], images=[])
+    if catalog_cache.subscription.subscribed.is_set():
+        # Another event loop of this test process (the live server) listens: its announcement of this
+        # insert clears the cache, and must land before the reads below, or it would drop their row.
+        wait_for(lambda: catalog_cache._generation != generation, what="the insert's announcement")
 
     queries: list[list[int]] = []
     real = cart.pricing_rows
@@ -153,3 +222,31 @@ def test_a_render_that_began_before_an_admin_write_is_not_kept() -> None:
 
     assert asyncio.run(scenario()) == (b"old", b"new")
     assert catalog_cache.get("list:race") == b"new"
+
+
+def test_a_page_render_that_began_before_a_stock_change_is_not_kept() -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_render() -> tuple[bytes, int]:
+        started.set()
+        await release.wait()  # read before the reservation committed
+        return b"old", 7
+
+    async def scenario() -> tuple[bytes, bytes]:
+        first = asyncio.ensure_future(catalog_cache.through_product("id:7", slow_render))
+        await started.wait()
+        catalog_cache.on_announcement("stock:7")
+
+        async def fresh_render() -> tuple[bytes, int]:
+            return b"new", 7
+
+        after = await catalog_cache.through_product("id:7", fresh_render)  # not joined to the old render
+        release.set()
+        return await first, after
+
+    assert asyncio.run(scenario()) == (b"old", b"new")
+    assert catalog_cache.get("id:7") == b"new"
+    catalog_cache.on_announcement("stock:8")  # another product's change leaves this one's page alone
+    assert catalog_cache.get("id:7") == b"new"
+    catalog_cache.on_announcement("stock:7")
+    assert catalog_cache.get("id:7") is None

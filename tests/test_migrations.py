@@ -106,3 +106,11 @@ def test_migrate_twice_is_a_no_op_and_rollback_removes_everything(scratch: tuple
     database.close_all()
     tables = [t for (t, *_rest) in _schema(url)["columns"]]
     assert tables == []
+    conn = psycopg2.connect(url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("""SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                              WHERE n.nspname = 'public'""")
+            assert cursor.fetchall() == []  # the trigger functions went with their migrations
+    finally:
+        conn.close()

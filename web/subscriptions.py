@@ -1,10 +1,11 @@
-"""Redis pub/sub subscriptions a web process keeps for its lifetime, started and stopped by the
-app's lifespan (web/app.py).
+"""Subscriptions a web process keeps for its lifetime, started and stopped by the app's lifespan
+(web/app.py): a Redis pub/sub channel (Subscription: the order status long poll, woken when a door
+announces a change) or a PostgreSQL LISTEN channel (PgSubscription: the catalogue cache, told by a
+trigger about every committed change to products).
 
-Used by the catalogue cache (an administrator's write in any process clears every process's cache)
-and the order status long poll (a change wakes the requests waiting on that order). One listener
-runs per event loop: production has one loop per process, tests may run a TestClient and a live
-uvicorn server side by side.
+One listener runs per event loop: production has one loop per process, tests may run a TestClient
+and a live uvicorn server side by side. When a listener's connection drops, or when it
+(re)subscribes, on_gap() runs: announcements may have been missed meanwhile.
 """
 
 from __future__ import annotations
@@ -14,14 +15,20 @@ import logging
 import threading
 from collections.abc import Callable
 
+import psycopg2
+import psycopg2.extensions
 import redis.asyncio as aioredis
 
+from models.db import connect_params
 from models.redis_client import get_redis_url
+from models.settings import get_settings
 
 log = logging.getLogger("shop.subscriptions")
 
 
 class Subscription:
+    """A Redis pub/sub channel."""
+
     def __init__(self, channel: str, on_message: Callable[[bytes], None],
                  on_gap: Callable[[], None] = lambda: None) -> None:
         self.channel = channel
@@ -55,6 +62,7 @@ class Subscription:
                 async with aioredis.from_url(get_redis_url()) as client, client.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)
                     self.subscribed.set()
+                    self.on_gap()
                     async for message in pubsub.listen():
                         if message.get("type") == "message":
                             self.on_message(message["data"])
@@ -66,3 +74,50 @@ class Subscription:
                 await asyncio.sleep(1)
             finally:
                 self.subscribed.clear()
+
+
+class PgSubscription(Subscription):
+    """A PostgreSQL LISTEN channel on a connection of its own; on_message gets each payload (str)."""
+
+    def __init__(self, channel: str, on_message: Callable[[str], None],
+                 on_gap: Callable[[], None] = lambda: None) -> None:
+        super().__init__(channel, on_message, on_gap)  # type: ignore[arg-type]
+
+    def _connect(self) -> psycopg2.extensions.connection:
+        name, params = connect_params(get_settings().database_url)
+        conn = psycopg2.connect(dbname=name, connect_timeout=5, keepalives=1, keepalives_idle=30,
+                                keepalives_interval=10, keepalives_count=3, **params)  # type: ignore[arg-type]
+        conn.autocommit = True
+        with conn.cursor() as cursor:
+            cursor.execute(f'LISTEN "{self.channel}"')
+        return conn
+
+    async def _listen(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._current():
+            conn = None
+            try:
+                conn = await loop.run_in_executor(None, self._connect)
+                readable = asyncio.Event()
+                loop.add_reader(conn.fileno(), readable.set)
+                try:
+                    self.subscribed.set()
+                    self.on_gap()
+                    while True:
+                        await readable.wait()
+                        readable.clear()
+                        conn.poll()  # raises when the server has gone away
+                        while conn.notifies:
+                            self.on_message(conn.notifies.pop(0).payload)
+                finally:
+                    loop.remove_reader(conn.fileno())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s listener: %s; reconnecting", self.channel, exc.__class__.__name__)
+                self.on_gap()
+                await asyncio.sleep(1)
+            finally:
+                self.subscribed.clear()
+                if conn is not None:
+                    conn.close()

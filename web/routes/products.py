@@ -92,18 +92,18 @@ async def _one_product(request: Request, user: User | None, lookup: Callable[[An
     """One product by lookup(ident, is_admin); anonymous reads through the per-process cache."""
     is_admin = _is_admin(user)
 
-    async def render() -> bytes:
+    async def render() -> tuple[bytes, int]:
         row = await run(lookup, ident, is_admin)
-        return orjson.dumps(product_json(row, is_admin, get_settings().currency))
+        return orjson.dumps(product_json(row, is_admin, get_settings().currency)), row["id"]
 
-    return _json(await catalog_cache.through(None if user else _anonymous_key(request), render))
+    return _json(await catalog_cache.through_product(None if user else _anonymous_key(request), render))
 
 
 @api.route("POST", "/products", summary="Create a product (admin)", tags=TAGS, body=ProductIn, response=ProductOut,
            status=201, auth="admin", errors=["sku_taken", "slug_taken"])
 async def create_product(request: Request, body: ProductIn) -> dict[str, Any]:
     row = await run(catalog.create_product, body.model_dump())
-    await run(catalog_cache.invalidate)
+    catalog_cache.clear()  # here at once; PostgreSQL tells the other processes
     return product_json(row, True, get_settings().currency)
 
 
@@ -111,7 +111,7 @@ async def create_product(request: Request, body: ProductIn) -> dict[str, Any]:
            response=ProductOut, auth="admin", errors=["product_not_found", "sku_taken", "slug_taken"])
 async def update_product(request: Request, product_id: int, body: ProductPatch) -> dict[str, Any]:
     row = await run(catalog.update_product, product_id, body.model_dump(exclude_unset=True))
-    await run(catalog_cache.invalidate)
+    catalog_cache.clear()  # here at once; PostgreSQL tells the other processes
     return product_json(row, True, get_settings().currency)
 
 
@@ -119,5 +119,5 @@ async def update_product(request: Request, product_id: int, body: ProductPatch) 
            "snapshot", tags=TAGS, status=204, auth="admin", errors=["product_not_found"])
 async def delete_product(request: Request, product_id: int) -> Response:
     await run(catalog.delete_product, product_id)
-    await run(catalog_cache.invalidate)
+    catalog_cache.clear()  # here at once; PostgreSQL tells the other processes
     return Response(status_code=204)
