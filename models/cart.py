@@ -31,7 +31,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.commands.core import AsyncScript
 
 from models.errors import Conflict, InvalidInput, NotFound, validation_error
-from models.redis_client import get_async_redis, get_redis
+from models.redis_client import bounded, get_async_redis, get_redis
 from models.settings import get_settings
 from models.tables import Product
 
@@ -199,11 +199,11 @@ async def _write(session_id: str, product_id: int, quantity: int, mode: str, ava
     script = _scripts.get(client)
     if script is None:  # EVALSHA, falling back to EVAL once per server that has not seen the script
         script = _scripts[client] = client.register_script(_WRITE)
-    status, current, flat = await script(
+    status, current, flat = await bounded(script(
         keys=[cart_key(session_id), ACTIVITY_KEY],
         args=[product_id, quantity, mode, available, settings.max_line_quantity, MAX_LINES,
               settings.cart_ttl, f"{time.time():.3f}", session_id],
-    )
+    ))
     if status == -1:
         raise Conflict("insufficient_stock", "The cart would hold more than is available.",
                        product_id=product_id, available=available, in_cart=int(current))
@@ -244,7 +244,7 @@ async def read(session_id: str, rows: RowLookup) -> Cart:
     """The cart priced at the catalogue's prices: one Redis round trip, plus the lookup of its rows.
 
     Lines whose product was deleted or unpublished are left out."""
-    return await _priced(session_id, await get_async_redis().hgetall(cart_key(session_id)), rows)
+    return await _priced(session_id, await bounded(get_async_redis().hgetall(cart_key(session_id))), rows)
 
 
 async def _priced(session_id: str, raw: dict[str, str], rows: RowLookup) -> Cart:

@@ -40,6 +40,27 @@ def own_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[embed
         celery_app._after_fork()  # forget pooled connections to the stopped server
 
 
+def test_a_hung_redis_is_503_after_the_deadline_not_a_hung_request(
+        client: Any, own_redis: embedded.EmbeddedRedis, monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+    import time
+
+    headers = {"X-Session-ID": "session-one"}
+    assert client.get("/api/v1/cart", headers=headers).status_code == 200
+    monkeypatch.setattr(redis_client, "ASYNC_TIMEOUT", 0.5)
+    assert own_redis.process is not None
+    own_redis.process.send_signal(signal.SIGSTOP)  # alive, connected, silent
+    try:
+        started = time.monotonic()
+        hung = client.get("/api/v1/cart", headers=headers)
+        waited = time.monotonic() - started
+    finally:
+        own_redis.process.send_signal(signal.SIGCONT)
+    assert hung.status_code == 503 and hung.json()["error"]["code"] == "service_unavailable"
+    assert 0.5 <= waited < 5
+    assert client.get("/api/v1/cart", headers=headers).status_code == 200  # a fresh connection once it answers
+
+
 def test_healthz_and_readyz(client: Any) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")

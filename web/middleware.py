@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
-import secrets
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,6 +15,28 @@ from web.errors import error_response
 
 log = logging.getLogger("shop.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _new_ids() -> tuple[str, itertools.count[int]]:
+    return os.urandom(8).hex(), itertools.count(1)
+
+
+# Request ids made here: 16 random hex digits per process, then a counter (32 hex digits in all).
+# Unique across processes and restarts without a random read per request; they identify requests
+# in logs, they are not secrets.
+_prefix, _counter = _new_ids()
+
+
+def _reset_ids() -> None:
+    global _prefix, _counter
+    _prefix, _counter = _new_ids()
+
+
+os.register_at_fork(after_in_child=_reset_ids)  # workers forked from one parent get prefixes of their own
+
+
+def new_request_id() -> str:
+    return f"{_prefix}{next(_counter):016x}"
 
 
 class RequestContextMiddleware:
@@ -31,7 +54,7 @@ class RequestContextMiddleware:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        request_id = incoming if incoming and REQUEST_ID.match(incoming) else secrets.token_hex(16)
+        request_id = incoming if incoming and REQUEST_ID.match(incoming) else new_request_id()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500
