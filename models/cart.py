@@ -10,28 +10,28 @@ activity score, and returns the cart's hash. Two tabs adding at once therefore n
 and the availability check is atomic with the write.
 
 The web door's operations (read, add_item, set_quantity, remove_item) are coroutines on the async
-Redis client, and take the catalogue lookup as a RowLookup: the web door passes its per-process
-cache (web/catalog_cache.py), so stock shown in a cart, and checked when adding, may lag
-reservations by up to CATALOG_CACHE_TTL seconds. That is a display figure: reserving stock at
-checkout reads and locks the database, so nothing can oversell. The sync functions serve the
-checkout and the beat jobs.
+Redis client (auto-pipelined, see models.redis_client.command), and take the catalogue lookup as a
+RowLookup: the web door passes its per-process cache (web/catalog_cache.py), which drops a
+product's row when PostgreSQL announces its stock changed, so stock shown in a cart, and checked
+when adding, lags reservations by milliseconds (by up to CATALOG_CACHE_TTL seconds when the web
+process is not listening). That is a display figure: reserving stock at checkout reads and locks
+the database, so nothing can oversell. The sync functions serve the checkout and the beat jobs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from weakref import WeakKeyDictionary
 
-from redis.asyncio import Redis as AsyncRedis
-from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from models.errors import Conflict, InvalidInput, NotFound, validation_error
-from models.redis_client import bounded, get_async_redis, get_redis
+from models.redis_client import command, get_redis
 from models.settings import get_settings
 from models.tables import Product
 
@@ -190,20 +190,17 @@ async def _stock(product_id: int, rows: RowLookup) -> int:
     return int(stock) if tracked else UNLIMITED
 
 
-_scripts: WeakKeyDictionary[AsyncRedis, AsyncScript] = WeakKeyDictionary()
+_WRITE_SHA = hashlib.sha1(_WRITE.encode()).hexdigest()
 
 
 async def _write(session_id: str, product_id: int, quantity: int, mode: str, available: int) -> dict[str, str]:
     settings = get_settings()
-    client = get_async_redis()
-    script = _scripts.get(client)
-    if script is None:  # EVALSHA, falling back to EVAL once per server that has not seen the script
-        script = _scripts[client] = client.register_script(_WRITE)
-    status, current, flat = await bounded(script(
-        keys=[cart_key(session_id), ACTIVITY_KEY],
-        args=[product_id, quantity, mode, available, settings.max_line_quantity, MAX_LINES,
-              settings.cart_ttl, f"{time.time():.3f}", session_id],
-    ))
+    keys_and_args = [2, cart_key(session_id), ACTIVITY_KEY, product_id, quantity, mode, available,
+                     settings.max_line_quantity, MAX_LINES, settings.cart_ttl, f"{time.time():.3f}", session_id]
+    try:
+        status, current, flat = await command("EVALSHA", _WRITE_SHA, *keys_and_args)
+    except NoScriptError:  # a server that has not seen the script yet: EVAL runs it and keeps it
+        status, current, flat = await command("EVAL", _WRITE, *keys_and_args)
     if status == -1:
         raise Conflict("insufficient_stock", "The cart would hold more than is available.",
                        product_id=product_id, available=available, in_cart=int(current))
@@ -244,7 +241,7 @@ async def read(session_id: str, rows: RowLookup) -> Cart:
     """The cart priced at the catalogue's prices: one Redis round trip, plus the lookup of its rows.
 
     Lines whose product was deleted or unpublished are left out."""
-    return await _priced(session_id, await bounded(get_async_redis().hgetall(cart_key(session_id))), rows)
+    return await _priced(session_id, await command("HGETALL", cart_key(session_id)), rows)
 
 
 async def _priced(session_id: str, raw: dict[str, str], rows: RowLookup) -> Cart:
