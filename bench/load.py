@@ -40,7 +40,17 @@ def measure(url: str, scripts: list[str] | None = None, *, runs: int, seconds: f
             env: dict[str, str] | None = None) -> dict[str, Any]:
     """Median requests/s and latencies of `runs` wrk runs (after one short warm-up)."""
     wrk_once(url, scripts or [], min(seconds, 2), connections, env or {})
-    results = [wrk_once(url, scripts or [], seconds, connections, env or {}) for _ in range(runs)]
+    return summary([wrk_once(url, scripts or [], seconds, connections, env or {}) for _ in range(runs)])
+
+
+def pooled(*measured: dict[str, Any]) -> dict[str, Any]:
+    """One figure from the runs of several measurements of the same thing (a baseline measured
+    before and after the scenarios compared with it, so that a machine that slowed down or sped
+    up meanwhile does not skew their ratios)."""
+    return summary([run for m in measured for run in m["runs"]])
+
+
+def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "rps": statistics.median(r["rps"] for r in results),
         "p50_ms": statistics.median(r["p50_ms"] for r in results),

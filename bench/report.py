@@ -52,6 +52,12 @@ def _pipeline(results: dict[str, Any]) -> list[str]:
                 f"{o['pay_to_confirmed_p99_ms']:.1f} ms ({o['orders_per_s']:.1f} orders/s) |"]
                if (o := f.get("checkout_one_shopper")) else []),
              f"| errors / failed orders during the run | {c['errors']} / {c['failed']} |"]
+    if "cpu" in c:
+        per = c["cpu"]["ms_per_order"]
+        lines.append("| CPU per confirmed order: " + ", ".join(f"{part} {ms:.1f}" for part, ms in per.items())
+                     + f" (ms) | {c['cpu']['total_ms_per_order']:.1f} ms |")
+        lines.append(f"| … so these {results['cores']} cores confirm at most (orders/s) | "
+                     f"{c['cpu']['max_orders_per_s_on_these_cores']} |")
     if n:
         lines += [f"| baseline: chains of {n['tasks_per_chain']} no-op tasks / s | {n['chains_per_s']:.1f} |",
                   f"| baseline: one idle chain, p50 / p99 | {n['chain_idle_p50_ms']:.1f} / "

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds, runs = (3, 1) if args.quick else (10, 3)
     os.environ.setdefault("BCRYPT_ROUNDS", "4")
     handles = services()
-    from bench import load, pipeline, servers
+    from bench import cpu, load, pipeline, servers
     from models.db import init_db
     from models.redis_client import get_redis
     from models.schema import migrate
@@ -124,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
             figures["cart_read"] = measure(shop + "/api/v1/cart",
                                            extra={"BENCH_HEADERS": "X-Session-ID: bench-read-cart"})
             figures["cart_add"] = measure(shop, ["cart_add.lua"])
+        # The baselines again, pooled with the first runs: ratios against the machine as it was
+        # both before and after the scenarios.
+        for name, path in (("baseline_bare_json", "/bare"), ("baseline_one_sql", "/sql"),
+                           ("baseline_one_redis", "/redis")):
+            figures[name] = load.pooled(figures[name], measure(baseline + path))
         tokens = shoppers(32)
         worker = servers.celery_worker(2, env, LOGS / "worker.log")
         started.append(worker)
@@ -144,7 +149,12 @@ def main(argv: list[str] | None = None) -> int:
             # Latency as one shopper sees it on an otherwise idle system, then throughput at saturation.
             figures["checkout_one_shopper"] = pipeline.checkout_load(shop, tokens[:1], product_ids, seconds,
                                                                      poll_interval=0.005)
+            meter = cpu.Meter({"web": cpu.in_group(app.popen.pid), "worker": cpu.in_group(worker.popen.pid),
+                               "postgres": cpu.named("postgres"), "redis": cpu.named("redis-server"),
+                               "load generator": lambda: [os.getpid()]})
+            meter.start()
             figures["checkout"] = pipeline.checkout_load(shop, tokens, product_ids, seconds * 2)
+            figures["checkout"]["cpu"] = cpu_per_order(meter.stop(), figures["checkout"]["confirmed"])
             figures["noop_chain"] = pipeline.noop_chains(300 if args.quick else 2000, in_flight=64)
             figures["integrity"] = integrity()
         if "scaling" in args.only:
@@ -171,6 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     write(results, RESULTS)
     print((RESULTS / "latest.md").read_text())
     return 0
+
+
+def cpu_per_order(used: dict[str, float], confirmed: int) -> dict[str, Any]:
+    """CPU milliseconds each part spent per confirmed order, and the orders/s these cores could
+    confirm if the parts used nothing else: the bound on the pipeline's throughput here."""
+    per_order = {part: round(seconds * 1000 / max(confirmed, 1), 2) for part, seconds in used.items()}
+    total = sum(per_order.values())
+    return {"ms_per_order": per_order, "total_ms_per_order": round(total, 2),
+            "busy_cores": round(sum(used.values()), 1),
+            "max_orders_per_s_on_these_cores": round((os.cpu_count() or 1) * 1000 / total, 1) if total else None}
 
 
 def integrity() -> dict[str, Any]:

@@ -1,0 +1,72 @@
+"""CPU time of the processes a run involves, read from /proc (Linux): what one confirmed order costs
+each part of the stack, and so how many orders/s these cores could confirm at best."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def in_group(pgid: int) -> Callable[[], list[int]]:
+    """The processes of a process group (a server and the children it forked)."""
+    return lambda: [pid for pid in _pids() if (fields := _stat(pid)) and int(fields[2]) == pgid]
+
+
+def named(fragment: str) -> Callable[[], list[int]]:
+    """The processes whose command line contains fragment (the database and Redis servers)."""
+    def find() -> list[int]:
+        found = []
+        for pid in _pids():
+            try:
+                if fragment in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                    found.append(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        return found
+    return find
+
+
+def seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by pids, with their children that have exited (a
+    Celery worker replaces its pool processes every worker_max_tasks_per_child tasks)."""
+    total = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields:
+            total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return total / TICK
+
+
+class Meter:
+    """CPU seconds per part between start() and stop(). Processes are found again at stop(): one
+    started meanwhile counts from zero; one that exited meanwhile counts in its parent's share
+    (whole, so the part it used before start() is counted too: a slight overcount)."""
+
+    def __init__(self, parts: dict[str, Callable[[], list[int]]]) -> None:
+        self.parts = parts
+        self.before: dict[str, dict[int, float]] = {}
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        return {name: {pid: seconds([pid]) for pid in find()} for name, find in self.parts.items()}
+
+    def start(self) -> None:
+        self.before = self._sample()
+
+    def stop(self) -> dict[str, float]:
+        after = self._sample()
+        return {name: sum(used - self.before[name].get(pid, 0.0) for pid, used in after[name].items())
+                for name in self.parts}
