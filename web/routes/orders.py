@@ -72,9 +72,15 @@ class AdminUpdateIn(Strict):
     carrier: str | None = Field(default=None, max_length=64)
 
 
-def _after_commit(order_id: int, follow_ups: list[Any]) -> None:
-    announce(order_id)
+def _then_render(step: tuple[Any, list[Any]], announced: bool = True) -> dict[str, Any]:
+    """After a step's transaction committed: announce the change, publish its follow-ups, and
+    render the order, in the same threadpool trip as the step (each trip costs a thread hop and a
+    pooled connection, and these endpoints are on every checkout's path)."""
+    order, follow_ups = step
+    if announced:
+        announce(order.id)
     dispatch(follow_ups)
+    return order_json(order.id)
 
 
 def _session(request: Request) -> str:
@@ -96,10 +102,13 @@ def _idempotency_key(request: Request) -> str | None:
            errors=["empty_cart", "invalid_session", "idempotency_key_reused", "address_not_found",
                    "product_unavailable"])
 async def create_order(request: Request, user: User, body: CheckoutIn) -> dict[str, Any]:
-    session_id = _session(request)
-    placed = await run(checkout.place_order, user, session_id, body.model_dump(mode="json"), _idempotency_key(request))
-    await run(dispatch, placed.follow_ups)
-    return await run(order_json, placed.order.id)
+    session_id, key, checkout_body = _session(request), _idempotency_key(request), body.model_dump(mode="json")
+
+    def place() -> dict[str, Any]:
+        placed = checkout.place_order(user, session_id, checkout_body, key)
+        return _then_render((placed.order, placed.follow_ups), announced=False)
+
+    return await run(place)
 
 
 @api.route("GET", "/orders", summary="The caller's orders, newest first", tags=TAGS, auth="user",
@@ -156,22 +165,17 @@ async def order_status(request: Request, order_id: int, query: StatusQuery) -> R
            errors=["order_not_found", "invalid_state", "payment_in_progress", "amount_mismatch"])
 async def pay(request: Request, user: User, order_id: int, body: PayIn) -> dict[str, Any]:
     proof = body.model_dump(exclude_none=True)
-    order, follow_ups = await run(payment_steps.submit, order_id, user, proof)
-    await run(_after_commit, order.id, follow_ups)
-    return await run(order_json, order.id)
+    return await run(lambda: _then_render(payment_steps.submit(order_id, user, proof)))
 
 
 @api.route("DELETE", "/orders/{order_id:int}", summary="Cancel before shipping (stock released, refund if paid)",
            tags=TAGS, auth="user", response=OrderOut, errors=["order_not_found", "invalid_state"])
 async def cancel(request: Request, user: User, order_id: int) -> dict[str, Any]:
-    order, follow_ups = await run(pipeline.cancel, order_id, user, "customer")
-    await run(_after_commit, order.id, follow_ups)
-    return await run(order_json, order.id)
+    return await run(lambda: _then_render(pipeline.cancel(order_id, user, "customer")))
 
 
 @api.route("PATCH", "/orders/{order_id:int}", summary="Admin: ship, deliver or cancel", tags=TAGS, auth="admin",
            body=AdminUpdateIn, response=OrderOut, errors=["order_not_found", "invalid_transition", "invalid_state"])
 async def admin_update(request: Request, order_id: int, body: AdminUpdateIn) -> dict[str, Any]:
-    order, follow_ups = await run(pipeline.admin_update, order_id, body.status, body.tracking_number, body.carrier)
-    await run(_after_commit, order.id, follow_ups)
-    return await run(order_json, order.id)
+    return await run(lambda: _then_render(
+        pipeline.admin_update(order_id, body.status, body.tracking_number, body.carrier)))
