@@ -51,6 +51,9 @@ def _pipeline(results: dict[str, Any]) -> list[str]:
              *([f"| one shopper alone: pay → confirmed p50 / p99 | {o['pay_to_confirmed_p50_ms']:.1f} / "
                 f"{o['pay_to_confirmed_p99_ms']:.1f} ms ({o['orders_per_s']:.1f} orders/s) |"]
                if (o := f.get("checkout_one_shopper")) else []),
+             *([f"| 8 shoppers: pay → confirmed p50 / p99 | {e['pay_to_confirmed_p50_ms']:.1f} / "
+                f"{e['pay_to_confirmed_p99_ms']:.1f} ms ({e['orders_per_s']:.1f} orders/s) |"]
+               if (e := f.get("checkout_8_shoppers")) else []),
              f"| errors / failed orders during the run | {c['errors']} / {c['failed']} |"]
     if "cpu" in c:
         per = c["cpu"]["ms_per_order"]

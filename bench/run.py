@@ -149,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             # Latency as one shopper sees it on an otherwise idle system, then throughput at saturation.
             figures["checkout_one_shopper"] = pipeline.checkout_load(shop, tokens[:1], product_ids, seconds,
                                                                      poll_interval=0.005)
+            # Below saturation: what a shopper sees while the machine still has room.
+            figures["checkout_8_shoppers"] = pipeline.checkout_load(shop, tokens[:8], product_ids, seconds)
             meter = cpu.Meter({"web": cpu.in_group(app.popen.pid), "worker": cpu.in_group(worker.popen.pid),
                                "postgres": cpu.named("postgres"), "redis": cpu.named("redis-server"),
                                "load generator": lambda: [os.getpid()]})
