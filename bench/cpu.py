@@ -53,8 +53,9 @@ def seconds(pids: list[int]) -> float:
 
 class Meter:
     """CPU seconds per part between start() and stop(). Processes are found again at stop(): one
-    started meanwhile counts from zero; one that exited meanwhile counts in its parent's share
-    (whole, so the part it used before start() is counted too: a slight overcount)."""
+    started meanwhile counts from zero. One that exited meanwhile (a Celery pool process replaced,
+    a database backend whose connection closed) is counted by its parent, which reaped it, with
+    its whole life; its own figure at start() is subtracted, leaving what it used after."""
 
     def __init__(self, parts: dict[str, Callable[[], list[int]]]) -> None:
         self.parts = parts
@@ -68,5 +69,4 @@ class Meter:
 
     def stop(self) -> dict[str, float]:
         after = self._sample()
-        return {name: sum(used - self.before[name].get(pid, 0.0) for pid, used in after[name].items())
-                for name in self.parts}
+        return {name: sum(after[name].values()) - sum(self.before[name].values()) for name in self.parts}
