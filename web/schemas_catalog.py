@@ -123,8 +123,9 @@ class ProductOut(BaseModel):
     stock_quantity: int
     available_quantity: int | None = Field(description="Units that can still be bought (stock not held by unpaid "
                                                        "orders); null when track_inventory is false (unlimited). "
-                                                       "Anonymous reads are cached, so this may lag "
-                                                       "reservations by CATALOG_CACHE_TTL seconds.")
+                                                       "Anonymous reads are cached: a product page is "
+                                                       "refreshed as soon as its stock changes, a listing "
+                                                       "may lag reservations by CATALOG_CACHE_TTL seconds.")
     in_stock: bool
     low_stock_threshold: int
     low_stock: bool | None = Field(default=None, description="Present for administrators only: stock at or under "
@@ -205,11 +206,12 @@ class CartLineOut(BaseModel):
     quantity: int
     subtotal: int
     currency: str
-    in_stock: bool = Field(description="Whether the quantity can be bought now (as of at most "
-                                        "CATALOG_CACHE_TTL seconds ago; checkout checks again).")
+    in_stock: bool = Field(description="Whether the quantity can be bought now (from the catalogue cache, "
+                                        "which drops a product as soon as its stock changes; checkout "
+                                        "checks again).")
     available_quantity: int | None = Field(description="null when the product does not track inventory; "
-                                                       "like listings, may lag reservations by "
-                                                       "CATALOG_CACHE_TTL seconds.")
+                                                       "like a product page, refreshed as soon as the "
+                                                       "stock changes.")
 
 
 class CartOut(BaseModel):
