@@ -251,3 +251,22 @@ def test_a_page_render_that_began_before_a_stock_change_is_not_kept() -> None:
     assert catalog_cache.get("id:7") == b"new"
     catalog_cache.on_announcement("stock:7")
     assert catalog_cache.get("id:7") is None
+
+
+def test_a_dropped_listener_clears_the_cache_and_listens_again(client: Any, item: Product) -> None:
+    _listening()
+    client.get(f"{API}/{item.id}")
+    assert catalog_cache.get(f"id:{item.id}") is not None
+    generation = catalog_cache._generation
+    (killed,) = db.obj.execute_sql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE query = %s AND datname = current_database()", (f'LISTEN "{PRODUCTS_CHANNEL}"',)).fetchone()
+    assert killed >= 1
+    wait_for(lambda: catalog_cache._generation > generation, what="the gap to clear the cache")
+    assert catalog_cache.get(f"id:{item.id}") is None  # announcements may have been missed meanwhile
+    _listening()
+    wait_for(lambda: client.get(f"{API}/{item.id}").json() and catalog_cache.get(f"id:{item.id}") is not None,
+             what="the page to be cached again")
+    Product.update(stock_quantity=1).where(Product.id == item.id).execute()
+    wait_for(lambda: client.get(f"{API}/{item.id}").json()["available_quantity"] == 1, timeout=5,
+             what="the new listener to hear the next change")

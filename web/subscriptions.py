@@ -59,13 +59,7 @@ class Subscription:
     async def _listen(self) -> None:
         while self._current():
             try:
-                async with aioredis.from_url(get_redis_url()) as client, client.pubsub() as pubsub:
-                    await pubsub.subscribe(self.channel)
-                    self.subscribed.set()
-                    self.on_gap()
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self.on_message(message["data"])
+                await self._session()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -74,6 +68,19 @@ class Subscription:
                 await asyncio.sleep(1)
             finally:
                 self.subscribed.clear()
+
+    def _subscribed(self) -> None:
+        self.subscribed.set()
+        self.on_gap()  # whatever changed before now was not heard
+
+    async def _session(self) -> None:
+        """Connect, subscribe, and pass messages on until the connection fails."""
+        async with aioredis.from_url(get_redis_url()) as client, client.pubsub() as pubsub:
+            await pubsub.subscribe(self.channel)
+            self._subscribed()
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    self.on_message(message["data"])
 
 
 class PgSubscription(Subscription):
@@ -92,32 +99,21 @@ class PgSubscription(Subscription):
             cursor.execute(f'LISTEN "{self.channel}"')
         return conn
 
-    async def _listen(self) -> None:
+    async def _session(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._current():
-            conn = None
+        conn = await loop.run_in_executor(None, self._connect)
+        readable = asyncio.Event()
+        try:
+            loop.add_reader(conn.fileno(), readable.set)
             try:
-                conn = await loop.run_in_executor(None, self._connect)
-                readable = asyncio.Event()
-                loop.add_reader(conn.fileno(), readable.set)
-                try:
-                    self.subscribed.set()
-                    self.on_gap()
-                    while True:
-                        await readable.wait()
-                        readable.clear()
-                        conn.poll()  # raises when the server has gone away
-                        while conn.notifies:
-                            self.on_message(conn.notifies.pop(0).payload)
-                finally:
-                    loop.remove_reader(conn.fileno())
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("%s listener: %s; reconnecting", self.channel, exc.__class__.__name__)
-                self.on_gap()
-                await asyncio.sleep(1)
+                self._subscribed()
+                while True:
+                    await readable.wait()
+                    readable.clear()
+                    conn.poll()  # raises when the server has gone away
+                    while conn.notifies:
+                        self.on_message(conn.notifies.pop(0).payload)
             finally:
-                self.subscribed.clear()
-                if conn is not None:
-                    conn.close()
+                loop.remove_reader(conn.fileno())
+        finally:
+            conn.close()
