@@ -31,7 +31,8 @@ API_PREFIX = "/api/v1"
 REGISTRIES = [("", health.api), (API_PREFIX, auth.api), (API_PREFIX, products.api), (API_PREFIX, addresses.api),
               (API_PREFIX, cart.api), (API_PREFIX, orders.api)]
 TITLE, VERSION = "Shop checkout API", "1.0.0"
-# Redis subscriptions each web process keeps while it serves (web/subscriptions.py).
+# The subscriptions each web process keeps while it serves (web/subscriptions.py): PostgreSQL's
+# product announcements for the catalogue cache, Redis's order announcements for long polls.
 SUBSCRIPTIONS = [catalog_cache.subscription, status_waiter.subscription]
 
 

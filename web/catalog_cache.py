@@ -62,28 +62,20 @@ def get(key: str) -> bytes | None:
 
 
 async def through(key: str | None, render: Callable[[], Awaitable[bytes]]) -> bytes:
-    """A listing's body for key: from the cache, or rendered once however many requests ask for it
-    at the same moment (when an entry expires under load, one request reads the database, not all
-    of them). key None: not cacheable (a signed-in caller), always rendered."""
-    if key is None:
-        return await render()
-    body = get(key)
-    if body is not None:
-        return body
-    generation = _generation
+    """A listing's body for key (kept CATALOG_CACHE_TTL seconds); see through_product."""
 
-    async def render_and_keep() -> bytes:
-        body = await render()
-        if generation == _generation:
-            _put(key, body, None, get_settings().catalog_cache_ttl)
-        return body
+    async def unowned() -> tuple[bytes, None]:
+        return await render(), None
 
-    return await _once(key, render_and_keep)
+    return await through_product(key, unowned)
 
 
-async def through_product(key: str | None, render: Callable[[], Awaitable[tuple[bytes, int]]]) -> bytes:
-    """A product page's body for key (render returns the body and the product's id): kept until
-    that product changes."""
+async def through_product(key: str | None, render: Callable[[], Awaitable[tuple[bytes, int | None]]]) -> bytes:
+    """The body for key: from the cache, or rendered once however many requests ask for it at the
+    same moment (when an entry expires under load, one request reads the database, not all of
+    them). render returns the body and the id of the product it shows, and the entry is kept until
+    that product changes (None: a listing, kept CATALOG_CACHE_TTL seconds). key None: not cacheable
+    (a signed-in caller), always rendered."""
     if key is None:
         return (await render())[0]
     body = get(key)
@@ -94,14 +86,16 @@ async def through_product(key: str | None, render: Callable[[], Awaitable[tuple[
     async def render_and_keep() -> bytes:
         body, product_id = await render()
         if _unchanged_since(generation, clock, product_id):
-            _put(key, body, product_id, _product_ttl())
+            ttl = get_settings().catalog_cache_ttl if product_id is None else _product_ttl()
+            _put(key, body, product_id, ttl)
         return body
 
     return await _once(key, render_and_keep)
 
 
-def _unchanged_since(generation: int, clock: int, product_id: int) -> bool:
-    return generation == _generation and _changed_at.get(product_id, -1) <= clock
+def _unchanged_since(generation: int, clock: int, product_id: int | None) -> bool:
+    """Nothing was cleared since generation, nor (for a product) was the product announced since clock."""
+    return generation == _generation and (product_id is None or _changed_at.get(product_id, -1) <= clock)
 
 
 def _product_ttl() -> float:
