@@ -6,7 +6,7 @@ import os
 
 from kombu import Queue
 
-from models.settings import get_settings
+from models.infra.settings import get_settings
 
 _settings = get_settings()
 

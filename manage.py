@@ -36,8 +36,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     _ensure_services()
-    from models import demo
-    from models.db import init_db
+    from models.catalog import demo
+    from models.infra.db import init_db
     from models.schema import migrate
 
     init_db()
@@ -56,8 +56,8 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
         print("the password must have at least 8 characters", file=sys.stderr)
         return 2
     _ensure_services()
-    from models import accounts
-    from models.db import init_db
+    from models.accounts import service as accounts
+    from models.infra.db import init_db
     from models.schema import migrate
 
     init_db()

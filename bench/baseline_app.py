@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from models.db import connect_params
+from models.infra.db import connect_params
 
 PRODUCTS = [{"id": i, "sku": f"SKU-{i}", "name": f"Product {i}", "slug": f"product-{i}", "price": 10000 + i,
              "currency": "KRW", "in_stock": True, "available_quantity": 10, "category": "tops",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from models.redis_client import get_redis
+from models.infra.redis_client import get_redis
 from tasks.app import app
 
 

@@ -104,7 +104,7 @@ def noop_chains(count: int, in_flight: int) -> dict[str, Any]:
     from celery import chain
 
     from bench.celery_noop import done, noop
-    from models.redis_client import get_redis
+    from models.infra.redis_client import get_redis
 
     redis = get_redis()
 

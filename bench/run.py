@@ -42,7 +42,7 @@ def services() -> list[Any]:
 
 def seed(products: int) -> list[int]:
     """Reset the catalogue to `products` rows with plenty of stock; returns their ids."""
-    from models.db import db
+    from models.infra.db import db
 
     db.obj.execute_sql("TRUNCATE products, orders, order_items, order_events, idempotency_keys, email_log CASCADE")
     db.obj.execute_sql(f"""
@@ -58,7 +58,7 @@ def seed(products: int) -> list[int]:
 
 
 def shoppers(count: int) -> list[str]:
-    from models import accounts
+    from models.accounts import service as accounts
     from models.tables import User
 
     hashed = accounts.hash_password("bench-password")
@@ -92,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("BCRYPT_ROUNDS", "4")
     handles = services()
     from bench import cpu, load, pipeline, servers
-    from models.db import init_db
-    from models.redis_client import get_redis
+    from models.infra.db import init_db
+    from models.infra.redis_client import get_redis
     from models.schema import migrate
 
     load.require_wrk()
@@ -197,7 +197,7 @@ def cpu_per_order(used: dict[str, float], confirmed: int) -> dict[str, Any]:
 
 def integrity() -> dict[str, Any]:
     """No oversell, no lost orders: checked in the database after a load."""
-    from models.db import db
+    from models.infra.db import db
 
     time.sleep(3)  # let in-flight tasks finish
     (negative,) = db.obj.execute_sql("SELECT count(*) FROM products WHERE stock_quantity < 0").fetchone()

@@ -8,7 +8,7 @@ from pathlib import Path
 from peewee import Database
 from peewee_migrate import Router
 
-from models.db import db, init_db
+from models.infra.db import db, init_db
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 log = logging.getLogger("shop.migrate")

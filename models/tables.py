@@ -18,7 +18,7 @@ from peewee import (
 )
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
 
-from models.db import BaseModel
+from models.infra.db import BaseModel
 
 
 def utcnow() -> datetime:

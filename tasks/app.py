@@ -5,9 +5,9 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import setup_logging, worker_process_init
 
-from models.db import init_db
-from models.logs import setup_logging as _setup_logging
-from models.settings import get_settings
+from models.infra.db import init_db
+from models.infra.logs import setup_logging as _setup_logging
+from models.infra.settings import get_settings
 
 # Every module that defines tasks; the worker imports them at start.
 TASK_MODULES: list[str] = ["tasks.pipeline"]

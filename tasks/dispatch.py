@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from models.checkout import FollowUp
+from models.orders.checkout import FollowUp
 
 log = logging.getLogger("shop.dispatch")
 

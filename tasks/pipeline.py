@@ -8,10 +8,12 @@ from typing import Any
 
 from celery import Task
 
-from models import cart, mail, payment_steps, pipeline
-from models.checkout import FollowUp
-from models.db import db
-from models.orders import announce
+from models.cart import store as cart
+from models.infra.db import db
+from models.mail import send as mail
+from models.orders import payment_steps, pipeline
+from models.orders.checkout import FollowUp
+from models.orders.states import announce
 from models.payments import GatewayUnavailable
 from tasks.app import app
 from tasks.dispatch import dispatch

@@ -54,8 +54,8 @@ def _configure_environment() -> None:
 
 _configure_environment()
 
-from models.db import db, init_db  # noqa: E402
-from models.redis_client import get_redis  # noqa: E402
+from models.infra.db import db, init_db  # noqa: E402
+from models.infra.redis_client import get_redis  # noqa: E402
 
 
 def reset_schema() -> None:
@@ -79,7 +79,7 @@ def _schema() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _clean() -> Iterator[None]:
-    from web import catalog_cache
+    from web.catalog import cache as catalog_cache
 
     truncate_all()
     get_redis().flushdb()
@@ -108,7 +108,7 @@ PASSWORD = "correct-horse-9"
 @pytest.fixture
 def make_user() -> Any:
     """Create a user directly through the domain and return (user, access headers)."""
-    from models import accounts
+    from models.accounts import service as accounts
 
     counter = {"n": 0}
 

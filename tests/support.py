@@ -149,7 +149,7 @@ def truncate_all() -> None:
     the previous test then finds no row with its id instead of acting on this test's data."""
     import peewee
 
-    from models.db import db
+    from models.infra.db import db
     from models.tables import ALL_MODELS
 
     tables = ", ".join(f'"{m._meta.table_name}"' for m in ALL_MODELS)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from models import ratelimit
+from models.infra import ratelimit
 from tests.support import assert_error
 
 API = "/api/v1/auth"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from models import cart
+from models.cart import store as cart
 from models.tables import Order, Product, utcnow
 from tasks import pipeline as tasks
 from tests.support import checkout_body, register_shopper, wait_for
@@ -37,7 +37,7 @@ def test_expired_reservation_releases_stock_and_voids(client: Any, worker: Any) 
 
 
 def test_a_reservation_with_payment_in_flight_is_not_expired(make_user: Any) -> None:
-    from models.pipeline import expire_reservations
+    from models.orders.pipeline import expire_reservations
 
     user, _ = make_user()
     order = Order.create(order_number="T-1", user=user.id, status="reserved", currency="KRW", subtotal=1, total=1,
@@ -49,7 +49,7 @@ def test_a_reservation_with_payment_in_flight_is_not_expired(make_user: Any) -> 
 
 
 def test_abandoned_carts_are_swept(client: Any, worker: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from models.settings import get_settings
+    from models.infra.settings import get_settings
 
     item = Product.create(sku="SKU-1", name="Tee", slug="tee", price=20000, stock_quantity=5, tags=[], images=[])
     client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1}, headers={"X-Session-ID": "idle-cart"})
@@ -58,7 +58,7 @@ def test_abandoned_carts_are_swept(client: Any, worker: Any, monkeypatch: pytest
     monkeypatch.setenv("ABANDONED_CART_AFTER", "-1")
     get_settings.cache_clear()
     try:
-        from models.pipeline import sweep_abandoned_carts
+        from models.orders.pipeline import sweep_abandoned_carts
 
         assert sweep_abandoned_carts() == 1
         assert sweep_abandoned_carts() == 0  # swept once

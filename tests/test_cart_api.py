@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from models import cart
-from models.redis_client import get_redis
-from models.settings import get_settings
+from models.cart import store as cart
+from models.infra.redis_client import get_redis
+from models.infra.settings import get_settings
 from models.tables import Product
 from tests.support import assert_error, wait_for
 

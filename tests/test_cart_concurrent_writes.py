@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from models import cart
+from models.cart import store as cart
 from models.tables import Product
 
 SID = "two-tabs-session"

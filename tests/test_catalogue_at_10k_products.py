@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from models.db import db
+from models.infra.db import db
 
 API = "/api/v1/products"
 ROWS = 10_000

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from models.catalog import ProductFilters, listing_sql
-from models.db import db
+from models.catalog.queries import ProductFilters, listing_sql
+from models.infra.db import db
 from models.tables import trigram_available
 
 ROWS = 100_000
@@ -85,7 +85,7 @@ def test_every_filter_and_sort_uses_an_index_on_100k_products() -> None:
 
 def test_the_listing_is_one_statement_and_counts_every_match() -> None:
     db.obj.execute_sql(INSERT.replace(str(ROWS), "1000"))
-    from models.catalog import list_products
+    from models.catalog.queries import list_products
 
     page = list_products(ProductFilters(category="cat-3"), "price", 2, 20, False)
     (expected,) = db.obj.execute_sql(

@@ -10,12 +10,12 @@ from typing import Any
 import psycopg2
 import pytest
 
-from models.catalog import PRODUCTS_CHANNEL
-from models.db import connect_params, db, init_db
-from models.settings import get_settings
+from models.catalog.queries import PRODUCTS_CHANNEL
+from models.infra.db import connect_params, db, init_db
+from models.infra.settings import get_settings
 from models.tables import Product
 from tests.support import wait_for
-from web import catalog_cache
+from web.catalog import cache as catalog_cache
 
 API = "/api/v1/products"
 
@@ -171,7 +171,7 @@ def test_when_the_first_render_fails_the_others_find_out_for_themselves() -> Non
 
 
 def test_carts_read_together_look_their_products_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    from models import cart
+    from models.cart import store as cart
 
     item = Product.create(sku="SKU-1", name="Linen Shirt", slug="linen-shirt", price=30000, stock_quantity=5,
                           category="tops", tags=[], images=[])

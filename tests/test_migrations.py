@@ -11,9 +11,9 @@ from urllib.parse import urlparse, urlunparse
 import psycopg2
 import pytest
 
-from models import db as dbmod
+from models.infra import db as dbmod
+from models.infra.settings import get_settings
 from models.schema import router
-from models.settings import get_settings
 from models.tables import ALL_MODELS
 
 SCHEMA_QUERIES = {

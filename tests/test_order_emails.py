@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from models import mail
-from models.settings import get_settings
+from models.infra.settings import get_settings
+from models.mail import send as mail
 from models.tables import EmailLog, Order, OrderItem, Product
 from tests.smtp_sink import SMTPSink
 

@@ -10,8 +10,9 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from models import inventory, orders
-from models.db import db
+from models.infra.db import db
+from models.orders import inventory
+from models.orders import states as orders
 from models.tables import Order, OrderItem, Product, User
 from tests.support import checkout_body, wait_for
 

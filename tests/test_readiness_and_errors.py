@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 import embedded
-from models import redis_client
-from models.db import db, init_db
-from models.settings import get_settings
+from models.infra import redis_client
+from models.infra.db import db, init_db
+from models.infra.settings import get_settings
 
 
 @pytest.fixture
@@ -127,8 +127,7 @@ def test_admin_only_endpoints_are_403_for_customers(client: Any, user_headers: d
 
 def test_unexpected_errors_are_500_without_a_stack_trace(app: Any) -> None:
     from starlette.testclient import TestClient
-
-    from web.routes.health import api
+    from web.health.routes import api
 
     @api.route("GET", "/boom-for-test", summary="test only", tags=["test"])
     async def boom(request: Any) -> None:
@@ -191,7 +190,7 @@ def test_cors_layer_only_when_origins_are_configured() -> None:
     from starlette.routing import Route
     from starlette.testclient import TestClient
 
-    from models.settings import get_settings
+    from models.infra.settings import get_settings
     from web.app import middleware_for
 
     def app_with(**overrides: Any) -> TestClient:

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import redis
 
-from models import cart, redis_client
-from models.redis_client import CommandBatch, command, get_redis
+from models.cart import store as cart
+from models.infra import redis_client
+from models.infra.redis_client import CommandBatch, command, get_redis
 
 
 def test_concurrent_commands_go_as_one_pipeline_and_each_caller_gets_its_own_reply(

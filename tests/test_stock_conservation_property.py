@@ -11,9 +11,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models import payment_steps, pipeline
-from models.checkout import place_order
 from models.errors import DomainError
+from models.orders import payment_steps, pipeline
+from models.orders.checkout import place_order
 from models.payments import GatewayUnavailable
 from models.tables import Order, OrderItem, Product, User, utcnow
 from tests.support import truncate_all
@@ -101,7 +101,7 @@ def apply(step: tuple[Any, ...], users: list[User], products: list[Product], ord
 @given(st.lists(steps, min_size=1, max_size=25))
 def test_stock_is_conserved(client: Any, make_user: Any, sequence: list[tuple[Any, ...]]) -> None:
     truncate_all()
-    from models.redis_client import get_redis
+    from models.infra.redis_client import get_redis
 
     get_redis().flushdb()
     users = [make_user(email=f"p{n}-{id(sequence)}@example.com")[0] for n in range(3)]

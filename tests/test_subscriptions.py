@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from models.redis_client import get_redis
+from models.infra.redis_client import get_redis
 from tests.support import wait_for
 from web.subscriptions import Subscription
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from models import failpoints
+from models.infra import failpoints
 from models.payments.dummy import DummyGateway
 from models.tables import Order, OrderEvent, Product
 from tasks import pipeline as tasks

@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from models.db import db
 from models.errors import AuthError, DomainError, validation_error
+from models.infra.db import db
 from web.responses import JSONResponse
 
 Handler = Callable[..., Awaitable[Any]]

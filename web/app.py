@@ -15,15 +15,22 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from models.db import init_db
-from models.logs import setup_logging
-from models.redis_client import close_async_redis
-from models.settings import Settings, get_settings
-from web import catalog_cache, openapi, status_waiter
+from models.infra.db import init_db
+from models.infra.logs import setup_logging
+from models.infra.redis_client import close_async_redis
+from models.infra.settings import Settings, get_settings
+from web import openapi
+from web.accounts import routes as auth
+from web.addresses import routes as addresses
+from web.cart import routes as cart
+from web.catalog import cache as catalog_cache
+from web.catalog import routes as products
 from web.errors import EXCEPTION_HANDLERS
+from web.health import routes as health
 from web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from web.orders import routes as orders
+from web.orders import status_waiter
 from web.responses import JSONResponse
-from web.routes import addresses, auth, cart, health, orders, products
 from web.routing import RouteTable
 
 API_PREFIX = "/api/v1"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from models import accounts
+from models.accounts import service as accounts
 from models.errors import AuthError
 from models.tables import User
 from web.api import run

@@ -1,11 +1,11 @@
-"""Shared request/response schemas (pydantic v2): validation and the OpenAPI document."""
+"""Schemas every resource shares: the strict request base, the error body, pages, and field types
+that match the columns they are stored in."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class Strict(BaseModel):
@@ -24,20 +24,27 @@ class Error(BaseModel):
     error: ErrorBody
 
 
-class UserOut(BaseModel):
-    id: int
-    email: str
-    phone: str | None
-    full_name: str
-    is_active: bool
-    is_verified: bool
-    is_admin: bool
-    created_at: datetime
-    updated_at: datetime
-
-
 class Page(BaseModel):
     page: int
     page_size: int
     total: int
     pages: int
+
+
+MAX_MONEY = 10**12
+MAX_INT4 = 2**31 - 1
+
+Money = Annotated[int, Field(strict=True, ge=0, le=MAX_MONEY)]
+Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT4)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 \-()]{6,32}$")]
+PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9 \-]{3,16}$")]
+
+
+def dedupe(values: list[str] | None) -> list[str] | None:
+    return list(dict.fromkeys(values)) if values is not None else None
+
+
+def not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("May not be null.")
+    return value

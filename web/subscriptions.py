@@ -19,9 +19,9 @@ import psycopg2
 import psycopg2.extensions
 import redis.asyncio as aioredis
 
-from models.db import connect_params
-from models.redis_client import get_redis_url
-from models.settings import get_settings
+from models.infra.db import connect_params
+from models.infra.redis_client import get_redis_url
+from models.infra.settings import get_settings
 
 log = logging.getLogger("shop.subscriptions")
 

@@ -1,5 +1,5 @@
 """004: PostgreSQL announces every committed change to products (NOTIFY products_changed), so that
-caches in front of the catalogue (web/catalog_cache.py) drop what changed, whoever changed it: a
+caches in front of the catalogue (web/catalog/cache.py) drop what changed, whoever changed it: a
 checkout's reservation in a worker, an administrator, or SQL typed by hand.
 
 Payloads (models.catalog.PRODUCTS_CHANNEL): 'stock:<id>' when an UPDATE changed only a product's

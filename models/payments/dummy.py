@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.errors import validation_error
+from models.infra.redis_client import get_redis
 from models.payments.base import Authorization, GatewayUnavailable, PaymentDeclined, PaymentOrder, PaymentResult
-from models.redis_client import get_redis
 
 PREFIX = "dummy:"
 

@@ -1,0 +1,117 @@
+"""Accounts: registration, login, token refresh and logout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import bcrypt
+from peewee import IntegrityError
+
+from models.accounts import tokens
+from models.errors import AuthError, Conflict
+from models.infra import ratelimit
+from models.infra.db import db
+from models.infra.redis_client import get_redis
+from models.infra.settings import get_settings
+from models.tables import User, utcnow
+
+# A real hash of a random password: login for an unknown email spends the same bcrypt time.
+_DUMMY_HASH = bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds=12))
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "bearer"
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode()[:72], bcrypt.gensalt(rounds=get_settings().bcrypt_rounds)).decode()
+
+
+def _password_ok(password: str, hashed: bytes) -> bool:
+    return bcrypt.checkpw(password.encode()[:72], hashed)
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def register(email: str, password: str, full_name: str, phone: str | None, client: str) -> User:
+    """Create an active customer; raises Conflict email_taken, RateLimited."""
+    ratelimit.hit(get_settings().register_rate_limit, "register", client)
+    email = normalize_email(email)
+    try:
+        with db.atomic():
+            return User.create(email=email, hashed_password=hash_password(password), full_name=full_name.strip(),
+                               phone=phone)
+    except IntegrityError:
+        raise Conflict("email_taken", "An account with this email already exists.", field="email") from None
+
+
+def create_admin(email: str, password: str, full_name: str = "Administrator") -> User:
+    """Create or promote an administrator with this password (manage.py create-admin)."""
+    email = normalize_email(email)
+    with db.atomic():
+        user = User.get_or_none(User.email == email)
+        if user is None:
+            return User.create(email=email, hashed_password=hash_password(password), full_name=full_name,
+                               is_admin=True, is_verified=True)
+        user.hashed_password = hash_password(password)
+        user.is_admin = user.is_active = True
+        user.updated_at = utcnow()
+        user.save()
+        return user
+
+
+def issue_tokens(user: User) -> TokenPair:
+    return TokenPair(
+        access_token=tokens.sign(user.id, user.token_version, tokens.ACCESS),
+        refresh_token=tokens.sign(user.id, user.token_version, tokens.REFRESH),
+        expires_in=get_settings().access_token_ttl,
+    )
+
+
+def login(email: str, password: str, client: str) -> TokenPair:
+    """Check credentials; raises AuthError invalid_credentials (same for unknown email), RateLimited."""
+    spec = get_settings().login_rate_limit
+    email = normalize_email(email)
+    ratelimit.check(spec, "login-ip", client)
+    ratelimit.check(spec, "login-account", email)
+    user = User.get_or_none(User.email == email)
+    ok = _password_ok(password, user.hashed_password.encode() if user else _DUMMY_HASH)
+    if not (user and ok and user.is_active):
+        ratelimit.hit(spec, "login-ip", client)
+        ratelimit.hit(spec, "login-account", email)
+        raise AuthError("invalid_credentials", "The email or password is incorrect.")
+    return issue_tokens(user)
+
+
+def user_for(claims: tokens.TokenClaims) -> User:
+    user = User.get_or_none(User.id == claims.user_id)
+    if user is None or not user.is_active or user.token_version != claims.version:
+        raise AuthError("not_authenticated", "The token is no longer valid; log in again.")
+    return user
+
+
+def authenticate(access_token: str) -> User:
+    """The user an access token belongs to; raises AuthError not_authenticated / token_expired."""
+    return user_for(tokens.verify(access_token, tokens.ACCESS))
+
+
+def refresh(refresh_token: str) -> TokenPair:
+    """Trade a refresh token for a new pair, once. A reused token revokes every session of the user."""
+    claims = tokens.verify(refresh_token, tokens.REFRESH)
+    user = user_for(claims)
+    first_use = get_redis().set(f"refresh-used:{claims.jti}", 1, nx=True, ex=get_settings().refresh_token_ttl)
+    if not first_use:
+        logout(user)
+        raise AuthError("not_authenticated", "This refresh token was already used; log in again.")
+    return issue_tokens(user)
+
+
+def logout(user: User) -> None:
+    """Revoke every outstanding token of the user (they carry the old token_version)."""
+    User.update(token_version=User.token_version + 1, updated_at=utcnow()).where(User.id == user.id).execute()

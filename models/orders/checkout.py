@@ -1,0 +1,123 @@
+"""Placing an order from a cart: price on the server, snapshot the items, answer `pending`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from peewee import IntegrityError
+
+from models.cart import store as cart_store
+from models.errors import Conflict, InvalidInput, NotFound, validation_error
+from models.infra.db import db
+from models.infra.settings import get_settings
+from models.orders.pricing import Totals, compute_totals
+from models.orders.states import PENDING, record
+from models.payments.registry import GATEWAYS
+from models.tables import Address, IdempotencyKey, Order, OrderItem, Product, User
+
+ADDRESS_FIELDS = ("recipient_name", "phone", "postal_code", "address_line1", "address_line2", "city")
+GATEWAY_BY_METHOD = {"dummy": "dummy", "stripe": "stripe", "toss": "toss"}
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A task to enqueue once the transaction that asked for it has committed."""
+
+    task: str
+    args: tuple[Any, ...] = ()
+
+
+@dataclass
+class Placed:
+    order: Order
+    created: bool
+    follow_ups: list[FollowUp] = field(default_factory=list)
+
+
+def new_order_number() -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    suffix = "".join(secrets.choice(alphabet) for _ in range(8))
+    return f"ORD-{datetime.now(UTC):%Y%m%d}-{suffix}"
+
+
+def request_hash(body: dict[str, Any], session_id: str) -> str:
+    canonical = json.dumps({"body": body, "session": session_id}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _shipping_address(user: User, address: dict[str, Any] | None, address_id: int | None) -> dict[str, Any]:
+    if address_id is not None:
+        row = Address.get_or_none(Address.id == address_id, Address.user == user.id)
+        if row is None:
+            raise NotFound("address_not_found", "No such address.", address_id=address_id)
+        return {name: getattr(row, name) for name in ADDRESS_FIELDS}
+    if address is None:
+        raise validation_error({"shipping_address": "Give shipping_address or address_id."})
+    return {name: address.get(name) for name in ADDRESS_FIELDS}
+
+
+def _priced_lines(session_id: str) -> list[tuple[Product, int]]:
+    quantities = cart_store.get_quantities(session_id)
+    if not quantities:
+        raise InvalidInput("empty_cart", "The cart is empty.", session_id=session_id)
+    products = {p.id: p for p in Product.select().where(Product.id.in_(list(quantities)))}
+    missing = sorted(pid for pid in quantities if pid not in products or not products[pid].is_published)
+    if missing:
+        raise Conflict("product_unavailable", "Some products in the cart are no longer sold; remove them.",
+                       product_ids=missing)
+    return [(products[pid], qty) for pid, qty in sorted(quantities.items())]
+
+
+def place_order(user: User, session_id: str, body: dict[str, Any], idempotency_key: str | None) -> Placed:
+    """Create a pending order from the cart; the same Idempotency-Key and body return the same order.
+
+    Raises InvalidInput empty_cart / idempotency_key_reused / validation_error, NotFound
+    address_not_found, Conflict product_unavailable.
+    """
+    if GATEWAY_BY_METHOD[body["payment_method"]] not in GATEWAYS:
+        raise validation_error({"payment_method": f"{body['payment_method']} is not enabled on this shop."})
+    digest = request_hash(body, session_id)
+    with db.atomic():
+        if idempotency_key:
+            inserted = (IdempotencyKey.insert(user=user.id, key=idempotency_key, request_hash=digest)
+                        .on_conflict_ignore().execute())
+            if not inserted:
+                # Another request with this key committed first (or is committing: the unique
+                # index made us wait for it): answer with its order.
+                existing = IdempotencyKey.get(IdempotencyKey.user == user.id, IdempotencyKey.key == idempotency_key)
+                if existing.request_hash != digest:
+                    raise InvalidInput("idempotency_key_reused",
+                                       "This Idempotency-Key was used with a different request.")
+                return Placed(Order.get_by_id(existing.order_id), created=False)
+        lines = _priced_lines(session_id)
+        address = _shipping_address(user, body.get("shipping_address"), body.get("address_id"))
+        totals: Totals = compute_totals([(p.price, q) for p, q in lines], body["shipping_method"],
+                                        body.get("discount_code"))
+        order = Order.create(
+            order_number=new_order_number(), user=user.id, status=PENDING, payment_status="pending",
+            currency=get_settings().currency, subtotal=totals.subtotal, shipping_fee=totals.shipping_fee,
+            discount_amount=totals.discount_amount, total=totals.total, shipping_address=address,
+            shipping_method=body["shipping_method"], discount_code=totals.discount_code,
+            payment_method=body["payment_method"], payment_gateway=GATEWAY_BY_METHOD[body["payment_method"]],
+            session_id=session_id,
+        )
+        OrderItem.insert_many([
+            {"order": order.id, "product": p.id, "product_name": p.name, "product_sku": p.sku,
+             "product_image": (p.images or [None])[0], "unit_price": p.price, "quantity": q,
+             "subtotal": p.price * q}
+            for p, q in lines
+        ]).execute()
+        if idempotency_key:
+            (IdempotencyKey.update(order=order.id)
+             .where(IdempotencyKey.user == user.id, IdempotencyKey.key == idempotency_key).execute())
+        record(order, "order_created", {"items": len(lines), "total": totals.total,
+                                        "idempotency_key": idempotency_key}, to_status=PENDING)
+    return Placed(order, created=True, follow_ups=[FollowUp("reserve_stock", (order.id,))])
+
+
+__all__ = ["FollowUp", "Placed", "place_order", "IntegrityError"]

@@ -1,0 +1,60 @@
+"""Reading orders: the caller's list, one order with everything, and the cheap status row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peewee import fn
+
+from models.accounts import service as accounts
+from models.accounts import tokens
+from models.errors import NotFound
+from models.infra.db import db
+from models.tables import Order, OrderEvent, OrderItem
+
+
+def _owned(query: Any, user_id: int | None) -> Any:
+    return query if user_id is None else query.where(Order.user == user_id)
+
+
+def get(order_id: int, user_id: int | None) -> tuple[Order, list[OrderItem], list[OrderEvent]]:
+    """The order with items and events; user_id=None for admins. Raises NotFound order_not_found."""
+    order = _owned(Order.select().where(Order.id == order_id), user_id).first()
+    if order is None:
+        raise NotFound("order_not_found", "No such order.", order_id=order_id)
+    items = list(OrderItem.select().where(OrderItem.order == order.id).order_by(OrderItem.id))
+    events = list(OrderEvent.select().where(OrderEvent.order == order.id).order_by(OrderEvent.at, OrderEvent.id))
+    return order, items, events
+
+
+STATUS_SQL = """
+SELECT o.id, o.order_number, o.status, o.payment_status, o.version, o.updated_at
+FROM users u JOIN orders o ON o.id = %s AND (o.user_id = u.id OR u.is_admin)
+WHERE u.id = %s AND u.token_version = %s AND u.is_active"""
+
+
+def status_for_token(access_token: str, order_id: int) -> dict[str, Any]:
+    """The status row for the token's user, checked and read in one query (the polling path).
+
+    Raises AuthError not_authenticated / token_expired, NotFound order_not_found.
+    """
+    claims = tokens.verify(access_token, tokens.ACCESS)
+    row = db.obj.execute_sql(STATUS_SQL, (order_id, claims.user_id, claims.version)).fetchone()
+    if row is None:
+        accounts.user_for(claims)  # raises when the token's user is the problem
+        raise NotFound("order_not_found", "No such order.", order_id=order_id)
+    return dict(zip(("id", "order_number", "status", "payment_status", "version", "updated_at"), row, strict=True))
+
+
+def list_for_user(user_id: int, page: int, page_size: int,
+                  status: str | None) -> tuple[list[Order], dict[int, int], int]:
+    """One page of the user's orders (newest first): (orders, item count per order, total orders)."""
+    where = [Order.user == user_id] + ([Order.status == status] if status else [])
+    rows = list(Order.select(Order, fn.COUNT(Order.id).over().alias("total_count")).where(*where)
+                .order_by(Order.created_at.desc(), Order.id.desc()).paginate(page, page_size))
+    total = rows[0].total_count if rows else Order.select().where(*where).count()
+    counts: dict[int, int] = {}
+    if rows:
+        counts = {oid: int(qty) for oid, qty in OrderItem.select(OrderItem.order, fn.SUM(OrderItem.quantity))
+                  .where(OrderItem.order.in_([r.id for r in rows])).group_by(OrderItem.order).tuples()}
+    return rows, counts, total

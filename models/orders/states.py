@@ -1,0 +1,90 @@
+"""The order state machine: which transitions exist, and one function that performs them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from models.errors import Conflict, NotFound
+from models.tables import Order, OrderEvent, utcnow
+
+log = logging.getLogger("shop.orders")
+
+PENDING, RESERVED, CONFIRMED, SHIPPED, DELIVERED = "pending", "reserved", "confirmed", "shipped", "delivered"
+FAILED, EXPIRED, CANCELLED = "failed", "expired", "cancelled"
+STATUSES = (PENDING, RESERVED, CONFIRMED, SHIPPED, DELIVERED, FAILED, EXPIRED, CANCELLED)
+FINAL = frozenset({DELIVERED, FAILED, EXPIRED, CANCELLED})
+PAYMENT_STATUSES = ("pending", "authorized", "paid", "failed", "refunded", "voided")
+
+# from -> allowed targets (CONTRACT.md "Order status").
+TRANSITIONS: dict[str, frozenset[str]] = {
+    PENDING: frozenset({RESERVED, FAILED, CANCELLED}),
+    RESERVED: frozenset({CONFIRMED, FAILED, EXPIRED, CANCELLED}),
+    CONFIRMED: frozenset({SHIPPED, CANCELLED}),
+    SHIPPED: frozenset({DELIVERED}),
+    DELIVERED: frozenset(),
+    FAILED: frozenset(),
+    EXPIRED: frozenset(),
+    CANCELLED: frozenset(),
+}
+# What an administrator may set through PATCH /orders/{id}.
+ADMIN_TARGETS = frozenset({SHIPPED, DELIVERED, CANCELLED})
+
+
+def can_transition(current: str, target: str) -> bool:
+    return target in TRANSITIONS.get(current, frozenset())
+
+
+def lock(order_id: int) -> Order:
+    """Load the order FOR UPDATE inside the caller's transaction; raises NotFound order_not_found."""
+    order = Order.select().where(Order.id == order_id).for_update().first()
+    if order is None:
+        raise NotFound("order_not_found", "No such order.", order_id=order_id)
+    return order
+
+
+def record(order: Order, event_type: str, detail: dict[str, Any] | None = None, task_id: str | None = None,
+           from_status: str | None = None, to_status: str | None = None) -> OrderEvent:
+    """Append an event to the order's timeline and log it (one line per event)."""
+    event = OrderEvent.create(order=order.id, type=event_type, from_status=from_status, to_status=to_status,
+                              detail=detail or {}, task_id=task_id)
+    log.info("order %s %s", order.order_number, event_type,
+             extra={"order_id": order.id, "order_number": order.order_number, "event": event_type,
+                    "from_status": from_status, "to_status": to_status, "task_id": task_id, "detail": detail or {}})
+    return event
+
+
+def touch(order: Order, **changes: Any) -> None:
+    """Save changes to a locked order, bumping version (the ETag) and updated_at."""
+    for name, value in changes.items():
+        setattr(order, name, value)
+    order.version += 1
+    order.updated_at = utcnow()
+    order.save()
+
+
+def transition(order: Order, target: str, event_type: str, detail: dict[str, Any] | None = None,
+               task_id: str | None = None, error_code: str = "invalid_transition", **changes: Any) -> None:
+    """Move a locked order to target, with its event; raises Conflict for a transition that doesn't exist."""
+    if not can_transition(order.status, target):
+        raise Conflict(error_code, f"An order that is {order.status} cannot become {target}.",
+                       status=order.status, target=target)
+    previous = order.status
+    touch(order, status=target, **changes)
+    record(order, event_type, detail, task_id, previous, target)
+
+
+STATUS_CHANNEL = "order-status"
+
+
+def announce(order_id: int) -> None:
+    """Tell long-polling /status requests that this order may have changed (after its commit).
+
+    Best effort: a lost announcement only delays a waiting client until its next re-check.
+    """
+    from models.infra.redis_client import get_redis
+
+    try:
+        get_redis().publish(STATUS_CHANNEL, order_id)
+    except Exception:  # Redis down: waiting clients fall back to re-reading
+        log.warning("could not announce a change of order %s", order_id)

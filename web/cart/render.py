@@ -1,0 +1,25 @@
+"""Carts as the contract's JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models.cart.store import Cart
+from web.render import iso
+
+
+def cart_json(cart: Cart, currency: str) -> dict[str, Any]:
+    return {
+        "session_id": cart.session_id,
+        "items": [
+            {"product_id": line.product_id, "name": line.name, "slug": line.slug, "sku": line.sku,
+             "image": line.image, "unit_price": line.unit_price, "quantity": line.quantity,
+             "subtotal": line.subtotal, "currency": currency, "in_stock": line.in_stock,
+             "available_quantity": line.available_quantity}
+            for line in cart.lines
+        ],
+        "item_count": cart.item_count,
+        "subtotal": cart.subtotal,
+        "currency": currency,
+        "updated_at": iso(cart.updated_at),
+    }

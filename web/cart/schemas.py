@@ -1,0 +1,48 @@
+"""Request and response schemas of /cart."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from models.infra.settings import get_settings
+from web.schemas import Strict
+
+MAX_LINE = get_settings().max_line_quantity
+
+
+class CartItemIn(Strict):
+    product_id: int = Field(strict=True, ge=1)
+    quantity: int = Field(strict=True, ge=1, le=MAX_LINE, description="Added to the line's current quantity.")
+
+
+class CartQuantityIn(Strict):
+    quantity: int = Field(strict=True, ge=0, le=MAX_LINE, description="The line's new quantity; 0 removes it.")
+
+
+class CartLineOut(BaseModel):
+    product_id: int
+    name: str
+    slug: str
+    sku: str
+    image: str | None
+    unit_price: int = Field(description="The catalogue's current price.")
+    quantity: int
+    subtotal: int
+    currency: str
+    in_stock: bool = Field(description="Whether the quantity can be bought now (from the catalogue cache, "
+                                        "which drops a product as soon as its stock changes; checkout "
+                                        "checks again).")
+    available_quantity: int | None = Field(description="null when the product does not track inventory; "
+                                                       "like a product page, refreshed as soon as the "
+                                                       "stock changes.")
+
+
+class CartOut(BaseModel):
+    session_id: str
+    items: list[CartLineOut] = Field(description="Products since deleted or unpublished are left out.")
+    item_count: int
+    subtotal: int
+    currency: str
+    updated_at: datetime | None = Field(description="The last write; null for an empty cart.")

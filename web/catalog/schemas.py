@@ -1,0 +1,124 @@
+"""Request, query and response schemas of /products (validation and OpenAPI).
+
+JSON bodies take strict numbers and booleans ("12" is not a quantity); query strings are parsed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator
+
+from web.schemas import MAX_MONEY, Count, Money, Page, Strict, dedupe, not_null
+
+Sku = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Slug = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=220,
+                                        pattern=r"^[^\W_]+(?:-[^\W_]+)*$")]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+ImageUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^(https?://|/)\S+$")]
+ProductSort = Literal["-created_at", "created_at", "price", "-price", "name"]
+
+
+class ProductIn(Strict):
+    sku: Sku
+    name: str = Field(min_length=1, max_length=200)
+    slug: Slug | None = Field(default=None, description="Derived from the name when omitted.")
+    description: str = Field(default="", max_length=20000)
+    price: Money
+    compare_at_price: Money | None = Field(default=None, description="When set, above price.")
+    cost_price: Money | None = None
+    stock_quantity: Count = 0
+    low_stock_threshold: Count = 5
+    track_inventory: StrictBool = True
+    category: str | None = Field(default=None, min_length=1, max_length=100)
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    images: list[ImageUrl] = Field(default_factory=list, max_length=20)
+    is_published: StrictBool = True
+    is_featured: StrictBool = False
+
+    dedupe_tags = field_validator("tags")(dedupe)
+
+
+class ProductPatch(Strict):
+    """Only the fields sent change; compare_at_price, cost_price and category may be set to null."""
+
+    sku: Sku | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    slug: Slug | None = None
+    description: str | None = Field(default=None, max_length=20000)
+    price: Money | None = None
+    compare_at_price: Money | None = None
+    cost_price: Money | None = None
+    stock_quantity: Count | None = None
+    low_stock_threshold: Count | None = None
+    track_inventory: StrictBool | None = None
+    category: str | None = Field(default=None, min_length=1, max_length=100)
+    tags: list[Tag] | None = Field(default=None, max_length=20)
+    images: list[ImageUrl] | None = Field(default=None, max_length=20)
+    is_published: StrictBool | None = None
+    is_featured: StrictBool | None = None
+
+    dedupe_tags = field_validator("tags")(dedupe)
+    refuse_null = field_validator("sku", "name", "slug", "description", "price", "stock_quantity",
+                                  "low_stock_threshold", "track_inventory", "tags", "images", "is_published",
+                                  "is_featured")(not_null)
+
+
+class ProductQuery(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    page: int = Field(default=1, ge=1, le=1_000_000, description="1-based.")
+    page_size: int = Field(default=20, ge=1, le=100)
+    category: str | None = Field(default=None, max_length=100)
+    tag: str | None = Field(default=None, max_length=50)
+    q: str | None = Field(default=None, max_length=200, description="Substring search in name and description.")
+    min_price: int | None = Field(default=None, ge=0, le=MAX_MONEY)
+    max_price: int | None = Field(default=None, ge=0, le=MAX_MONEY)
+    in_stock: bool | None = None
+    featured: bool | None = None
+    low_stock: bool | None = Field(default=None, description="Admins only: at or under low_stock_threshold.")
+    published: bool | None = Field(default=None, description="Admins only (others always see published only).")
+    sort: ProductSort = Field(default="-created_at", description="Ties are broken by id, so pages are stable.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_absent(cls, data: Any) -> Any:
+        # `?category=` from an HTML form means "not filtered".
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (k not in {"page", "page_size", "sort"} and v == "")}
+        return data
+
+
+class ProductOut(BaseModel):
+    id: int
+    sku: str
+    name: str
+    slug: str
+    description: str
+    price: int
+    compare_at_price: int | None
+    cost_price: int | None = Field(default=None, description="Present for administrators only.")
+    currency: str = Field(examples=["KRW"])
+    stock_quantity: int
+    available_quantity: int | None = Field(description="Units that can still be bought (stock not held by unpaid "
+                                                       "orders); null when track_inventory is false (unlimited). "
+                                                       "Anonymous reads are cached: a product page is "
+                                                       "refreshed as soon as its stock changes, a listing "
+                                                       "may lag reservations by CATALOG_CACHE_TTL seconds.")
+    in_stock: bool
+    low_stock_threshold: int
+    low_stock: bool | None = Field(default=None, description="Present for administrators only: stock at or under "
+                                                             "low_stock_threshold.")
+    track_inventory: bool
+    category: str | None
+    tags: list[str]
+    images: list[str]
+    is_published: bool
+    is_featured: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductPageOut(Page):
+    items: list[ProductOut]

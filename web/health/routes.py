@@ -1,0 +1,61 @@
+"""Operations: /healthz, /readyz, /metrics (mounted at the root, not under /api/v1)."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from models.infra.db import db
+from models.infra.redis_client import get_redis
+from tasks.app import broker_reachable
+from web.api import Registry
+from web.metrics import render
+from web.responses import JSONResponse
+
+api = Registry()
+TAGS = ["operations"]
+
+
+def _check_database() -> bool:
+    try:
+        with db.obj.connection_context():
+            db.obj.execute_sql("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+def _check_redis() -> bool:
+    try:
+        return bool(get_redis().ping())
+    except Exception:
+        return False
+
+
+def readiness() -> dict[str, bool]:
+    return {"database": _check_database(), "redis": _check_redis(), "broker": broker_reachable(timeout=1.0)}
+
+
+@api.route("GET", "/healthz", summary="The process is alive", tags=TAGS)
+async def healthz(request: Request) -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@api.route("GET", "/readyz", summary="Database, Redis and the broker are reachable (503 otherwise)", tags=TAGS,
+           errors=["service_unavailable"])
+async def readyz(request: Request) -> Response:
+    # Not web.api.run: that borrows a database connection first, which is what we are checking.
+    checks = await run_in_threadpool(readiness)
+    if all(checks.values()):
+        return JSONResponse({"status": "ready", "checks": checks})
+    down = [name for name, ok in checks.items() if not ok]
+    body = {"error": {"code": "service_unavailable", "message": f"Not ready: {', '.join(down)} unreachable.",
+                      "details": {"checks": checks}}}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
+
+@api.route("GET", "/metrics", summary="Prometheus metrics (text exposition format)", tags=TAGS)
+async def metrics(request: Request) -> Response:
+    body, content_type = render()
+    return Response(body, media_type=content_type)

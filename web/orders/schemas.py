@@ -1,0 +1,134 @@
+"""Request and response schemas of /orders (validation and the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from models.orders.states import ADMIN_TARGETS, STATUSES
+from web.addresses.schemas import AddressFields
+from web.schemas import Page, Strict
+
+
+class OrderItemOut(BaseModel):
+    id: int
+    product_id: int | None = Field(description="null once the product was deleted; the snapshot stays")
+    product_name: str
+    product_sku: str
+    product_image: str | None
+    unit_price: int
+    quantity: int
+    subtotal: int
+    currency: str
+
+
+class OrderEventOut(BaseModel):
+    type: str = Field(examples=["stock_reserved"])
+    from_status: str | None
+    to_status: str | None
+    at: datetime
+    detail: dict[str, Any]
+    task_id: str | None = Field(description="the Celery task that made the change, when a task did")
+
+
+class PaymentOut(BaseModel):
+    gateway: str
+    amount: int
+    currency: str
+    status: str
+    transaction_id: str | None
+    next_action: dict[str, Any] | None = Field(
+        description="dummy {type: token}; toss {type: toss_widget, client_key, order_id, order_name, amount}; "
+                    "stripe {type: stripe_confirm, client_secret, payment_intent_id, publishable_key}. "
+                    "null until the gateway has prepared the payment, a moment after the order turns reserved "
+                    "(the order's ETag changes again when it is set), and once it is no longer reserved.")
+
+
+class OrderSummaryOut(BaseModel):
+    id: int
+    order_number: str
+    status: str
+    payment_status: str
+    currency: str
+    item_count: int
+    subtotal: int
+    shipping_fee: int
+    discount_amount: int
+    total: int
+    shipping_method: str
+    payment_method: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderOut(OrderSummaryOut):
+    user_id: int
+    items: list[OrderItemOut]
+    shipping_address: dict[str, Any]
+    tracking_number: str | None
+    carrier: str | None
+    discount_code: str | None
+    failure_reason: str | None = Field(description="out_of_stock or payment_declined when status is failed")
+    failure_detail: dict[str, Any] | None
+    reserved_until: datetime | None
+    paid_at: datetime | None
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+    payment: PaymentOut
+    events: list[OrderEventOut]
+
+
+class OrderPage(Page):
+    items: list[OrderSummaryOut]
+
+
+class OrderStatusOut(BaseModel):
+    id: int
+    order_number: str
+    status: str
+    payment_status: str
+    version: int
+    updated_at: datetime
+
+
+class CheckoutIn(Strict):
+    shipping_address: AddressFields | None = None
+    address_id: int | None = Field(default=None, ge=1)
+    shipping_method: Literal["standard", "express"]
+    payment_method: Literal["dummy", "stripe", "toss"]
+    discount_code: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def one_address(self) -> CheckoutIn:
+        if (self.shipping_address is None) == (self.address_id is None):
+            raise ValueError("give exactly one of shipping_address or address_id")
+        return self
+
+
+class PayIn(Strict):
+    token: str | None = Field(default=None, max_length=200, description="dummy gateway")
+    payment_key: str | None = Field(default=None, max_length=200, description="toss")
+    amount: int | None = Field(default=None, ge=0, description="toss: must equal the order total")
+    payment_intent_id: str | None = Field(default=None, max_length=200, description="stripe")
+
+
+class OrderListQuery(Strict):
+    page: int = Field(default=1, ge=1, le=10_000)
+    page_size: int = Field(default=20, ge=1, le=100)
+    status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
+
+
+class AdminUpdateIn(Strict):
+    status: Literal[tuple(sorted(ADMIN_TARGETS))]  # type: ignore[valid-type]
+    tracking_number: str | None = Field(default=None, min_length=1, max_length=64)
+    carrier: str | None = Field(default=None, max_length=64)
+
+
+class StatusQuery(Strict):
+    wait: float = Field(default=0, ge=0, le=30, description=(
+        "Long poll: with If-None-Match, hold the request up to this many seconds until the order "
+        "changes (then 200) or the time is up (then 304)."))
