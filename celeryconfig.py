@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from kombu import Queue
 
 from models.infra.settings import get_settings
@@ -42,15 +40,16 @@ task_routes = {
     "pipeline.void_payment": {"queue": "payments"},
     "pipeline.authorize_payment": {"queue": "payments"},
     "pipeline.send_order_email": {"queue": "mail"},
+    "pipeline.remove_ordered_from_cart": {"queue": "mail"},
     "pipeline.low_stock_alert": {"queue": "mail"},
 }
 # Redis redelivers an unacknowledged message after this long; it must exceed the longest task.
 broker_transport_options = {
-    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "300")),
+    "visibility_timeout": _settings.celery_visibility_timeout,
     # How often a worker looks for messages whose worker died unacknowledged (interval x throttle).
-    "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "10")),
-    "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", "10")),
-    # Workers take from the queues in the order of task_queues below, not round robin.
+    "unacked_restore_interval": _settings.celery_unacked_restore_interval,
+    "unacked_restore_throttle": _settings.celery_unacked_restore_throttle,
+    # Workers take from the queues in the order of task_queues above, not round robin.
     "queue_order_strategy": "priority",
     "socket_timeout": 5,
     "socket_connect_timeout": 5,

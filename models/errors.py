@@ -7,8 +7,10 @@
     ├── InvalidInput        (validation_error, empty_cart, invalid_session, amount_mismatch,
     │                        idempotency_key_reused, invalid_signature)
     ├── AuthError           (not_authenticated, token_expired, invalid_credentials, forbidden)
-    ├── RateLimited         (rate_limited; carries retry_after seconds)
-    └── ServiceUnavailable  (service_unavailable: the database or Redis is down)
+    └── RateLimited         (rate_limited; carries retry_after seconds)
+
+A database or Redis that is down is not a domain error: web/errors.py maps the drivers' own
+connection errors to 503 service_unavailable.
 """
 
 from __future__ import annotations
@@ -55,10 +57,6 @@ class RateLimited(DomainError):
         super().__init__(None, message, retry_after=retry_after, **details)
         self.retry_after = retry_after
 
-
-class ServiceUnavailable(DomainError):
-    code = "service_unavailable"
-    default_message = "A service the shop depends on is unavailable; try again shortly."
 
 
 def validation_error(fields: dict[str, str], message: str = "The request is invalid.") -> InvalidInput:

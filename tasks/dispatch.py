@@ -1,30 +1,102 @@
-"""Enqueue follow-up tasks after the transaction that asked for them has committed.
+"""The one after-commit path: both doors run a domain step through `perform`, which collects the
+follow-ups it emits (models/events.py) and, once the step's transaction has committed, hands them
+to `handle` in one fixed order:
 
-A publish that fails (broker down) is logged and dropped here on purpose: the order's state in
+1. inline commands (cheap, local: preparing a payment right after a reservation, trimming a cart)
+   run here; one that fails is enqueued as its task instead, which retries;
+2. every other command is published to its Celery task;
+3. changed orders are announced to long polls last, so a woken poll sees the new state.
+
+A publish that fails (broker down) is logged and dropped on purpose: the order's state in
 PostgreSQL still says what must happen next, and the `redrive_stuck_orders` beat job asks again.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from models.orders.checkout import FollowUp
+from models import events
+from models.cart import store as cart
+from models.orders import payment_steps
+from models.orders.states import announce
 
 log = logging.getLogger("shop.dispatch")
+T = TypeVar("T")
+R = TypeVar("R")
 
 
-def dispatch(follow_ups: list[FollowUp]) -> int:
-    """Send each follow-up to its Celery task; returns how many were published."""
-    from tasks import pipeline
+@dataclass(frozen=True)
+class Route:
+    task: str  # the Celery task's name
+    inline: Callable[..., Any] | None = None  # run here first; the task is the fallback
 
-    published = 0
-    for follow_up in follow_ups:
-        task = pipeline.TASKS[follow_up.task]
+
+def _remove_ordered(order_id: int, session_id: str, lines: tuple[tuple[int, int], ...]) -> None:
+    cart.remove_ordered(order_id, session_id, dict(lines))
+
+
+ROUTES: dict[type[events.Command], Route] = {
+    events.ReserveStock: Route("pipeline.reserve_stock"),
+    events.PreparePayment: Route("pipeline.authorize_payment", inline=payment_steps.authorize),
+    events.CapturePayment: Route("pipeline.capture_payment"),
+    events.VoidPayment: Route("pipeline.void_payment"),
+    events.RefundPayment: Route("pipeline.refund_payment"),
+    events.SendOrderEmail: Route("pipeline.send_order_email"),
+    events.AlertLowStock: Route("pipeline.low_stock_alert"),
+    events.RemoveOrderedFromCart: Route("pipeline.remove_ordered_from_cart", inline=_remove_ordered),
+}
+
+
+def perform(step: Callable[..., T], *args: Any, render: Callable[[T], R] | None = None, **kwargs: Any) -> Any:
+    """Run a domain step, then (its transaction committed) render its result, then handle what it
+    emitted; returns the rendering (or the step's result). Commit, render, publish, answer: a
+    response never shows a state that a follow-up it published has already moved on from."""
+    with events.collecting() as emitted:
+        result = step(*args, **kwargs)
+    answer = render(result) if render is not None else result
+    handle(emitted)
+    return answer
+
+
+def handle(messages: list[events.Message]) -> int:
+    """Carry out committed follow-ups in the fixed order above; returns how many tasks were published."""
+    queued: list[events.Command] = []
+    changed: dict[int, None] = {}
+    pending = list(messages)
+    while pending:
+        message = pending.pop(0)
+        if isinstance(message, events.OrderChanged):
+            changed[message.order_id] = None
+            continue
+        assert isinstance(message, events.Command), message
+        route = ROUTES[type(message)]
+        if route.inline is None:
+            queued.append(message)
+            continue
         try:
-            task.apply_async(args=follow_up.args)
-            published += 1
-        except Exception as exc:  # kombu raises many types when the broker is unreachable
-            log.warning("could not enqueue %s%s: %s; the re-drive will retry", follow_up.task,
-                        list(follow_up.args), exc.__class__.__name__,
-                        extra={"task": follow_up.task, "task_args": list(follow_up.args)})
+            with events.collecting() as more:
+                route.inline(**message.fields())
+            pending += more
+        except Exception:
+            log.warning("inline %s failed; enqueueing it", type(message).__name__, exc_info=True)
+            queued.append(message)
+    published = sum(_publish(command) for command in queued)
+    for order_id in changed:
+        announce(order_id)
     return published
+
+
+def _publish(command: events.Command) -> bool:
+    from tasks.app import app
+
+    name = ROUTES[type(command)].task
+    try:
+        app.send_task(name, kwargs=command.fields())
+        return True
+    except Exception as exc:  # kombu raises many types when the broker is unreachable
+        log.warning("could not enqueue %s%s: %s; the re-drive will retry", name, command.fields(),
+                    exc.__class__.__name__, extra={"task": name, "task_kwargs": command.fields()})
+        return False

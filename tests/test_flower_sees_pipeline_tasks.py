@@ -64,10 +64,10 @@ def test_flower_lists_worker_and_pipeline_tasks_with_order_ids(client: Any, work
 
     def pipeline_tasks() -> dict[str, str]:
         tasks = httpx.get(f"{flower}/api/tasks", auth=AUTH, timeout=10).json()
-        return {t["name"]: t["args"] for t in tasks.values() if str(order_id) in (t.get("args") or "")}
+        return {t["name"]: t["kwargs"] for t in tasks.values() if f"'order_id': {order_id}" in (t.get("kwargs") or "")}
 
     wanted = {"pipeline.reserve_stock", "pipeline.capture_payment", "pipeline.send_order_email"}
     seen = wait_for(lambda: (found := pipeline_tasks()) and wanted <= set(found) and found, timeout=20,
                     interval=0.5, what="flower to list the pipeline tasks")
-    assert seen["pipeline.capture_payment"] == f"({order_id},)"
-    assert seen["pipeline.send_order_email"] == f"({order_id}, 'confirmation')"
+    assert seen["pipeline.capture_payment"] == f"{{'order_id': {order_id}}}"
+    assert seen["pipeline.send_order_email"] == f"{{'order_id': {order_id}, 'kind': 'confirmation'}}"

@@ -42,6 +42,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_state": 409,
     "invalid_transition": 409,
     "payment_in_progress": 409,
+    "conflict": 409,
+    "payment_declined": 402,
     "product_unavailable": 409,
     "payload_too_large": 413,
     "rate_limited": 429,
@@ -70,7 +72,10 @@ def error_response(
 
 async def domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
-    status = STATUS_BY_CODE.get(exc.code, 400)
+    status = STATUS_BY_CODE.get(exc.code)
+    if status is None:  # a code missing from the table is a bug, not a client error
+        log.error("domain error code %r has no status in STATUS_BY_CODE", exc.code)
+        return await unexpected(request, exc)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     if status == 401:
         headers = {"WWW-Authenticate": "Bearer"}
@@ -97,7 +102,7 @@ async def dependency_down(request: Request, exc: Exception) -> Response:
 
 
 async def unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "internal_error", "An unexpected error occurred; it has been logged.")
 
 

@@ -11,10 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette._utils import get_route_path  # the path below root_path, as Route.matches reads it
 from starlette.datastructures import URLPath
 from starlette.routing import BaseRoute, Match, NoMatchFound, Route
 from starlette.types import Receive, Scope, Send
+
+
+def route_path(scope: Scope) -> str:
+    """The path below root_path, as Starlette's Route.matches reads it (its own helper is private)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    if path == root_path:
+        return ""
+    return path[len(root_path) :] if path[len(root_path)] == "/" else path
 
 
 class RouteTable(BaseRoute):
@@ -43,7 +53,7 @@ class RouteTable(BaseRoute):
         if scope["type"] != "http":
             return Match.NONE, {}
         partial: tuple[Match, Scope] | None = None
-        for route in self._candidates(get_route_path(scope)):
+        for route in self._candidates(route_path(scope)):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 return match, {**child_scope, "route": route}

@@ -134,6 +134,33 @@ def clear(session_id: str) -> None:
     pipe.execute()
 
 
+_REMOVE_ORDERED = """
+local cart, activity, marker = KEYS[1], KEYS[2], KEYS[3]
+local session, ttl = ARGV[1], tonumber(ARGV[2])
+if redis.call('SET', marker, '1', 'NX', 'EX', ttl) == false then return 0 end
+for i = 3, #ARGV, 2 do
+  local pid, qty = ARGV[i], tonumber(ARGV[i + 1])
+  local left = tonumber(redis.call('HGET', cart, pid) or '0') - qty
+  if left > 0 then redis.call('HSET', cart, pid, left) else redis.call('HDEL', cart, pid) end
+end
+if redis.call('HLEN', cart) - redis.call('HEXISTS', cart, '~updated') <= 0 then
+  redis.call('DEL', cart)
+  redis.call('ZREM', activity, session)
+end
+return 1
+"""
+
+
+def remove_ordered(order_id: int, session_id: str, lines: dict[int, int]) -> bool:
+    """Take what an order bought out of the cart it came from, once per order: lines added to the
+    session since checkout stay. Returns False when this order's lines were already removed."""
+    args: list[int | str] = [session_id, get_settings().cart_ttl]
+    for product_id, quantity in sorted(lines.items()):
+        args += [product_id, quantity]
+    keys = [cart_key(session_id), ACTIVITY_KEY, f"cart-ordered:{order_id}"]
+    return bool(get_redis().eval(_REMOVE_ORDERED, len(keys), *keys, *args))
+
+
 def abandoned_sessions(older_than_seconds: int, limit: int = 1000) -> list[str]:
     """Sessions whose non-empty cart has not been written for older_than_seconds, oldest first."""
     r = get_redis()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -69,7 +69,9 @@ class Settings:
     catalog_cache_ttl: float
     catalog_product_ttl: float
     log_level: str
-    extra: dict[str, str] = field(default_factory=dict)
+    celery_visibility_timeout: int
+    celery_unacked_restore_interval: int
+    celery_unacked_restore_throttle: int
 
     @property
     def is_production(self) -> bool:
@@ -125,6 +127,9 @@ def load_settings() -> Settings:
         catalog_cache_ttl=float(os.environ.get("CATALOG_CACHE_TTL", "2") or 2),
         catalog_product_ttl=float(os.environ.get("CATALOG_PRODUCT_TTL", "60") or 60),
         log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        celery_visibility_timeout=_int("CELERY_VISIBILITY_TIMEOUT", 300),
+        celery_unacked_restore_interval=_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
+        celery_unacked_restore_throttle=_int("CELERY_UNACKED_RESTORE_THROTTLE", 10),
     )
     if settings.is_production and settings.secret_key == DEFAULT_SECRET:
         raise ConfigError("SECRET_KEY must be set in production (APP_ENV=production)")

@@ -5,38 +5,28 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from peewee import IntegrityError
-
+from models import events
 from models.cart import store as cart_store
 from models.errors import Conflict, InvalidInput, NotFound, validation_error
+from models.events import OrderChanged, ReserveStock
 from models.infra.db import db
 from models.infra.settings import get_settings
 from models.orders.pricing import Totals, compute_totals
-from models.orders.states import PENDING, record
+from models.orders.states import PENDING, PaymentStatus, record
 from models.payments.registry import GATEWAYS
 from models.tables import Address, IdempotencyKey, Order, OrderItem, Product, User
 
 ADDRESS_FIELDS = ("recipient_name", "phone", "postal_code", "address_line1", "address_line2", "city")
-GATEWAY_BY_METHOD = {"dummy": "dummy", "stripe": "stripe", "toss": "toss"}
 
 
 @dataclass(frozen=True)
-class FollowUp:
-    """A task to enqueue once the transaction that asked for it has committed."""
-
-    task: str
-    args: tuple[Any, ...] = ()
-
-
-@dataclass
 class Placed:
     order: Order
     created: bool
-    follow_ups: list[FollowUp] = field(default_factory=list)
 
 
 def new_order_number() -> str:
@@ -79,7 +69,7 @@ def place_order(user: User, session_id: str, body: dict[str, Any], idempotency_k
     Raises InvalidInput empty_cart / idempotency_key_reused / validation_error, NotFound
     address_not_found, Conflict product_unavailable.
     """
-    if GATEWAY_BY_METHOD[body["payment_method"]] not in GATEWAYS:
+    if body["payment_method"] not in GATEWAYS:
         raise validation_error({"payment_method": f"{body['payment_method']} is not enabled on this shop."})
     digest = request_hash(body, session_id)
     with db.atomic():
@@ -99,11 +89,11 @@ def place_order(user: User, session_id: str, body: dict[str, Any], idempotency_k
         totals: Totals = compute_totals([(p.price, q) for p, q in lines], body["shipping_method"],
                                         body.get("discount_code"))
         order = Order.create(
-            order_number=new_order_number(), user=user.id, status=PENDING, payment_status="pending",
+            order_number=new_order_number(), user=user.id, status=PENDING, payment_status=PaymentStatus.PENDING,
             currency=get_settings().currency, subtotal=totals.subtotal, shipping_fee=totals.shipping_fee,
             discount_amount=totals.discount_amount, total=totals.total, shipping_address=address,
             shipping_method=body["shipping_method"], discount_code=totals.discount_code,
-            payment_method=body["payment_method"], payment_gateway=GATEWAY_BY_METHOD[body["payment_method"]],
+            payment_method=body["payment_method"], payment_gateway=body["payment_method"],
             session_id=session_id,
         )
         OrderItem.insert_many([
@@ -117,7 +107,5 @@ def place_order(user: User, session_id: str, body: dict[str, Any], idempotency_k
              .where(IdempotencyKey.user == user.id, IdempotencyKey.key == idempotency_key).execute())
         record(order, "order_created", {"items": len(lines), "total": totals.total,
                                         "idempotency_key": idempotency_key}, to_status=PENDING)
-    return Placed(order, created=True, follow_ups=[FollowUp("reserve_stock", (order.id,))])
-
-
-__all__ = ["FollowUp", "Placed", "place_order", "IntegrityError"]
+    events.emit(ReserveStock(order.id), OrderChanged(order.id))
+    return Placed(order, created=True)

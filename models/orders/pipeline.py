@@ -1,7 +1,7 @@
 """Order steps outside payment: reserve stock, expire, cancel, ship/deliver, and the re-drive.
 
-Each returns the follow-up tasks to enqueue after its transaction commits; both doors (web/ and
-tasks/) hand those to tasks.dispatch.
+Each emits its follow-ups (models/events.py); the door that ran it hands them to the dispatcher
+after the transaction commits.
 """
 
 from __future__ import annotations
@@ -10,11 +10,20 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from models import events
 from models.errors import NotFound, validation_error
+from models.events import (
+    AlertLowStock,
+    CapturePayment,
+    PreparePayment,
+    RefundPayment,
+    ReserveStock,
+    SendOrderEmail,
+    VoidPayment,
+)
 from models.infra.db import db
 from models.infra.settings import get_settings
 from models.orders import inventory
-from models.orders.checkout import FollowUp
 from models.orders.states import (
     CANCELLED,
     CONFIRMED,
@@ -24,6 +33,7 @@ from models.orders.states import (
     PENDING,
     RESERVED,
     SHIPPED,
+    PaymentStatus,
     lock,
     transition,
 )
@@ -35,38 +45,41 @@ log = logging.getLogger("shop.pipeline")
 PAYMENT_GRACE = timedelta(minutes=10)
 
 
-def reserve_stock(order_id: int, task_id: str | None = None) -> list[FollowUp]:
+def reserve_stock(order_id: int, task_id: str | None = None) -> None:
     """pending -> reserved (stock held until reserved_until) or failed (out_of_stock); else a no-op."""
     with db.atomic():
         try:
             order = lock(order_id)
         except NotFound:
             log.warning("reserve_stock: order %s does not exist", order_id)
-            return []
+            return
         if order.status != PENDING:
-            return [FollowUp("authorize_payment", (order.id,))] if order.status == RESERVED else []
+            if order.status == RESERVED:
+                events.emit(PreparePayment(order.id))
+            return
         shortages = inventory.reserve(order)
         if shortages:
             lines = [{"product_id": s.product_id, "sku": s.sku, "requested": s.requested, "available": s.available}
                      for s in shortages]
             transition(order, FAILED, "reservation_failed", {"reason": "out_of_stock", "lines": lines}, task_id,
                        failure_reason="out_of_stock", failure_detail={"lines": lines})
-            return [FollowUp("void_payment", (order.id,))]
+            events.emit(VoidPayment(order.id))
+            return
         until = utcnow() + timedelta(seconds=get_settings().reservation_ttl)
         transition(order, RESERVED, "stock_reserved", {"reserved_until": until.isoformat()}, task_id,
                    stock_held=True, reserved_until=until)
         low = inventory.low_stock(order)
-    return [FollowUp("authorize_payment", (order.id,))] + [FollowUp("low_stock_alert", (pid,)) for pid in low]
+    events.emit(PreparePayment(order.id), *(AlertLowStock(pid) for pid in low))
 
 
-def expire_reservations(now: datetime | None = None, limit: int = 500, task_id: str | None = None) -> list[FollowUp]:
-    """reserved past reserved_until -> expired, stock released; returns void/email follow-ups."""
+def expire_reservations(now: datetime | None = None, limit: int = 500, task_id: str | None = None) -> int:
+    """reserved past reserved_until -> expired, stock released, the authorisation voided; returns how many."""
     now = now or utcnow()
     due = (Order.select(Order.id)
            .where(Order.status == RESERVED, Order.reserved_until < now,
                   Order.payment_submitted_at.is_null() | (Order.reserved_until < now - PAYMENT_GRACE))
            .order_by(Order.id).limit(limit))
-    follow_ups: list[FollowUp] = []
+    expired = 0
     for (order_id,) in due.tuples():
         with db.atomic():
             order = lock(order_id)
@@ -76,12 +89,13 @@ def expire_reservations(now: datetime | None = None, limit: int = 500, task_id: 
                 inventory.release(order)
             transition(order, EXPIRED, "reservation_expired", {"reserved_until": order.reserved_until.isoformat()},
                        task_id, stock_held=False)
-        follow_ups += [FollowUp("void_payment", (order_id,)), FollowUp("send_order_email", (order_id, "expired"))]
-    return follow_ups
+        events.emit(VoidPayment(order_id), SendOrderEmail(order_id, "expired"))
+        expired += 1
+    return expired
 
 
 def cancel(order_id: int, user: User | None, reason: str = "", task_id: str | None = None,
-           error_code: str = "invalid_state") -> tuple[Order, list[FollowUp]]:
+           error_code: str = "invalid_state") -> Order:
     """Cancel before shipping: stock released, a payment refunded or voided. user=None acts as admin.
 
     Raises NotFound order_not_found (someone else's order), Conflict invalid_state.
@@ -91,18 +105,19 @@ def cancel(order_id: int, user: User | None, reason: str = "", task_id: str | No
         if user is not None and order.user_id != user.id:
             raise NotFound("order_not_found", "No such order.", order_id=order_id)
         if order.status == CANCELLED:
-            return order, []
+            return order
         was_held = order.stock_held
         if order.status in (PENDING, RESERVED, CONFIRMED) and was_held:
             inventory.release(order)
         transition(order, CANCELLED, "order_cancelled", {"by": "customer" if user else "admin", "reason": reason},
                    task_id, error_code=error_code, stock_held=False, cancelled_at=utcnow())
-    payment = "refund_payment" if order.payment_status == "paid" else "void_payment"
-    return order, [FollowUp(payment, (order.id,)), FollowUp("send_order_email", (order.id, "cancelled"))]
+    undo = RefundPayment(order.id) if order.payment_status == PaymentStatus.PAID else VoidPayment(order.id)
+    events.emit(undo, SendOrderEmail(order.id, "cancelled"))
+    return order
 
 
 def admin_update(order_id: int, status: str, tracking_number: str | None,
-                 carrier: str | None) -> tuple[Order, list[FollowUp]]:
+                 carrier: str | None) -> Order:
     """Administrator moves: confirmed -> shipped (tracking number required), shipped -> delivered, cancel.
 
     Raises Conflict invalid_transition, InvalidInput validation_error, NotFound order_not_found.
@@ -116,41 +131,45 @@ def admin_update(order_id: int, status: str, tracking_number: str | None,
         if status == SHIPPED:
             transition(order, SHIPPED, "order_shipped", {"tracking_number": tracking_number, "carrier": carrier},
                        tracking_number=tracking_number, carrier=carrier, shipped_at=utcnow())
-            return order, [FollowUp("send_order_email", (order.id, "shipped"))]
+            events.emit(SendOrderEmail(order.id, "shipped"))
+            return order
         if status == DELIVERED:
             transition(order, DELIVERED, "order_delivered", {}, delivered_at=utcnow())
-            return order, [FollowUp("send_order_email", (order.id, "delivered"))]
+            events.emit(SendOrderEmail(order.id, "delivered"))
+            return order
         transition(order, status, "admin_update")  # raises invalid_transition for any other target
-    return order, []
+    return order
 
 
-def redrive(now: datetime | None = None, limit: int = 200) -> list[FollowUp]:
+def redrive(now: datetime | None = None, limit: int = 200) -> int:
     """Find orders whose next task was lost (broker down, message dropped) and ask for it again.
 
     Safe because every task is idempotent: a duplicate finds the state already moved and does nothing.
     """
     now = now or utcnow()
     stale = now - timedelta(seconds=get_settings().stuck_after)
-    follow_ups: list[FollowUp] = []
+    follow_ups: list[events.Command] = []
 
     def ids(*where: Any) -> list[int]:
         return [i for (i,) in Order.select(Order.id).where(*where).order_by(Order.id).limit(limit).tuples()]
 
-    follow_ups += [FollowUp("reserve_stock", (i,)) for i in ids(Order.status == PENDING, Order.updated_at < stale)]
-    follow_ups += [FollowUp("authorize_payment", (i,)) for i in ids(
+    follow_ups += [ReserveStock(i) for i in ids(Order.status == PENDING, Order.updated_at < stale)]
+    follow_ups += [PreparePayment(i) for i in ids(
         Order.status == RESERVED, Order.payment_next_action.is_null(), Order.updated_at < stale)]
-    follow_ups += [FollowUp("capture_payment", (i,)) for i in ids(
-        Order.status == RESERVED, Order.payment_submitted_at.is_null(False), Order.payment_status != "paid",
+    follow_ups += [CapturePayment(i) for i in ids(
+        Order.status == RESERVED, Order.payment_submitted_at.is_null(False), Order.payment_status != PaymentStatus.PAID,
         Order.updated_at < stale)]
-    follow_ups += [FollowUp("refund_payment", (i,)) for i in ids(
-        Order.status.in_([CANCELLED, EXPIRED, FAILED]), Order.payment_status == "paid", Order.updated_at < stale)]
+    follow_ups += [RefundPayment(i) for i in ids(
+        Order.status.in_([CANCELLED, EXPIRED, FAILED]), Order.payment_status == PaymentStatus.PAID,
+        Order.updated_at < stale)]
     sent = EmailLog.select(EmailLog.order).where(EmailLog.kind == "confirmation", EmailLog.status == "sent")
-    follow_ups += [FollowUp("send_order_email", (i, "confirmation")) for i in ids(
+    follow_ups += [SendOrderEmail(i, "confirmation") for i in ids(
         Order.status.in_([CONFIRMED, SHIPPED, DELIVERED]), Order.paid_at < stale, Order.id.not_in(sent))]
     if follow_ups:
         log.info("re-driving %d follow-up(s)", len(follow_ups),
-                 extra={"follow_ups": [f"{f.task}{list(f.args)}" for f in follow_ups[:50]]})
-    return follow_ups
+                 extra={"follow_ups": [repr(f) for f in follow_ups[:50]]})
+    events.emit(*follow_ups)
+    return len(follow_ups)
 
 
 def sweep_abandoned_carts(limit: int = 1000) -> int:

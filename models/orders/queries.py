@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
 
 from peewee import fn
@@ -17,14 +19,36 @@ def _owned(query: Any, user_id: int | None) -> Any:
     return query if user_id is None else query.where(Order.user == user_id)
 
 
-def get(order_id: int, user_id: int | None) -> tuple[Order, list[OrderItem], list[OrderEvent]]:
+@dataclass(frozen=True)
+class OrderView:
+    """An order with everything its page shows, read in one place so rendering never queries."""
+
+    order: Order
+    items: list[OrderItem]
+    events: list[OrderEvent]
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: list[Order]
+    item_counts: dict[int, int]
+    page: int
+    page_size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return math.ceil(self.total / self.page_size) if self.total else 0
+
+
+def get(order_id: int, user_id: int | None) -> OrderView:
     """The order with items and events; user_id=None for admins. Raises NotFound order_not_found."""
     order = _owned(Order.select().where(Order.id == order_id), user_id).first()
     if order is None:
         raise NotFound("order_not_found", "No such order.", order_id=order_id)
     items = list(OrderItem.select().where(OrderItem.order == order.id).order_by(OrderItem.id))
     events = list(OrderEvent.select().where(OrderEvent.order == order.id).order_by(OrderEvent.at, OrderEvent.id))
-    return order, items, events
+    return OrderView(order, items, events)
 
 
 STATUS_SQL = """
@@ -46,9 +70,8 @@ def status_for_token(access_token: str, order_id: int) -> dict[str, Any]:
     return dict(zip(("id", "order_number", "status", "payment_status", "version", "updated_at"), row, strict=True))
 
 
-def list_for_user(user_id: int, page: int, page_size: int,
-                  status: str | None) -> tuple[list[Order], dict[int, int], int]:
-    """One page of the user's orders (newest first): (orders, item count per order, total orders)."""
+def list_for_user(user_id: int, page: int, page_size: int, status: str | None) -> OrderPage:
+    """One page of the user's orders, newest first, with each order's item count."""
     where = [Order.user == user_id] + ([Order.status == status] if status else [])
     rows = list(Order.select(Order, fn.COUNT(Order.id).over().alias("total_count")).where(*where)
                 .order_by(Order.created_at.desc(), Order.id.desc()).paginate(page, page_size))
@@ -57,4 +80,4 @@ def list_for_user(user_id: int, page: int, page_size: int,
     if rows:
         counts = {oid: int(qty) for oid, qty in OrderItem.select(OrderItem.order, fn.SUM(OrderItem.quantity))
                   .where(OrderItem.order.in_([r.id for r in rows])).group_by(OrderItem.order).tuples()}
-    return rows, counts, total
+    return OrderPage(rows, counts, page, page_size, total)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from typing import Any
 
+from models import events
 from models.errors import Conflict, NotFound
 from models.tables import Order, OrderEvent, utcnow
 
@@ -14,7 +16,18 @@ PENDING, RESERVED, CONFIRMED, SHIPPED, DELIVERED = "pending", "reserved", "confi
 FAILED, EXPIRED, CANCELLED = "failed", "expired", "cancelled"
 STATUSES = (PENDING, RESERVED, CONFIRMED, SHIPPED, DELIVERED, FAILED, EXPIRED, CANCELLED)
 FINAL = frozenset({DELIVERED, FAILED, EXPIRED, CANCELLED})
-PAYMENT_STATUSES = ("pending", "authorized", "paid", "failed", "refunded", "voided")
+
+
+class PaymentStatus(StrEnum):
+    """An order's payment_status (CONTRACT.md); compares equal to its string, as stored."""
+
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    PAID = "paid"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+    VOIDED = "voided"
+
 
 # from -> allowed targets (CONTRACT.md "Order status").
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -55,12 +68,13 @@ def record(order: Order, event_type: str, detail: dict[str, Any] | None = None, 
 
 
 def touch(order: Order, **changes: Any) -> None:
-    """Save changes to a locked order, bumping version (the ETag) and updated_at."""
+    """Save changes to a locked order, bumping version (the ETag) and updated_at; emits OrderChanged."""
     for name, value in changes.items():
         setattr(order, name, value)
     order.version += 1
     order.updated_at = utcnow()
     order.save()
+    events.emit(events.OrderChanged(order.id))
 
 
 def transition(order: Order, target: str, event_type: str, detail: dict[str, Any] | None = None,
@@ -78,7 +92,8 @@ STATUS_CHANNEL = "order-status"
 
 
 def announce(order_id: int) -> None:
-    """Tell long-polling /status requests that this order may have changed (after its commit).
+    """Tell long-polling /status requests that this order may have changed (the dispatcher calls
+    this for every OrderChanged, after the commit).
 
     Best effort: a lost announcement only delays a waiting client until its next re-check.
     """

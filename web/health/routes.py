@@ -10,6 +10,7 @@ from models.infra.db import db
 from models.infra.redis_client import get_redis
 from tasks.app import broker_reachable
 from web.api import Registry
+from web.errors import error_response
 from web.metrics import render
 from web.responses import JSONResponse
 
@@ -50,9 +51,8 @@ async def readyz(request: Request) -> Response:
     if all(checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
     down = [name for name, ok in checks.items() if not ok]
-    body = {"error": {"code": "service_unavailable", "message": f"Not ready: {', '.join(down)} unreachable.",
-                      "details": {"checks": checks}}}
-    return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+    return error_response(503, "service_unavailable", f"Not ready: {', '.join(down)} unreachable.",
+                          {"checks": checks}, headers={"Retry-After": "5"})
 
 
 @api.route("GET", "/metrics", summary="Prometheus metrics (text exposition format)", tags=TAGS)

@@ -1,12 +1,11 @@
-"""Orders as the contract's JSON."""
+"""Orders as the contract's JSON (from what models.orders.queries read: rendering never queries)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from models.infra.settings import get_settings
-from models.orders import queries as order_queries
+from models.orders.queries import OrderPage, OrderView
 from models.tables import Order, OrderEvent, OrderItem
 from web.render import iso
 
@@ -44,9 +43,9 @@ def order_summary(order: Order, item_count: int) -> dict[str, Any]:
     return out
 
 
-def order_json(order_id: int, user_id: int | None = None) -> dict[str, Any]:
-    """The full order; user_id limits it to that user's orders (NotFound otherwise)."""
-    order, items, events = order_queries.get(order_id, user_id)
+def order_json(view: OrderView) -> dict[str, Any]:
+    """The full order: items, totals, payment, timeline."""
+    order, items, events = view.order, view.items, view.events
     out = order_summary(order, sum(i.quantity for i in items))
     out.update({
         "user_id": order.user_id, "items": [_item(i, order.currency) for i in items],
@@ -61,10 +60,9 @@ def order_json(order_id: int, user_id: int | None = None) -> dict[str, Any]:
     return out
 
 
-def order_page(user_id: int, page: int, page_size: int, status: str | None) -> dict[str, Any]:
-    rows, counts, total = order_queries.list_for_user(user_id, page, page_size, status)
-    return {"items": [order_summary(r, counts.get(r.id, 0)) for r in rows], "page": page, "page_size": page_size,
-            "total": total, "pages": math.ceil(total / page_size) if total else 0}
+def order_page(page: OrderPage) -> dict[str, Any]:
+    return {"items": [order_summary(o, page.item_counts.get(o.id, 0)) for o in page.orders], "page": page.page,
+            "page_size": page.page_size, "total": page.total, "pages": page.pages}
 
 
 def status_json(row: dict[str, Any]) -> dict[str, Any]:

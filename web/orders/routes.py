@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from models.cart import store as cart
 from models.errors import AuthError, validation_error
+from models.infra import failpoints
 from models.orders import checkout, payment_steps, pipeline
 from models.orders import queries as order_queries
-from models.orders.states import announce
-from models.tables import User
-from tasks.dispatch import dispatch
+from models.tables import Order, User
+from tasks.dispatch import perform
 from web.api import Registry, run
 from web.auth import bearer_token
 from web.orders import status_waiter
@@ -39,15 +40,16 @@ SESSION_HEADER = {"X-Session-ID": "The cart to check out (8-128 chars of [A-Za-z
                   "Idempotency-Key": "Retries with the same key and body return the same order"}
 
 
-def _then_render(step: tuple[Any, list[Any]], announced: bool = True) -> dict[str, Any]:
-    """After a step's transaction committed: announce the change, publish its follow-ups, and
-    render the order, in the same threadpool trip as the step (each trip costs a thread hop and a
-    pooled connection, and these endpoints are on every checkout's path)."""
-    order, follow_ups = step
-    if announced:
-        announce(order.id)
-    dispatch(follow_ups)
-    return order_json(order.id)
+def _rendered(order: Order) -> dict[str, Any]:
+    failpoints.hit("orders.before_render")
+    return order_json(order_queries.get(order.id, None))
+
+
+def _perform(step: Callable[..., Order], *args: Any) -> dict[str, Any]:
+    """Run an order step, render the committed order, then publish what the step emitted: all in
+    one threadpool trip (each costs a thread hop and a pooled connection, and these endpoints are
+    on every checkout's path)."""
+    return cast(dict[str, Any], perform(step, *args, render=_rendered))
 
 
 def _session(request: Request) -> str:
@@ -71,23 +73,23 @@ def _idempotency_key(request: Request) -> str | None:
 async def create_order(request: Request, user: User, body: CheckoutIn) -> dict[str, Any]:
     session_id, key, checkout_body = _session(request), _idempotency_key(request), body.model_dump(mode="json")
 
-    def place() -> dict[str, Any]:
-        placed = checkout.place_order(user, session_id, checkout_body, key)
-        return _then_render((placed.order, placed.follow_ups), announced=False)
+    def place() -> Order:
+        return checkout.place_order(user, session_id, checkout_body, key).order
 
-    return await run(place)
+    return await run(_perform, place)
 
 
 @api.route("GET", "/orders", summary="The caller's orders, newest first", tags=TAGS, auth="user",
            query=OrderListQuery, response=OrderPage)
 async def list_orders(request: Request, user: User, query: OrderListQuery) -> dict[str, Any]:
-    return await run(order_page, user.id, query.page, query.page_size, query.status)
+    page = await run(order_queries.list_for_user, user.id, query.page, query.page_size, query.status)
+    return order_page(page)
 
 
 @api.route("GET", "/orders/{order_id:int}", summary="One order with items, totals, timeline and payment",
            tags=TAGS, auth="user", response=OrderOut, errors=["order_not_found"])
 async def get_order(request: Request, user: User, order_id: int) -> dict[str, Any]:
-    return await run(order_json, order_id, None if user.is_admin else user.id)
+    return order_json(await run(order_queries.get, order_id, None if user.is_admin else user.id))
 
 
 @api.route("GET", "/orders/{order_id:int}/status", summary="Cheap status for polling (ETag, 304 on If-None-Match)",
@@ -126,17 +128,16 @@ async def order_status(request: Request, order_id: int, query: StatusQuery) -> R
            errors=["order_not_found", "invalid_state", "payment_in_progress", "amount_mismatch"])
 async def pay(request: Request, user: User, order_id: int, body: PayIn) -> dict[str, Any]:
     proof = body.model_dump(exclude_none=True)
-    return await run(lambda: _then_render(payment_steps.submit(order_id, user, proof)))
+    return await run(_perform, payment_steps.submit, order_id, user, proof)
 
 
 @api.route("DELETE", "/orders/{order_id:int}", summary="Cancel before shipping (stock released, refund if paid)",
            tags=TAGS, auth="user", response=OrderOut, errors=["order_not_found", "invalid_state"])
 async def cancel(request: Request, user: User, order_id: int) -> dict[str, Any]:
-    return await run(lambda: _then_render(pipeline.cancel(order_id, user, "customer")))
+    return await run(_perform, pipeline.cancel, order_id, user, "customer")
 
 
 @api.route("PATCH", "/orders/{order_id:int}", summary="Admin: ship, deliver or cancel", tags=TAGS, auth="admin",
            body=AdminUpdateIn, response=OrderOut, errors=["order_not_found", "invalid_transition", "invalid_state"])
 async def admin_update(request: Request, order_id: int, body: AdminUpdateIn) -> dict[str, Any]:
-    return await run(lambda: _then_render(
-        pipeline.admin_update(order_id, body.status, body.tracking_number, body.carrier)))
+    return await run(_perform, pipeline.admin_update, order_id, body.status, body.tracking_number, body.carrier)
