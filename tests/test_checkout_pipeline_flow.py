@@ -245,22 +245,33 @@ def test_other_users_orders_are_404(client: Any, worker: Any) -> None:
 def test_the_202_is_rendered_before_the_reservation_is_published(client: Any) -> None:
     """POST /orders renders the committed order and only then publishes reserve_stock, so a warm
     worker can never move it before the answer is built: the 202 always says pending. A failpoint
-    holds the request just before rendering; no reservation message may be queued by then."""
+    holds the request just before rendering; nothing may have been published by then. (Publishes
+    are seen through Celery's own signal in this process, whichever worker consumes them.)"""
     from concurrent.futures import ThreadPoolExecutor
 
+    from celery.signals import before_task_publish
+
     from models.infra import failpoints
-    from models.infra.redis_client import get_redis
+
+    published: list[str] = []
+
+    def seen(sender: str | None = None, **_: Any) -> None:
+        published.append(str(sender))
 
     headers = register_shopper(client, "rio@example.com")
     item = product(stock=5)
     fill_cart(client, "session-held", {item.id: 1})
     failpoints.arm("orders.before_render", "hold")
-    with ThreadPoolExecutor(1) as pool:
-        answer = pool.submit(place, client, headers, "session-held")
-        wait_for(lambda: failpoints.held("orders.before_render"), what="the request to reach the render")
-        queued_while_held = get_redis().llen("celery")
-        failpoints.release("orders.before_render")
-        response = answer.result(timeout=30)
-    assert queued_while_held == 0
+    before_task_publish.connect(seen, weak=False)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(place, client, headers, "session-held")
+            wait_for(lambda: failpoints.held("orders.before_render"), what="the request to reach the render")
+            published_while_held = list(published)
+            failpoints.release("orders.before_render")
+            response = answer.result(timeout=30)
+    finally:
+        before_task_publish.disconnect(seen)
+    assert published_while_held == []
     assert response.status_code == 202 and response.json()["status"] == "pending"
-    assert get_redis().llen("celery") == 1  # published once the answer was built
+    assert published == ["pipeline.reserve_stock"]  # published once the answer was built
