@@ -158,6 +158,14 @@ class Order(BaseModel):
     payment_proof = BinaryJSONField(null=True, index=False)
     # What the client needs to pay (the contract's payment.next_action), set once stock is reserved.
     payment_next_action = BinaryJSONField(null=True, index=False)
+    # Gateway facts the order keeps: a virtual account {bank, account_number, due_date, holder} and
+    # the SHA-256 of its deposit secret (the callback must bring the secret itself).
+    payment_details = BinaryJSONField(null=True, index=False)
+    # Why the payment needs a person (set by reconciliation; cleared when it resolves), and when.
+    payment_flag = CharField(max_length=200, null=True)
+    payment_flagged_at = DateTimeTZField(null=True)
+    # When reconciliation last asked the gateway about this order.
+    payment_checked_at = DateTimeTZField(null=True)
     failure_reason = CharField(max_length=32, null=True)
     failure_detail = BinaryJSONField(null=True, index=False)
     # True while the order's units are taken out of products.stock_quantity.
@@ -176,6 +184,11 @@ class Order(BaseModel):
     class Meta:
         table_name = "orders"
         indexes = ((("user", "created_at"), False),)
+
+
+# Operators' list of payments that need a person (reconciliation flags them): small and partial.
+Order.add_index(Order.index(Order.payment_flagged_at, where=Order.payment_flag.is_null(False),
+                            name="orders_payment_flagged"))
 
 
 class OrderItem(BaseModel):
@@ -245,6 +258,8 @@ class WebhookEvent(BaseModel):
     gateway = CharField(max_length=16)
     event_id = CharField(max_length=200)
     received_at = DateTimeTZField(default=utcnow)
+    event_type = CharField(max_length=64, null=True)
+    order = ForeignKeyField(Order, null=True, on_delete="SET NULL", index=False)
 
     class Meta:
         table_name = "webhook_events"

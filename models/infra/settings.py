@@ -55,6 +55,8 @@ class Settings:
     toss_secret_key: str
     toss_client_key: str
     toss_api_base: str
+    payment_http_timeout: float
+    payment_reconcile_after: int
     reservation_ttl: int
     cart_ttl: int
     abandoned_cart_after: int
@@ -109,10 +111,12 @@ def load_settings() -> Settings:
         stripe_api_key=os.environ.get("STRIPE_API_KEY", ""),
         stripe_publishable_key=os.environ.get("STRIPE_PUBLISHABLE_KEY", ""),
         stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
-        stripe_api_base=os.environ.get("STRIPE_API_BASE", ""),
+        stripe_api_base=os.environ.get("STRIPE_API_BASE", "").strip(),
         toss_secret_key=os.environ.get("TOSS_SECRET_KEY", ""),
         toss_client_key=os.environ.get("TOSS_CLIENT_KEY", ""),
-        toss_api_base=os.environ.get("TOSS_API_BASE", ""),
+        toss_api_base=os.environ.get("TOSS_API_BASE", "").strip(),
+        payment_http_timeout=float(os.environ.get("PAYMENT_HTTP_TIMEOUT", "10") or 10),
+        payment_reconcile_after=_int("PAYMENT_RECONCILE_AFTER", 300),
         reservation_ttl=_int("RESERVATION_TTL", 15 * 60),
         cart_ttl=_int("CART_TTL", 7 * 24 * 3600),
         abandoned_cart_after=_int("ABANDONED_CART_AFTER", 24 * 3600),

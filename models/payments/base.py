@@ -1,5 +1,13 @@
-"""The payment gateway interface: a few methods over frozen dataclasses, and the two errors every
-adapter turns its SDK's failures into (PaymentDeclined is final, GatewayUnavailable is retried)."""
+"""The payment gateway interface: a few methods over frozen dataclasses, and the errors every
+adapter turns its SDK's failures into, in one place per adapter:
+
+    PaymentDeclined       the shopper's payment was refused: final, never retried
+    GatewayUnavailable    the network, a timeout, a rate limit or the gateway's 5xx: retried with backoff
+    GatewayRejected       the gateway refused the request itself (our bug or configuration: a bad key,
+                          a reused idempotency key, an unexpected state); not retried, logged loudly
+    ManualActionRequired  only a person can finish this (a virtual-account refund needs the
+                          shopper's bank account); the order is flagged for operators
+"""
 
 from __future__ import annotations
 
@@ -18,6 +26,9 @@ class PaymentOrder:
     currency: str
     order_name: str
     customer_email: str
+    customer_name: str = ""
+    # The gateway's id for this order's payment so far (a Stripe intent, a Toss payment key), if any.
+    transaction_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,10 +41,16 @@ class Authorization:
 
 @dataclass(frozen=True)
 class PaymentResult:
+    """The gateway's view of a payment. status: captured (the money is taken), authorized (held,
+    not captured), awaiting_deposit (a virtual account waits for the transfer), pending (the shopper
+    has not finished), voided, refunded, failed, expired (an unpaid virtual account's due date passed)."""
+
     transaction_id: str
-    status: str  # captured | voided | refunded | authorized | pending | failed
+    status: str
     amount: int
     raw: dict[str, Any] = field(default_factory=dict)
+    # awaiting_deposit: {"virtual_account": {bank, bank_code, account_number, due_date, holder}, "secret": ...}
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class PaymentDeclined(DomainError):
@@ -45,6 +62,18 @@ class PaymentDeclined(DomainError):
 
 class GatewayUnavailable(Exception):
     """The gateway could not be reached or failed transiently: retry with backoff."""
+
+
+class GatewayRejected(Exception):
+    """The gateway refused the request (not a decline): `code` says why (the gateway's own code)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class ManualActionRequired(Exception):
+    """The gateway cannot finish this without a person (e.g. a deposit refund needs a bank account)."""
 
 
 class Gateway(Protocol):
