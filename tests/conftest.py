@@ -50,8 +50,27 @@ def _configure_environment() -> None:
         STUCK_AFTER="2",
         LOG_LEVEL="WARNING",
     )
+    _start_payment_fakes()
 
 
+def _start_payment_fakes() -> None:
+    """Fake Stripe and TossPayments servers (real HTTP, tests/fakes/) for the whole session. Their
+    URLs and keys go into the environment before any worker starts, so the web door, the workers and
+    the tests all talk to the same two fakes, as a deployment talks to the real gateways."""
+    from tests.fakes.stripe_server import FakeStripe
+    from tests.fakes.toss_server import FakeToss
+
+    stripe, toss = FakeStripe().start(), FakeToss().start()
+    _FAKES.update(stripe=stripe, toss=toss)
+    os.environ.update(
+        STRIPE_API_KEY=stripe.api_key, STRIPE_PUBLISHABLE_KEY=stripe.publishable_key,
+        STRIPE_WEBHOOK_SECRET=stripe.webhook_secret, STRIPE_API_BASE=stripe.url,
+        TOSS_SECRET_KEY=toss.secret_key, TOSS_CLIENT_KEY=toss.client_key, TOSS_API_BASE=toss.url,
+        PAYMENT_HTTP_TIMEOUT="3",
+    )
+
+
+_FAKES: dict[str, Any] = {}
 _configure_environment()
 
 from models.infra.db import db, init_db  # noqa: E402
@@ -85,6 +104,24 @@ def _clean() -> Iterator[None]:
     get_redis().flushdb()
     catalog_cache.clear()  # this process's catalogue cache must not outlive the data it saw
     yield
+
+
+@pytest.fixture
+def fake_stripe() -> Iterator[Any]:
+    """The session's fake Stripe (tests/fakes/stripe_server.py), with no failure armed."""
+    fake = _FAKES["stripe"]
+    fake.reset()
+    yield fake
+    fake.reset()
+
+
+@pytest.fixture
+def fake_toss() -> Iterator[Any]:
+    """The session's fake TossPayments (tests/fakes/toss_server.py), its clock back at now."""
+    fake = _FAKES["toss"]
+    fake.reset()
+    yield fake
+    fake.reset()
 
 
 @pytest.fixture

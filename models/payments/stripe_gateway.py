@@ -99,7 +99,7 @@ class StripeGateway:
     def _intent(self, order: PaymentOrder, intent_id: str) -> Any:
         with _mapped("retrieve", order.order_number):
             intent = self.client.v1.payment_intents.retrieve(intent_id)
-        if (intent.metadata or {}).get("order_number") != order.order_number:
+        if (intent.metadata.to_dict() if intent.metadata else {}).get("order_number") != order.order_number:
             raise PaymentDeclined(message="The payment intent belongs to another order.",
                                   decline_code="intent_mismatch", gateway="stripe")
         return intent

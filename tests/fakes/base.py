@@ -116,6 +116,10 @@ class FakeServer:
         with self.lock:
             self._failures.clear()
 
+    def reset(self) -> None:
+        """Forget armed failures and per-test settings (objects and counts are kept)."""
+        self.reset_failures()
+
     def counts(self, key: str | None = None) -> dict[str, Any]:
         """Operations that took effect, per object (intent / payment key), e.g. {"capture": 1}."""
         with self.lock:

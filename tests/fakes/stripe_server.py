@@ -115,6 +115,10 @@ class FakeStripe(FakeServer):
         with self.lock:
             return json.loads(json.dumps(self.intents[intent_id]))
 
+    def reset(self) -> None:
+        super().reset()
+        self.webhook_url, self.auto_deliver, self._declined_next = None, False, False
+
     def set_webhook(self, url: str | None, auto_deliver: bool = True) -> None:
         """POST every new event to url as it happens (in a background thread, in order)."""
         self.webhook_url, self.auto_deliver = url, auto_deliver

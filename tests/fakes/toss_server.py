@@ -76,6 +76,11 @@ class FakeToss(FakeServer):
     def now(self) -> datetime:
         return datetime.now(KST) + self._offset
 
+    def reset(self) -> None:
+        super().reset()
+        with self.lock:
+            self._offset, self.webhook_url, self._declined_next = timedelta(), None, False
+
     def advance(self, seconds: float) -> None:
         """Move this fake's clock (due dates) forward."""
         with self.lock:
