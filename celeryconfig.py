@@ -39,6 +39,7 @@ task_routes = {
     "pipeline.refund_payment": {"queue": "payments"},
     "pipeline.void_payment": {"queue": "payments"},
     "pipeline.authorize_payment": {"queue": "payments"},
+    "pipeline.reconcile_payment": {"queue": "payments"},
     "pipeline.send_order_email": {"queue": "mail"},
     "pipeline.remove_ordered_from_cart": {"queue": "mail"},
     "pipeline.low_stock_alert": {"queue": "mail"},
@@ -73,5 +74,6 @@ worker_max_tasks_per_child = 1000
 beat_schedule: dict[str, dict[str, object]] = {
     "expire-reservations": {"task": "beat.expire_reservations", "schedule": 30.0},
     "redrive-stuck-orders": {"task": "beat.redrive_stuck_orders", "schedule": 15.0},
+    "reconcile-payments": {"task": "beat.reconcile_payments", "schedule": 60.0},
     "sweep-abandoned-carts": {"task": "beat.sweep_abandoned_carts", "schedule": 3600.0},
 }

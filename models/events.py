@@ -72,6 +72,14 @@ class RefundPayment(Command):
 
 
 @dataclass(frozen=True)
+class ReconcilePayment(Command):
+    """Bring the order in line with the gateway's own view (a webhook's hint, the reconciliation
+    beat): forward only, so an event that arrives late or twice can never move an order back."""
+
+    order_id: int
+
+
+@dataclass(frozen=True)
 class SendOrderEmail(Command):
     order_id: int
     kind: str

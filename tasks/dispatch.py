@@ -44,6 +44,7 @@ ROUTES: dict[type[events.Command], Route] = {
     events.CapturePayment: Route("pipeline.capture_payment"),
     events.VoidPayment: Route("pipeline.void_payment"),
     events.RefundPayment: Route("pipeline.refund_payment"),
+    events.ReconcilePayment: Route("pipeline.reconcile_payment"),
     events.SendOrderEmail: Route("pipeline.send_order_email"),
     events.AlertLowStock: Route("pipeline.low_stock_alert"),
     events.RemoveOrderedFromCart: Route("pipeline.remove_ordered_from_cart", inline=_remove_ordered),

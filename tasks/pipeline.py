@@ -15,7 +15,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from models.cart import store as cart
 from models.infra.db import db
 from models.mail import send as mail
-from models.orders import payment_steps, pipeline
+from models.orders import payment_steps, payment_sync, pipeline
 from models.payments import GatewayUnavailable
 from tasks.app import app
 from tasks.dispatch import perform
@@ -69,6 +69,11 @@ def void_payment(self: Task, order_id: int) -> None:
     _step(self, payment_steps.void, order_id)
 
 
+@app.task(bind=True, name="pipeline.reconcile_payment", **GATEWAY_RETRY)
+def reconcile_payment(self: Task, order_id: int) -> None:
+    _step(self, payment_sync.reconcile, order_id)
+
+
 @app.task(bind=True, name="pipeline.send_order_email", **MAIL_RETRY)
 def send_order_email(self: Task, order_id: int, kind: str) -> bool:
     with db.obj.connection_context():
@@ -97,6 +102,12 @@ def expire_reservations(self: Task) -> int:
 def redrive_stuck_orders() -> int:
     with db.obj.connection_context():
         return int(perform(pipeline.redrive))
+
+
+@app.task(name="beat.reconcile_payments")
+def reconcile_payments() -> int:
+    with db.obj.connection_context():
+        return int(perform(payment_sync.due_for_reconciliation))
 
 
 @app.task(name="beat.sweep_abandoned_carts")

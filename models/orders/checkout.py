@@ -17,7 +17,7 @@ from models.infra.db import db
 from models.infra.settings import get_settings
 from models.orders.pricing import Totals, compute_totals
 from models.orders.states import PENDING, PaymentStatus, record
-from models.payments.registry import GATEWAYS
+from models.payments.registry import enabled_gateways
 from models.tables import Address, IdempotencyKey, Order, OrderItem, Product, User
 
 ADDRESS_FIELDS = ("recipient_name", "phone", "postal_code", "address_line1", "address_line2", "city")
@@ -69,8 +69,12 @@ def place_order(user: User, session_id: str, body: dict[str, Any], idempotency_k
     Raises InvalidInput empty_cart / idempotency_key_reused / validation_error, NotFound
     address_not_found, Conflict product_unavailable.
     """
-    if body["payment_method"] not in GATEWAYS:
-        raise validation_error({"payment_method": f"{body['payment_method']} is not enabled on this shop."})
+    enabled = enabled_gateways()
+    if body["payment_method"] not in enabled:
+        offered = ", ".join(enabled) or "none"
+        raise validation_error({"payment_method": f"Not enabled on this shop; enabled: {offered}."},
+                               f"Payment method {body['payment_method']} is not enabled on this shop; "
+                               f"enabled: {offered}.")
     digest = request_hash(body, session_id)
     with db.atomic():
         if idempotency_key:

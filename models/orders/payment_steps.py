@@ -7,6 +7,10 @@ machine then refuses to record the same outcome twice.
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
+from typing import Any
+
 from models import events
 from models.errors import Conflict, InvalidInput, NotFound
 from models.events import CapturePayment, RefundPayment, RemoveOrderedFromCart, SendOrderEmail
@@ -25,11 +29,20 @@ from models.orders.states import (
     touch,
     transition,
 )
-from models.payments import PaymentDeclined, PaymentOrder, get_gateway
+from models.payments import (
+    GatewayRejected,
+    ManualActionRequired,
+    PaymentDeclined,
+    PaymentOrder,
+    PaymentResult,
+    get_gateway,
+)
+from models.payments.webhooks import secret_digest
 from models.tables import Order, OrderItem, User, utcnow
 
+log = logging.getLogger("shop.payments")
 CLOSED_UNPAID = (CANCELLED, EXPIRED, FAILED)
-UNCAPTURED = (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED)
+UNCAPTURED = (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED, PaymentStatus.AWAITING_DEPOSIT)
 
 
 def ordered_lines(order_id: int) -> tuple[tuple[int, int], ...]:
@@ -39,17 +52,24 @@ def ordered_lines(order_id: int) -> tuple[tuple[int, int], ...]:
     return tuple((product_id, quantity) for product_id, quantity in rows)
 
 
+def reference(order: Order) -> str | None:
+    """The gateway's id for the order's payment: the recorded one, else the one the shopper handed in."""
+    proof = order.payment_proof or {}
+    return order.payment_transaction_id or proof.get("payment_key") or proof.get("payment_intent_id")
+
+
 def payment_order(order: Order) -> PaymentOrder:
-    """What the gateway needs: one query for the customer's email and the item names."""
-    email, names = db.obj.execute_sql(
-        "SELECT u.email, array_agg(i.product_name ORDER BY i.id) FROM users u "
-        "LEFT JOIN order_items i ON i.order_id = %s WHERE u.id = %s GROUP BY u.email",
-        (order.id, order.user_id)).fetchone() or ("", [])
+    """What the gateway needs: one query for the customer and the item names."""
+    email, name, names = db.obj.execute_sql(
+        "SELECT u.email, u.full_name, array_agg(i.product_name ORDER BY i.id) FROM users u "
+        "LEFT JOIN order_items i ON i.order_id = %s WHERE u.id = %s GROUP BY u.email, u.full_name",
+        (order.id, order.user_id)).fetchone() or ("", "", [])
     names = [n for n in names or [] if n]
     title = names[0] if names else order.order_number
     if len(names) > 1:
         title += f" and {len(names) - 1} more"
-    return PaymentOrder(order.order_number, order.total, order.currency, title[:100], email)
+    return PaymentOrder(order.order_number, order.total, order.currency, title[:100], email, name or "",
+                        reference(order))
 
 
 def authorize(order_id: int, task_id: str | None = None) -> None:
@@ -69,19 +89,27 @@ def authorize(order_id: int, task_id: str | None = None) -> None:
 
 
 def void(order_id: int, task_id: str | None = None) -> None:
-    """Undo of authorize: release an authorisation of an order that closed unpaid."""
+    """Undo of authorize: release what the gateway holds for an order that closed unpaid (a Stripe
+    authorisation, an open virtual account). A payment that turns out captured is refunded."""
     order = Order.get_or_none(Order.id == order_id)
     if order is None or order.status not in CLOSED_UNPAID or order.payment_status not in UNCAPTURED:
         return
-    if order.payment_transaction_id:
-        get_gateway(order.payment_gateway).void(payment_order(order), order.payment_transaction_id,
-                                                f"void:{order.order_number}")
+    if reference(order):
+        try:
+            result = get_gateway(order.payment_gateway).void(payment_order(order), reference(order),
+                                                            f"void:{order.order_number}")
+        except GatewayRejected as error:
+            flag(order_id, f"void refused by the gateway: {error.code}", task_id)
+            return
+        if result.status == "captured":
+            with db.atomic():
+                confirm_paid(lock(order_id), result, task_id)
+            return
     with db.atomic():
         order = lock(order_id)
         if order.payment_status in UNCAPTURED:
-            touch(order, payment_status=PaymentStatus.VOIDED)
-            record(order, "payment_voided", {"transaction_id": order.payment_transaction_id}, task_id)
-    return
+            touch(order, payment_status=PaymentStatus.VOIDED, payment_flag=None)
+            record(order, "payment_voided", {"transaction_id": reference(order)}, task_id)
 
 
 def submit(order_id: int, user: User, proof: dict[str, object]) -> Order:
@@ -95,9 +123,10 @@ def submit(order_id: int, user: User, proof: dict[str, object]) -> Order:
         if order.user_id != user.id:
             raise NotFound("order_not_found", "No such order.", order_id=order_id)
         if order.status != RESERVED:
+            # Also when a webhook took the payment first: details say the order is paid.
             raise Conflict("invalid_state",
                            f"Payment is only accepted for reserved orders; this one is {order.status}.",
-                           status=order.status)
+                           status=order.status, payment_status=order.payment_status)
         normalised = get_gateway(order.payment_gateway).validate_proof(payment_order(order), dict(proof))
         if order.payment_submitted_at is not None:
             if normalised != order.payment_proof:
@@ -111,7 +140,8 @@ def submit(order_id: int, user: User, proof: dict[str, object]) -> Order:
 
 
 def capture(order_id: int, task_id: str | None = None) -> None:
-    """Capture the submitted payment -> confirmed/paid; a decline -> failed with stock released.
+    """Capture the submitted payment -> confirmed/paid; a decline -> failed with stock released; a
+    virtual account -> awaiting_deposit (stock held until its due date); not paid yet -> unchanged.
 
     Raises GatewayUnavailable (the task retries with backoff).
     """
@@ -120,30 +150,73 @@ def capture(order_id: int, task_id: str | None = None) -> None:
         return
     if order.status != RESERVED:
         return
+    gateway = get_gateway(order.payment_gateway)
     try:
-        result = get_gateway(order.payment_gateway).capture(payment_order(order), order.payment_proof,
-                                                            f"capture:{order.order_number}")
+        if order.payment_status == PaymentStatus.AWAITING_DEPOSIT:  # has the transfer arrived?
+            result = gateway.status(payment_order(order), reference(order))
+        else:
+            result = gateway.capture(payment_order(order), order.payment_proof, f"capture:{order.order_number}")
     except PaymentDeclined as declined:
         _declined(order_id, declined, task_id)
+        return
+    except GatewayRejected as error:
+        flag(order_id, f"capture refused by the gateway: {error.code}", task_id)
         return
     failpoints.hit("capture.after_gateway")
     with db.atomic():
         order = lock(order_id)
-        if order.payment_status == PaymentStatus.PAID:
+        if result.status == "captured":
+            confirm_paid(order, result, task_id)
+        elif result.status == "awaiting_deposit":
+            await_deposit(order, result, task_id)
+        elif result.status == "authorized" and order.payment_status == PaymentStatus.PENDING:
+            touch(order, payment_status=PaymentStatus.AUTHORIZED)
+            record(order, "payment_authorized", {"transaction_id": result.transaction_id}, task_id)
+
+
+def confirm_paid(order: Order, result: PaymentResult, task_id: str | None) -> None:
+    """A locked order whose payment the gateway took: reserved -> confirmed/paid; closed meanwhile ->
+    paid, then refunded. Never twice, never backwards."""
+    if order.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED):
+        return
+    detail = {"transaction_id": result.transaction_id, "amount": result.amount}
+    if order.status == RESERVED:
+        transition(order, CONFIRMED, "payment_captured", detail, task_id, payment_status=PaymentStatus.PAID,
+                   paid_at=utcnow(), payment_transaction_id=result.transaction_id, payment_flag=None)
+        events.emit(SendOrderEmail(order.id, "confirmation"))
+        if order.session_id:
+            events.emit(RemoveOrderedFromCart(order.id, order.session_id, ordered_lines(order.id)))
+        return
+    # Cancelled or expired while the payment was in flight: keep the money only long enough to give it back.
+    touch(order, payment_status=PaymentStatus.PAID, paid_at=utcnow(), payment_transaction_id=result.transaction_id)
+    record(order, "payment_captured_after_close", detail, task_id)
+    events.emit(RefundPayment(order.id))
+
+
+def await_deposit(order: Order, result: PaymentResult, task_id: str | None) -> None:
+    """A locked reserved order whose virtual account was issued: keep the stock until its due date."""
+    if order.status != RESERVED or order.payment_status != PaymentStatus.PENDING:
+        return
+    account = dict(result.details.get("virtual_account") or {})
+    secret = result.details.get("secret")
+    due = datetime.fromisoformat(account["due_date"]) if account.get("due_date") else order.reserved_until
+    touch(order, payment_status=PaymentStatus.AWAITING_DEPOSIT, payment_transaction_id=result.transaction_id,
+          payment_details={"virtual_account": account, "secret_sha256": secret_digest(secret) if secret else None},
+          reserved_until=due)
+    record(order, "payment_awaiting_deposit", {"transaction_id": result.transaction_id, "bank": account.get("bank"),
+                                               "due_date": account.get("due_date")}, task_id)
+
+
+def flag(order_id: int, reason: str, task_id: str | None = None, **detail: Any) -> None:
+    """Mark the order's payment for a person (the admin's flagged list), once per reason; logs loudly."""
+    log.error("payment of order %s needs a person: %s", order_id, reason,
+              extra={"order_id": order_id, "alert": "payment_flagged", **detail})
+    with db.atomic():
+        order = lock(order_id)
+        if order.payment_flag == reason[:200]:
             return
-        detail = {"transaction_id": result.transaction_id, "amount": result.amount}
-        if order.status == RESERVED:
-            transition(order, CONFIRMED, "payment_captured", detail, task_id, payment_status=PaymentStatus.PAID,
-                       paid_at=utcnow(), payment_transaction_id=result.transaction_id)
-            events.emit(SendOrderEmail(order.id, "confirmation"))
-            if order.session_id:
-                events.emit(RemoveOrderedFromCart(order.id, order.session_id, ordered_lines(order.id)))
-            return
-        # Cancelled or expired while the capture was in flight: keep the money only long enough
-        # to give it back.
-        touch(order, payment_status=PaymentStatus.PAID, paid_at=utcnow(), payment_transaction_id=result.transaction_id)
-        record(order, "payment_captured_after_close", detail, task_id)
-        events.emit(RefundPayment(order.id))
+        touch(order, payment_flag=reason[:200], payment_flagged_at=utcnow())
+        record(order, "payment_flagged", {"reason": reason, **detail}, task_id)
 
 
 def _declined(order_id: int, declined: PaymentDeclined, task_id: str | None) -> None:
@@ -166,12 +239,19 @@ def refund(order_id: int, task_id: str | None = None) -> None:
         return
     if not order.payment_transaction_id:
         raise InvalidInput("bad_request", "A paid order without a transaction id cannot be refunded.")
-    result = get_gateway(order.payment_gateway).refund(payment_order(order), order.payment_transaction_id,
-                                                       order.total, f"refund:{order.order_number}")
+    try:
+        result = get_gateway(order.payment_gateway).refund(payment_order(order), order.payment_transaction_id,
+                                                           order.total, f"refund:{order.order_number}")
+    except ManualActionRequired as needed:
+        flag(order_id, f"refund needs a person: {needed}", task_id)
+        return
+    except GatewayRejected as error:
+        flag(order_id, f"refund refused by the gateway: {error.code}", task_id)
+        return
     with db.atomic():
         order = lock(order_id)
         if order.payment_status != PaymentStatus.PAID:
             return
-        touch(order, payment_status=PaymentStatus.REFUNDED)
+        touch(order, payment_status=PaymentStatus.REFUNDED, payment_flag=None)
         record(order, "payment_refunded", {"transaction_id": result.transaction_id, "amount": result.amount}, task_id)
     events.emit(SendOrderEmail(order_id, "refunded"))

@@ -75,23 +75,32 @@ def reserve_stock(order_id: int, task_id: str | None = None) -> None:
 def expire_reservations(now: datetime | None = None, limit: int = 500, task_id: str | None = None) -> int:
     """reserved past reserved_until -> expired, stock released, the authorisation voided; returns how many."""
     now = now or utcnow()
+    # A virtual account waiting for its deposit is expired by reconciliation instead, after asking
+    # the gateway whether the money arrived (models/orders/payment_sync.py).
     due = (Order.select(Order.id)
            .where(Order.status == RESERVED, Order.reserved_until < now,
+                  Order.payment_status != PaymentStatus.AWAITING_DEPOSIT,
                   Order.payment_submitted_at.is_null() | (Order.reserved_until < now - PAYMENT_GRACE))
            .order_by(Order.id).limit(limit))
     expired = 0
     for (order_id,) in due.tuples():
         with db.atomic():
             order = lock(order_id)
-            if order.status != RESERVED or order.reserved_until is None or order.reserved_until >= now:
+            if order.status != RESERVED or order.reserved_until is None or order.reserved_until >= now \
+                    or order.payment_status == PaymentStatus.AWAITING_DEPOSIT:
                 continue
-            if order.stock_held:
-                inventory.release(order)
-            transition(order, EXPIRED, "reservation_expired", {"reserved_until": order.reserved_until.isoformat()},
-                       task_id, stock_held=False)
-        events.emit(VoidPayment(order_id), SendOrderEmail(order_id, "expired"))
+            expire(order, "reservation_expired", task_id)
         expired += 1
     return expired
+
+
+def expire(order: Order, event_type: str, task_id: str | None = None) -> None:
+    """A locked reserved order -> expired: stock released, the payment voided, the shopper told."""
+    if order.stock_held:
+        inventory.release(order)
+    until = order.reserved_until.isoformat() if order.reserved_until else None
+    transition(order, EXPIRED, event_type, {"reserved_until": until}, task_id, stock_held=False)
+    events.emit(VoidPayment(order.id), SendOrderEmail(order.id, "expired"))
 
 
 def cancel(order_id: int, user: User | None, reason: str = "", task_id: str | None = None,
@@ -157,8 +166,8 @@ def redrive(now: datetime | None = None, limit: int = 200) -> int:
     follow_ups += [PreparePayment(i) for i in ids(
         Order.status == RESERVED, Order.payment_next_action.is_null(), Order.updated_at < stale)]
     follow_ups += [CapturePayment(i) for i in ids(
-        Order.status == RESERVED, Order.payment_submitted_at.is_null(False), Order.payment_status != PaymentStatus.PAID,
-        Order.updated_at < stale)]
+        Order.status == RESERVED, Order.payment_submitted_at.is_null(False),
+        Order.payment_status.not_in([PaymentStatus.PAID, PaymentStatus.AWAITING_DEPOSIT]), Order.updated_at < stale)]
     follow_ups += [RefundPayment(i) for i in ids(
         Order.status.in_([CANCELLED, EXPIRED, FAILED]), Order.payment_status == PaymentStatus.PAID,
         Order.updated_at < stale)]

@@ -22,7 +22,8 @@ class PaymentStatus(StrEnum):
     """An order's payment_status (CONTRACT.md); compares equal to its string, as stored."""
 
     PENDING = "pending"
-    AUTHORIZED = "authorized"
+    AUTHORIZED = "authorized"  # held at the gateway (a Stripe intent requires_capture), not captured yet
+    AWAITING_DEPOSIT = "awaiting_deposit"  # a virtual account waits for the shopper's transfer
     PAID = "paid"
     FAILED = "failed"
     REFUNDED = "refunded"
