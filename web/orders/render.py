@@ -13,12 +13,20 @@ MONEY = ("subtotal", "shipping_fee", "discount_amount", "total")
 
 
 def _payment(order: Order) -> dict[str, Any]:
+    settings = get_settings()
     next_action = order.payment_next_action
-    if next_action and order.payment_gateway == "stripe":
-        next_action = {**next_action, "publishable_key": get_settings().stripe_publishable_key}
+    if order.status != "reserved" or order.payment_status not in ("pending", "authorized"):
+        next_action = None  # paid, waiting for a deposit, or closed: nothing left for the client to do
+    elif next_action and order.payment_gateway == "stripe":
+        next_action = {**next_action, "publishable_key": settings.stripe_publishable_key}
+    elif next_action and order.payment_gateway == "toss":
+        next_action = {**next_action, "client_key": settings.toss_client_key}
+    account = (order.payment_details or {}).get("virtual_account")
     return {"gateway": order.payment_gateway, "amount": order.total, "currency": order.currency,
             "status": order.payment_status, "transaction_id": order.payment_transaction_id,
-            "next_action": next_action if order.status == "reserved" else None}
+            "next_action": next_action,
+            "virtual_account": {name: account.get(name) for name in ("bank", "bank_code", "account_number",
+                                                                    "due_date", "holder")} if account else None}
 
 
 def _item(item: OrderItem, currency: str) -> dict[str, Any]:

@@ -33,6 +33,14 @@ class OrderEventOut(BaseModel):
     task_id: str | None = Field(description="the Celery task that made the change, when a task did")
 
 
+class VirtualAccountOut(BaseModel):
+    bank: str | None = Field(examples=["우리은행"])
+    bank_code: str | None = Field(examples=["20"])
+    account_number: str | None
+    due_date: datetime | None = Field(description="the order expires, and its stock is released, after this")
+    holder: str | None = Field(description="the name the account is issued in")
+
+
 class PaymentOut(BaseModel):
     gateway: str
     amount: int
@@ -43,7 +51,11 @@ class PaymentOut(BaseModel):
         description="dummy {type: token}; toss {type: toss_widget, client_key, order_id, order_name, amount}; "
                     "stripe {type: stripe_confirm, client_secret, payment_intent_id, publishable_key}. "
                     "null until the gateway has prepared the payment, a moment after the order turns reserved "
-                    "(the order's ETag changes again when it is set), and once it is no longer reserved.")
+                    "(the order's ETag changes again when it is set), and once it is paid, waiting for a "
+                    "deposit, or no longer reserved.")
+    virtual_account: VirtualAccountOut | None = Field(
+        default=None, description="toss virtual accounts (가상계좌): where and by when to transfer the amount, "
+                                  "while payment status is awaiting_deposit and after")
 
 
 class OrderSummaryOut(BaseModel):
