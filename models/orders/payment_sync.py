@@ -17,7 +17,7 @@ from peewee import fn
 
 from models import events
 from models.errors import InvalidInput
-from models.events import CapturePayment, ReconcilePayment, RefundPayment, VoidPayment
+from models.events import CapturePayment, ReconcilePayment, RefundPayment, SendOrderEmail, VoidPayment
 from models.infra.db import db
 from models.infra.settings import get_settings
 from models.orders import pipeline
@@ -131,6 +131,7 @@ def _closed(order: Order, truth: PaymentResult, task_id: str | None) -> None:
             touch(order, payment_status=PaymentStatus.REFUNDED, payment_flag=None)
             record(order, "payment_refunded", {"transaction_id": truth.transaction_id, "amount": truth.amount,
                                                "seen_by": "reconciliation"}, task_id)
+            events.emit(SendOrderEmail(order.id, "refunded"))
         elif truth.status == "captured":
             events.emit(RefundPayment(order.id))
     elif order.payment_status in UNCAPTURED:
