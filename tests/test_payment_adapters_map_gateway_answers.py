@@ -160,6 +160,15 @@ def test_toss_confirm_with_lost_response_is_looked_up_not_failed(fake_toss: Fake
     assert fake_toss.counts(proof["payment_key"])["confirm"] == 1
 
 
+def test_toss_already_processed_is_looked_up_not_failed(fake_toss: FakeToss) -> None:
+    """A second confirm under another key (Toss forgets keys after 15 days) is ALREADY_PROCESSED_PAYMENT:
+    the payment is looked up and found paid, never taken for a failure."""
+    gateway, o, proof = toss_paid(fake_toss)
+    gateway.capture(o, proof, f"capture:{o.order_number}")
+    assert gateway.capture(o, proof, "capture:a-forgotten-key").status == "captured"
+    assert fake_toss.counts(proof["payment_key"])["confirm"] == 1
+
+
 def test_toss_unknown_outcome_with_nothing_done_is_retried(fake_toss: FakeToss) -> None:
     gateway, o, proof = toss_paid(fake_toss)
     fake_toss.fail_next("confirm", "provider_error")

@@ -59,6 +59,21 @@ def test_card_happy_path(client: Any, worker: Any, fake_toss: FakeToss) -> None:
     assert fake_toss.payment(key)["status"] == "DONE" and stock(item) == 3
 
 
+def test_payment_status_changed_is_a_hint_stored_once(client: Any, worker: Any, fake_toss: FakeToss,
+                                                      live_server: Any) -> None:
+    headers, order, _ = reserved(client, "toss")
+    key = widget(fake_toss, order)
+    pay(client, headers, order, key)
+    wait_order(client, headers, order["id"], "confirmed", "paid")
+    assert fake_toss.status_changed(key, hook(live_server)) == 200
+    assert fake_toss.status_changed(key, hook(live_server)) == 200  # delivered twice
+    wait_for(lambda: "payment_webhook" in event_types(order["id"]), what="the webhook's event")
+    assert webhook_rows(order["id"]) == 1 and event_types(order["id"]).count("payment_webhook") == 1
+    reconcile_all()
+    assert get(client, headers, order["id"])["status"] == "confirmed" and order_row(order["id"]).payment_flag is None
+    assert fake_toss.counts(key) == {"confirm": 1}
+
+
 def test_a_stated_amount_must_be_the_total(client: Any, worker: Any, fake_toss: FakeToss) -> None:
     headers, order, _ = reserved(client, "toss")
     key = widget(fake_toss, order)

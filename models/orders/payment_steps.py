@@ -77,7 +77,11 @@ def authorize(order_id: int, task_id: str | None = None) -> None:
     order = Order.get_or_none(Order.id == order_id)
     if order is None or order.status != RESERVED or order.payment_next_action is not None:
         return
-    auth = get_gateway(order.payment_gateway).authorize(payment_order(order), f"authorize:{order.order_number}")
+    try:
+        auth = get_gateway(order.payment_gateway).authorize(payment_order(order), f"authorize:{order.order_number}")
+    except GatewayRejected as error:
+        flag(order_id, f"payment preparation refused by the gateway: {error.code}", task_id)
+        return
     with db.atomic():
         order = lock(order_id)
         if order.status == RESERVED and order.payment_next_action is None:

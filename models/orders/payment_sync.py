@@ -175,14 +175,18 @@ def due_for_reconciliation(now: datetime | None = None, limit: int = 100) -> int
 
 
 def _flag_stuck(before: datetime, minutes: int) -> None:
-    stuck = (Order.select(Order.id, Order.status).where(
+    stuck = (Order.select(Order.id, Order.status, Order.payment_status).where(
         Order.payment_flag.is_null(), Order.updated_at < before,
         ((Order.status == RESERVED) & Order.payment_submitted_at.is_null(False)
          & Order.payment_status.in_([PaymentStatus.PENDING, PaymentStatus.AUTHORIZED]))
+        | ((Order.status == RESERVED) & (Order.payment_status == PaymentStatus.AWAITING_DEPOSIT)
+           & (Order.reserved_until < before))
         | (Order.status.in_(CLOSED_UNPAID) & (Order.payment_status == PaymentStatus.PAID)))
         .limit(100).tuples())
-    for order_id, status in stuck:
-        reason = "no payment outcome yet" if status == RESERVED else "refund not confirmed by the gateway"
+    reasons = {PaymentStatus.PENDING: "no payment outcome yet", PaymentStatus.AUTHORIZED: "no payment outcome yet",
+               PaymentStatus.AWAITING_DEPOSIT: "deposit due date passed and the gateway cannot say"}
+    for order_id, status, payment_status in stuck:
+        reason = reasons[payment_status] if status == RESERVED else "refund not confirmed by the gateway"
         flag(order_id, f"{reason} after {minutes} minutes")
 
 
