@@ -189,6 +189,9 @@ class Order(BaseModel):
 # Operators' list of payments that need a person (reconciliation flags them): small and partial.
 Order.add_index(Order.index(Order.payment_flagged_at, where=Order.payment_flag.is_null(False),
                             name="orders_payment_flagged"))
+# Webhooks that name only the gateway's payment (a Stripe charge's intent) find their order here.
+Order.add_index(Order.index(Order.payment_transaction_id, where=Order.payment_transaction_id.is_null(False),
+                            name="orders_payment_transaction_id"))
 
 
 class OrderItem(BaseModel):

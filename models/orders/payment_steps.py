@@ -105,6 +105,8 @@ def void(order_id: int, task_id: str | None = None) -> None:
         except GatewayRejected as error:
             flag(order_id, f"void refused by the gateway: {error.code}", task_id)
             return
+        except PaymentDeclined:  # the gateway's payment is not this order's: nothing of ours is held
+            result = PaymentResult(reference(order) or "", "voided", 0)
         if result.status == "captured":
             with db.atomic():
                 confirm_paid(lock(order_id), result, task_id)

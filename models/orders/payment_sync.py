@@ -47,6 +47,8 @@ def receive_webhook(hint: Hint) -> bool:
     Raises InvalidInput invalid_signature for a deposit callback whose secret is not the payment's.
     """
     found = Order.get_or_none(Order.order_number == hint.order_number) if hint.order_number else None
+    if found is None and hint.reference:  # e.g. a charge whose metadata did not come along
+        found = Order.get_or_none(Order.payment_transaction_id == hint.reference)
     with db.atomic():
         order = lock(found.id) if found is not None and found.payment_gateway == hint.gateway else None
         if hint.deposit_secret is not None:
@@ -63,8 +65,10 @@ def receive_webhook(hint: Hint) -> bool:
             return True
         record(order, "payment_webhook", {"gateway": hint.gateway, "event": hint.event_type,
                                           "event_id": hint.event_id, **(hint.detail or {})})
-        if hint.gateway == "stripe" and hint.reference != order.payment_transaction_id:
-            return True  # another intent than the one we created for this order: nothing to act on
+        if hint.deposit_secret is None and hint.reference != reference(order):
+            # Not the payment we know for this order (another intent; a payment key nobody handed
+            # us): nothing to act on, and an unsigned Toss event cannot make us call Toss for it.
+            return True
         if order.status == RESERVED and hint.says_paid and order.payment_submitted_at is None \
                 and hint.gateway == "stripe":
             # Paid before the storefront called /pay: take that as the pay (the re-drive then

@@ -149,7 +149,7 @@ class StripeObjects(FakeServer):
         return {"id": charge_id, "object": "charge", "amount": intent["amount"],
                 "amount_captured": intent["amount"] if captured else 0, "amount_refunded": 0, "captured": captured,
                 "currency": intent["currency"], "paid": status == "succeeded", "payment_intent": intent["id"],
-                "refunded": False, "status": status, "metadata": intent["metadata"]}
+                "refunded": False, "status": status, "metadata": {}}
 
     def _succeed(self, intent: dict[str, Any], amount: int) -> dict[str, Any]:
         charge = self.charges[intent["latest_charge"]]
