@@ -165,6 +165,15 @@ def test_virtual_account_deposit_before_its_due_date_confirms(
     assert fake_toss.counts(key) == {"confirm": 1, "deposit": 1} and stock(item) == 3
 
 
+def test_a_deposit_whose_callback_is_lost_is_found_by_reconciliation(
+        client: Any, worker: Any, fake_toss: FakeToss) -> None:
+    headers, order, item, key = virtual_account_order(client, fake_toss)
+    assert fake_toss.deposit(key, "http://127.0.0.1:9/nobody-listens") == 0  # the callback never arrives
+    reconcile_all()
+    wait_order(client, headers, order["id"], "confirmed", "paid")
+    assert fake_toss.counts(key) == {"confirm": 1, "deposit": 1} and stock(item) == 3
+
+
 def test_virtual_account_past_its_due_date_expires_and_releases_stock(
         client: Any, worker: Any, fake_toss: FakeToss) -> None:
     headers, order, item, key = virtual_account_order(client, fake_toss, due_in=600)
