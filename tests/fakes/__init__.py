@@ -1,2 +1,3 @@
-"""Local fakes of the payment gateways: real HTTP servers speaking Stripe's and TossPayments' wire
-protocols, so the production adapters (the `stripe` SDK, `requests`) run unchanged against them."""
+"""Local fakes of external services: real HTTP servers on 127.0.0.1 speaking each one's wire
+protocol, so the production adapters run unchanged against them: the payment gateways (Stripe's
+and TossPayments', for the `stripe` SDK and `requests`) and the Sweet Tracker parcel-tracking API."""
