@@ -1,0 +1,117 @@
+"""Customer emails from Jinja2 templates in files: a subject, a plain-text part and an HTML part,
+in Korean (the default) or English.
+
+Templates live in `templates/<locale>/<kind>.txt` (its `subject` block is the subject) and
+`<kind>.html`; HTML is autoescaped, text is not. Amounts and dates go through the `money` and
+`kst` filters, so `12000 KRW` reads `12,000원` in Korean and `₩12,000` in English, and every date is
+shown in Asia/Seoul. A missing variable is an error (StrictUndefined), not a blank in a customer's
+inbox.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+TEMPLATES = Path(__file__).resolve().parent / "mail" / "templates"
+LOCALES = ("ko", "en")
+DEFAULT_LOCALE = "ko"
+SEOUL = ZoneInfo("Asia/Seoul")
+KINDS = ("confirmation", "shipped", "delivered", "cancelled", "refunded", "payment_failed", "expired",
+         "abandoned_cart")
+
+# Minor units per currency (ISO 4217 exponents); anything not listed has two.
+EXPONENT = {"KRW": 0, "JPY": 0, "VND": 0, "CLP": 0, "ISK": 0, "TWD": 2, "BHD": 3, "KWD": 3}
+SYMBOL = {"KRW": "₩", "USD": "$", "EUR": "€", "JPY": "¥", "GBP": "£"}
+# How Korean writes an amount in its own words; other currencies keep their symbol.
+KO_SUFFIX = {"KRW": "원", "JPY": "엔"}
+KO_WEEKDAYS = "월화수목금토일"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def normalize_locale(locale: str | None, default: str = DEFAULT_LOCALE) -> str:
+    """'en-US' -> 'en'; anything we have no templates for -> default."""
+    short = (locale or "").strip().lower().replace("_", "-").split("-")[0]
+    return short if short in LOCALES else default
+
+
+def money(amount: int, currency: str, locale: str) -> str:
+    """An integer amount in minor units, as a reader of that locale expects it (12000 KRW: ko
+    '12,000원', en '₩12,000'; 1250 USD: '$12.50'); negative amounts keep their sign in front."""
+    currency = currency.upper()
+    exponent = EXPONENT.get(currency, 2)
+    sign, amount = ("-" if amount < 0 else ""), abs(int(amount))
+    number = f"{amount:,}" if exponent == 0 else f"{amount / 10**exponent:,.{exponent}f}"
+    if locale == "ko" and currency in KO_SUFFIX:
+        return f"{sign}{number}{KO_SUFFIX[currency]}"
+    if currency in SYMBOL:
+        return f"{sign}{SYMBOL[currency]}{number}"
+    return f"{sign}{number} {currency}"
+
+
+def kst(value: datetime | date | str | None, locale: str, with_time: bool = True) -> str:
+    """A moment shown in Asia/Seoul ('2026년 11월 30일 (월) 17:51' / '30 Nov 2026, 17:51 KST');
+    naive datetimes are taken as UTC, ISO strings are parsed, a bare date has no time."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=ZoneInfo("UTC"))
+        local = value.astimezone(SEOUL)
+        day: date = local.date()
+    else:
+        local, day, with_time = None, value, False  # type: ignore[assignment]
+    if locale == "ko":
+        text = f"{day.year}년 {day.month}월 {day.day}일 ({KO_WEEKDAYS[day.weekday()]})"
+        return f"{text} {local:%H:%M}" if with_time and local else text
+    text = f"{day.day} {day:%b %Y}"
+    return f"{text}, {local:%H:%M} KST" if with_time and local else text
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["money"] = lambda amount, currency, locale: money(amount, currency, locale)
+    env.filters["kst"] = lambda value, locale, with_time=True: kst(value, locale, with_time)
+    return env
+
+
+def render_email(kind: str, locale: str | None, context: Mapping[str, Any]) -> Rendered:
+    """Subject, text and HTML of one email. Raises ValueError for an unknown kind, and jinja2's
+    UndefinedError when the context lacks something the template uses."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown email kind {kind!r}")
+    locale = normalize_locale(locale)
+    env = environment()
+    values = {**context, "locale": locale, "kind": kind}
+    text_template = env.get_template(f"{locale}/{kind}.txt")
+    subject = "".join(text_template.blocks["subject"](text_template.new_context(values))).strip()
+    return Rendered(
+        subject=" ".join(subject.split()),  # one line, whatever a name in it contained
+        # Macros end their lines themselves; at most one blank line between paragraphs.
+        text=re.sub(r"\n{3,}", "\n\n", text_template.render(values)).lstrip("\n"),
+        html=env.get_template(f"{locale}/{kind}.html").render(values),
+    )
