@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from jinja2 import UndefinedError
 
-from models.mail_render import KINDS, kst, money, normalize_locale, render_email
+from models.mail.render import KINDS, kst, money, normalize_locale, render_email
 
 EVIL = '<script>alert("x")</script> Linen & Co'
 

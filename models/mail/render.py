@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-TEMPLATES = Path(__file__).resolve().parent / "mail" / "templates"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
 LOCALES = ("ko", "en")
 DEFAULT_LOCALE = "ko"
 SEOUL = ZoneInfo("Asia/Seoul")
