@@ -29,10 +29,11 @@ task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
 task_time_limit = 60
 task_soft_time_limit = 45
-# Money first: a shopper waiting on "pay" is served before reservations, and both before email.
-# Every worker consumes all three queues (no -Q needed), always taking from the first non-empty
-# one, so a burst of checkouts or a backlog of mail never delays a capture or a refund.
-task_queues = tuple(Queue(name, routing_key=name) for name in ("payments", "celery", "mail"))
+# Money first: a shopper waiting on "pay" is served before reservations, both before email, and
+# email before asking carriers where parcels are. Every worker consumes all four queues (no -Q
+# needed), always taking from the first non-empty one, so a burst of checkouts or a backlog of mail
+# or tracking never delays a capture or a refund.
+task_queues = tuple(Queue(name, routing_key=name) for name in ("payments", "celery", "mail", "tracking"))
 task_default_queue = "celery"
 task_routes = {
     "pipeline.capture_payment": {"queue": "payments"},
@@ -43,6 +44,8 @@ task_routes = {
     "pipeline.send_order_email": {"queue": "mail"},
     "pipeline.remove_ordered_from_cart": {"queue": "mail"},
     "pipeline.low_stock_alert": {"queue": "mail"},
+    "pipeline.send_cart_reminder": {"queue": "mail"},
+    "tracking.poll_shipment": {"queue": "tracking"},
 }
 # Redis redelivers an unacknowledged message after this long; it must exceed the longest task.
 broker_transport_options = {
@@ -76,4 +79,6 @@ beat_schedule: dict[str, dict[str, object]] = {
     "redrive-stuck-orders": {"task": "beat.redrive_stuck_orders", "schedule": 15.0},
     "reconcile-payments": {"task": "beat.reconcile_payments", "schedule": 60.0},
     "sweep-abandoned-carts": {"task": "beat.sweep_abandoned_carts", "schedule": 3600.0},
+    # Claims the shipments whose next poll is due (each is TRACKING_POLL_INTERVAL apart, jittered).
+    "poll-shipments": {"task": "beat.poll_shipments", "schedule": 60.0},
 }

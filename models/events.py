@@ -91,6 +91,21 @@ class AlertLowStock(Command):
 
 
 @dataclass(frozen=True)
+class SendCartReminder(Command):
+    """Remind a signed-in customer of the cart they left (once per cart)."""
+
+    session_id: str
+    user_id: int
+
+
+@dataclass(frozen=True)
+class PollShipment(Command):
+    """Ask the carrier where a shipped order is (models/shipping/tracking.py)."""
+
+    order_id: int
+
+
+@dataclass(frozen=True)
 class RemoveOrderedFromCart(Command):
     """Take what a paid order bought out of the cart it came from (lines added since stay)."""
 

@@ -34,6 +34,8 @@ class User(BaseModel):
     is_active = BooleanField(default=True)
     is_verified = BooleanField(default=False)
     is_admin = BooleanField(default=False)
+    # The language of the customer's emails (ko or en); null follows DEFAULT_LOCALE.
+    locale = CharField(max_length=2, null=True, constraints=[Check("locale IN ('ko', 'en')")])
     # Bumped by logout: every token carries the version it was issued under.
     token_version = IntegerField(default=0)
     created_at = DateTimeTZField(default=utcnow)
@@ -224,6 +226,35 @@ class OrderEvent(BaseModel):
         table_name = "order_events"
 
 
+# A carrier scan is recorded once per order, however often the carrier lists it (migration 009).
+TRACKING_EVENT = "tracking_event"
+OrderEvent.add_index(OrderEvent.index(OrderEvent.order, SQL("(detail ->> 'key')"), unique=True,
+                                      where=(OrderEvent.type == TRACKING_EVENT), name="order_events_tracking_once"))
+
+
+class Shipment(BaseModel):
+    """Where the carrier says a shipped order is, and when to ask it next (models/shipping/tracking.py)."""
+
+    order = ForeignKeyField(Order, primary_key=True, backref="shipment", on_delete="CASCADE")
+    level = IntegerField(default=0)  # Sweet Tracker's 1 preparing .. 6 delivered; 0 before any answer
+    status_text = CharField(max_length=64, null=True)  # the last scan, in the carrier's words
+    delivered = BooleanField(default=False)
+    next_poll_at = DateTimeTZField(null=True)  # null: no longer polled (see stopped_reason)
+    last_polled_at = DateTimeTZField(null=True)
+    last_success_at = DateTimeTZField(null=True)
+    failures = IntegerField(default=0)  # consecutive failed polls
+    last_error = CharField(max_length=200, null=True)
+    stopped_reason = CharField(max_length=16, null=True)  # delivered | gave_up | closed
+    created_at = DateTimeTZField(default=utcnow)
+
+    class Meta:
+        table_name = "shipments"
+
+
+Shipment.add_index(Shipment.index(Shipment.next_poll_at, where=Shipment.next_poll_at.is_null(False),
+                                  name="shipments_due"))
+
+
 class IdempotencyKey(BaseModel):
     id = AutoField()
     user = ForeignKeyField(User, on_delete="CASCADE")
@@ -276,6 +307,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     Order,
     OrderItem,
     OrderEvent,
+    Shipment,
     IdempotencyKey,
     EmailLog,
     WebhookEvent,

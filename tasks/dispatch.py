@@ -47,6 +47,8 @@ ROUTES: dict[type[events.Command], Route] = {
     events.ReconcilePayment: Route("pipeline.reconcile_payment"),
     events.SendOrderEmail: Route("pipeline.send_order_email"),
     events.AlertLowStock: Route("pipeline.low_stock_alert"),
+    events.SendCartReminder: Route("pipeline.send_cart_reminder"),
+    events.PollShipment: Route("tracking.poll_shipment"),
     events.RemoveOrderedFromCart: Route("pipeline.remove_ordered_from_cart", inline=_remove_ordered),
 }
 

@@ -80,6 +80,12 @@ def send_order_email(self: Task, order_id: int, kind: str) -> bool:
         return mail.send_order_email(order_id, kind)
 
 
+@app.task(bind=True, name="pipeline.send_cart_reminder", **MAIL_RETRY)
+def send_cart_reminder(self: Task, session_id: str, user_id: int) -> bool:
+    with db.obj.connection_context():
+        return mail.send_cart_reminder(session_id, user_id)
+
+
 @app.task(bind=True, name="pipeline.low_stock_alert", **{**MAIL_RETRY, "max_retries": 5})
 def low_stock_alert(self: Task, product_id: int) -> bool:
     with db.obj.connection_context():
@@ -112,4 +118,5 @@ def reconcile_payments() -> int:
 
 @app.task(name="beat.sweep_abandoned_carts")
 def sweep_abandoned_carts() -> int:
-    return pipeline.sweep_abandoned_carts()
+    with db.obj.connection_context():
+        return int(perform(pipeline.sweep_abandoned_carts))

@@ -16,9 +16,11 @@ import embedded
 class Collector:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) of each message
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(message_from_bytes(envelope.original_content or envelope.content, policy=policy.default))  # type: ignore[arg-type]
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"
 
 
@@ -34,6 +36,10 @@ class SMTPSink:
     @property
     def messages(self) -> list[EmailMessage]:
         return self.collector.messages
+
+    @property
+    def envelopes(self) -> list[tuple[str, list[str]]]:
+        return self.collector.envelopes
 
     def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         ok = isinstance(data, LoginPassword) and self.auth == (data.login.decode(), data.password.decode())

@@ -171,9 +171,9 @@ def test_admin_ships_and_delivers_then_cancel_is_refused(client: Any, worker: An
     too_early = client.patch(f"{API}/orders/{order_id}", json={"status": "delivered"}, headers=admin)
     assert too_early.status_code == 409 and too_early.json()["error"]["code"] == "invalid_transition"
 
-    shipped = client.patch(f"{API}/orders/{order_id}", json={"status": "shipped", "tracking_number": "CJ123",
-                                                            "carrier": "CJ"}, headers=admin)
-    assert shipped.status_code == 200 and shipped.json()["tracking_number"] == "CJ123"
+    shipped = client.patch(f"{API}/orders/{order_id}", json={"status": "shipped", "tracking_number": "6401-2345-6789",
+                                                            "carrier": "04"}, headers=admin)
+    assert shipped.status_code == 200 and shipped.json()["tracking_number"] == "640123456789"
     refused = client.delete(f"{API}/orders/{order_id}", headers=headers)
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "invalid_state"
     delivered = client.patch(f"{API}/orders/{order_id}", json={"status": "delivered"}, headers=admin)

@@ -35,7 +35,7 @@ def order(make_user: Any) -> Order:
                          shipping_address={"recipient_name": "Kim Minji", "address_line1": "1 Sejong-daero",
                                            "city": "Seoul", "postal_code": "04524"},
                          shipping_method="standard", payment_method="dummy", payment_gateway="dummy",
-                         tracking_number="CJ123", carrier="CJ")
+                         tracking_number="640123456789", carrier="04")
     OrderItem.create(order=order.id, product_name="Linen Overshirt", product_sku="SKU-1", unit_price=12000,
                      quantity=2, subtotal=24000)
     return order
@@ -49,16 +49,17 @@ def test_confirmation_email_names_items_totals_and_address(smtp: SMTPSink, order
     assert mail.send_order_email(order.id, "confirmation") is True
     [message] = smtp.messages
     assert message["To"] == "ana@example.com" and message["From"] == "shop@example.com"
-    assert message["Subject"] == "Your order ORD-20261128-ABCDEFGH is confirmed"
+    assert message["Subject"] == "[Shop] 주문이 확인되었습니다 (주문번호 ORD-20261128-ABCDEFGH)"
     assert message["Message-ID"] == "<confirmation.ORD-20261128-ABCDEFGH@example.com>"
     text = body(message)
-    assert "Linen Overshirt x 2  24,000 KRW" in text
-    assert "Total: 27,000 KRW" in text and "Seoul" in text
+    assert "- Linen Overshirt (SKU-1) 2개  24,000원" in text
+    assert "총 결제 금액: 27,000원" in text and "Seoul" in text
 
 
 def test_shipped_email_carries_tracking(smtp: SMTPSink, order: Order) -> None:
     mail.send_order_email(order.id, "shipped")
-    assert "Tracking number: CJ123 (CJ)" in body(smtp.messages[0])
+    text = body(smtp.messages[0])
+    assert "택배사: CJ대한통운" in text and "송장번호: 640123456789" in text
 
 
 def test_an_email_is_sent_once(smtp: SMTPSink, order: Order) -> None:

@@ -97,7 +97,7 @@ def _apply(step: tuple[Any, ...], users: list[User], products: list[Product], or
         elif kind == "void":
             payment_steps.void(order_id)
         elif kind == "ship":
-            pipeline.admin_update(order_id, "shipped", "TRACK-1", "CJ")
+            pipeline.admin_update(order_id, "shipped", "TRACK-1", "04")
         elif kind == "deliver":
             pipeline.admin_update(order_id, "delivered", None, None)
     except (DomainError, GatewayUnavailable):

@@ -39,14 +39,16 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def register(email: str, password: str, full_name: str, phone: str | None, client: str) -> User:
-    """Create an active customer; raises Conflict email_taken, RateLimited."""
+def register(email: str, password: str, full_name: str, phone: str | None, client: str,
+             locale: str | None = None) -> User:
+    """Create an active customer (locale: the language of their emails, ko or en; None follows
+    DEFAULT_LOCALE); raises Conflict email_taken, RateLimited."""
     ratelimit.hit(get_settings().register_rate_limit, "register", client)
     email = normalize_email(email)
     try:
         with db.atomic():
             return User.create(email=email, hashed_password=hash_password(password), full_name=full_name.strip(),
-                               phone=phone)
+                               phone=phone, locale=locale)
     except IntegrityError:
         raise Conflict("email_taken", "An account with this email already exists.", field="email") from None
 
@@ -110,6 +112,20 @@ def refresh(refresh_token: str) -> TokenPair:
         logout(user)
         raise AuthError("not_authenticated", "This refresh token was already used; log in again.")
     return issue_tokens(user)
+
+
+PROFILE_FIELDS = ("full_name", "phone", "locale")
+
+
+def update_profile(user: User, changes: dict[str, object]) -> User:
+    """Change the customer's own full_name, phone or locale (None: follow DEFAULT_LOCALE for locale)."""
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValueError(f"not profile fields: {sorted(unknown)}")
+    if changes:
+        with db.atomic():
+            User.update(**changes, updated_at=utcnow()).where(User.id == user.id).execute()
+    return User.get_by_id(user.id)
 
 
 def logout(user: User) -> None:

@@ -3,6 +3,8 @@
 Layout (all keys expire CART_TTL seconds after the cart's last write):
     cart:<session>      hash  {"<product_id>": "<quantity>", ..., "~updated": "<unix seconds>"}
     carts:activity      zset  session -> unix seconds of the cart's last write (the abandoned-cart sweep)
+    cart-owner:<session> string  the signed-in customer's user id (the abandoned-cart reminder); CART_TTL
+                              after it was set
 
 Every write is one Lua script (one round trip, atomic): it re-reads the line, checks the per-line
 maximum, the number of lines and the stock the caller looked up, writes, refreshes the TTL and the
@@ -184,6 +186,23 @@ def forget_activity(session_ids: list[str]) -> None:
     """Drop sessions from the abandoned-cart index (the sweep handled them); a later write re-adds them."""
     if session_ids:
         get_redis().zrem(ACTIVITY_KEY, *session_ids)
+
+
+def owner_key(session_id: str) -> str:
+    return f"cart-owner:{session_id}"
+
+
+def set_owner(session_id: str, user_id: int) -> None:
+    """Record which signed-in customer a cart belongs to (kept as long as an idle cart is)."""
+    get_redis().set(owner_key(session_id), user_id, ex=get_settings().cart_ttl)
+
+
+def owners(session_ids: list[str]) -> dict[str, int]:
+    """session -> user id, for the carts among session_ids that belong to a signed-in customer."""
+    if not session_ids:
+        return {}
+    values = get_redis().mget([owner_key(s) for s in session_ids])
+    return {s: int(v) for s, v in zip(session_ids, values, strict=True) if v is not None and str(v).isdigit()}
 
 
 def last_activity(session_id: str) -> float | None:

@@ -48,6 +48,9 @@ class Settings:
     smtp_tls: str
     mail_from: str
     ops_email: str
+    shop_name: str
+    storefront_url: str
+    default_locale: str
     stripe_api_key: str
     stripe_publishable_key: str
     stripe_webhook_secret: str
@@ -60,6 +63,9 @@ class Settings:
     reservation_ttl: int
     cart_ttl: int
     abandoned_cart_after: int
+    sweettracker_api_key: str
+    sweettracker_api_base: str
+    tracking_poll_interval: int
     max_line_quantity: int
     login_rate_limit: str
     register_rate_limit: str
@@ -108,6 +114,9 @@ def load_settings() -> Settings:
         smtp_tls=(os.environ.get("SMTP_TLS", "none").strip().lower() or "none"),
         mail_from=os.environ.get("MAIL_FROM", "shop@localhost"),
         ops_email=os.environ.get("OPS_EMAIL", ""),
+        shop_name=os.environ.get("SHOP_NAME", "").strip() or "Shop",
+        storefront_url=os.environ.get("STOREFRONT_URL", "").strip().rstrip("/"),
+        default_locale=(os.environ.get("DEFAULT_LOCALE", "ko").strip().lower() or "ko"),
         stripe_api_key=os.environ.get("STRIPE_API_KEY", ""),
         stripe_publishable_key=os.environ.get("STRIPE_PUBLISHABLE_KEY", ""),
         stripe_webhook_secret=os.environ.get("STRIPE_WEBHOOK_SECRET", ""),
@@ -120,6 +129,9 @@ def load_settings() -> Settings:
         reservation_ttl=_int("RESERVATION_TTL", 15 * 60),
         cart_ttl=_int("CART_TTL", 7 * 24 * 3600),
         abandoned_cart_after=_int("ABANDONED_CART_AFTER", 24 * 3600),
+        sweettracker_api_key=os.environ.get("SWEETTRACKER_API_KEY", "").strip(),
+        sweettracker_api_base=os.environ.get("SWEETTRACKER_API_BASE", "").strip().rstrip("/"),
+        tracking_poll_interval=_int("TRACKING_POLL_INTERVAL", 1800),
         max_line_quantity=_int("MAX_LINE_QUANTITY", 99),
         login_rate_limit=os.environ.get("LOGIN_RATE_LIMIT", "10/minute"),
         register_rate_limit=os.environ.get("REGISTER_RATE_LIMIT", "20/hour"),
@@ -137,6 +149,10 @@ def load_settings() -> Settings:
     )
     if settings.is_production and settings.secret_key == DEFAULT_SECRET:
         raise ConfigError("SECRET_KEY must be set in production (APP_ENV=production)")
+    if settings.default_locale not in {"ko", "en"}:
+        raise ConfigError("DEFAULT_LOCALE must be ko or en")
+    if settings.tracking_poll_interval < 60:
+        raise ConfigError("TRACKING_POLL_INTERVAL must be at least 60 seconds")
     if settings.smtp_tls not in {"starttls", "ssl", "none"}:
         raise ConfigError("SMTP_TLS must be one of starttls, ssl, none")
     return settings

@@ -1,4 +1,9 @@
-"""Transactional email over SMTP, sent at least once and recorded so a resend is a no-op."""
+"""Transactional email over SMTP, sent at least once and recorded so a resend is a no-op.
+
+Customer emails are rendered from the templates in models/mail/templates (models/mail/render.py)
+in the customer's language (users.locale, else DEFAULT_LOCALE), each with a plain-text and an HTML
+part; the ops alert stays plain text (models/mail/messages.py).
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,17 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 
+from models.cart import store as cart
 from models.infra.db import db
 from models.infra.settings import get_settings
-from models.mail.messages import render_low_stock, render_order
-from models.tables import EmailLog, Order, OrderItem, Product, User, utcnow
+from models.mail.context import cart_context, order_context
+from models.mail.messages import render_low_stock
+from models.mail.render import normalize_locale, render_email
+from models.tables import EmailLog, Order, OrderEvent, OrderItem, Product, User, utcnow
 
 log = logging.getLogger("shop.mail")
 KINDS = ("confirmation", "shipped", "delivered", "cancelled", "refunded", "payment_failed", "expired")
+CART_REMINDER = "abandoned_cart"
 
 
 class MailUnavailable(Exception):
@@ -80,6 +89,12 @@ def _send_logged(order_id: int | None, kind: str, recipient: str, message_id: st
     return True
 
 
+def locale_of(user: User) -> str:
+    """The language of this customer's emails: their own, else the shop's DEFAULT_LOCALE."""
+    default = get_settings().default_locale
+    return normalize_locale(user.locale or default, default)
+
+
 def send_order_email(order_id: int, kind: str) -> bool:
     """Send the order's email of this kind once; False when already sent or the order is gone.
 
@@ -91,10 +106,36 @@ def send_order_email(order_id: int, kind: str) -> bool:
     if order is None:
         log.warning("email %s for missing order %s skipped", kind, order_id)
         return False
-    recipient = User.select(User.email).where(User.id == order.user_id).scalar()
+    user = User.get_by_id(order.user_id)
     items = list(OrderItem.select().where(OrderItem.order == order.id).order_by(OrderItem.id))
-    subject, text, html = render_order(kind, order, items)
-    return _send_logged(order.id, kind, recipient, f"<{kind}.{order.order_number}@{_domain()}>", subject, text, html)
+    events = list(OrderEvent.select().where(OrderEvent.order == order.id, OrderEvent.type.in_(
+        ["payment_refunded", "order_cancelled"])).order_by(OrderEvent.at, OrderEvent.id))
+    context = order_context(kind, order, items, events, user.full_name, get_settings())
+    email = render_email(kind, locale_of(user), context)
+    return _send_logged(order.id, kind, user.email, f"<{kind}.{order.order_number}@{_domain()}>", email.subject,
+                        email.text, email.html)
+
+
+def send_cart_reminder(session_id: str, user_id: int) -> bool:
+    """Remind a signed-in customer of the cart they left, once per cart (its session), with what it
+    holds now at today's prices; False when already sent, or the cart or the customer is gone.
+
+    Raises MailUnavailable (retry), MailRejected.
+    """
+    user = User.get_or_none(User.id == user_id)
+    quantities = cart.get_quantities(session_id)
+    if user is None or not user.is_active or not quantities:
+        return False
+    products = {p.id: p for p in Product.select().where(Product.id.in_(list(quantities)), Product.is_published)}
+    lines = [{"name": p.name, "sku": p.sku, "quantity": quantities[p.id], "unit_price": p.price,
+              "subtotal": p.price * quantities[p.id]} for pid, p in sorted(products.items())]
+    if not lines:
+        return False
+    settings = get_settings()
+    email = render_email(CART_REMINDER, locale_of(user),
+                         cart_context(session_id, lines, settings.currency, user.full_name, settings))
+    return _send_logged(None, CART_REMINDER, user.email, f"<cart-reminder.{session_id}@{_domain()}>", email.subject,
+                        email.text, email.html)
 
 
 def send_low_stock_alert(product_id: int) -> bool:

@@ -18,6 +18,7 @@ from models.events import (
     PreparePayment,
     RefundPayment,
     ReserveStock,
+    SendCartReminder,
     SendOrderEmail,
     VoidPayment,
 )
@@ -37,6 +38,7 @@ from models.orders.states import (
     lock,
     transition,
 )
+from models.shipping import carriers, tracking
 from models.tables import EmailLog, Order, User, utcnow
 
 log = logging.getLogger("shop.pipeline")
@@ -127,27 +129,44 @@ def cancel(order_id: int, user: User | None, reason: str = "", task_id: str | No
 
 def admin_update(order_id: int, status: str, tracking_number: str | None,
                  carrier: str | None) -> Order:
-    """Administrator moves: confirmed -> shipped (tracking number required), shipped -> delivered, cancel.
+    """Administrator moves: confirmed -> shipped (a known carrier and a tracking number required;
+    the carrier is then polled for updates), shipped -> delivered, cancel.
 
     Raises Conflict invalid_transition, InvalidInput validation_error, NotFound order_not_found.
     """
     if status == CANCELLED:
         return cancel(order_id, None, "admin", error_code="invalid_transition")
-    if status == SHIPPED and not tracking_number:
-        raise validation_error({"tracking_number": "Shipping requires a tracking number."})
+    if status == SHIPPED:
+        carrier, tracking_number = _shipping_fields(carrier, tracking_number)
     with db.atomic():
         order = lock(order_id)
         if status == SHIPPED:
             transition(order, SHIPPED, "order_shipped", {"tracking_number": tracking_number, "carrier": carrier},
                        tracking_number=tracking_number, carrier=carrier, shipped_at=utcnow())
+            tracking.start(order)
             events.emit(SendOrderEmail(order.id, "shipped"))
             return order
         if status == DELIVERED:
-            transition(order, DELIVERED, "order_delivered", {}, delivered_at=utcnow())
+            transition(order, DELIVERED, "order_delivered", {"by": "admin"}, delivered_at=utcnow())
+            tracking.stop(order.id, "delivered")
             events.emit(SendOrderEmail(order.id, "delivered"))
             return order
         transition(order, status, "admin_update")  # raises invalid_transition for any other target
     return order
+
+
+def _shipping_fields(carrier: str | None, tracking_number: str | None) -> tuple[str, str]:
+    """The carrier code and the tracking number as stored; raises InvalidInput validation_error."""
+    fields: dict[str, str] = {}
+    if carriers.get(carrier) is None:
+        fields["carrier"] = f"Shipping requires a known carrier code: one of {', '.join(carriers.CARRIERS)}."
+    number = carriers.normalize_tracking_number(tracking_number or "")
+    if number is None:
+        fields["tracking_number"] = ("Shipping requires a tracking number (6-30 letters or digits; "
+                                     "spaces and hyphens are ignored).")
+    if fields:
+        raise validation_error(fields)
+    return str(carrier), str(number)
 
 
 def redrive(now: datetime | None = None, limit: int = 200) -> int:
@@ -182,12 +201,18 @@ def redrive(now: datetime | None = None, limit: int = 200) -> int:
 
 
 def sweep_abandoned_carts(limit: int = 1000) -> int:
-    """Carts idle longer than ABANDONED_CART_AFTER: count and log them, and drop them from the
-    activity index. Carts hold no stock, so nothing is released; the data itself expires with CART_TTL."""
+    """Carts idle longer than ABANDONED_CART_AFTER: remind the signed-in customers they belong to
+    (once per cart: the sweep then drops them from the activity index, and the reminder's
+    Message-ID is the cart's), and log them. Carts hold no stock, so nothing is released; the data
+    itself expires with CART_TTL. A cart without a known owner (a guest's) gets no email."""
     from models.cart import store as cart
 
     sessions = cart.abandoned_sessions(get_settings().abandoned_cart_after, limit)
     if sessions:
-        log.info("%d cart(s) abandoned", len(sessions), extra={"sessions": sessions[:20]})
+        owners = cart.owners(sessions)
+        log.info("%d cart(s) abandoned, %d of signed-in customers", len(sessions), len(owners),
+                 extra={"sessions": sessions[:20]})
+        if owners:
+            events.emit(*(SendCartReminder(session, user_id) for session, user_id in owners.items()))
         cart.forget_activity(sessions)
     return len(sessions)

@@ -12,7 +12,7 @@ from models.accounts import service as accounts
 from models.accounts import tokens
 from models.errors import NotFound
 from models.infra.db import db
-from models.tables import Order, OrderEvent, OrderItem
+from models.tables import Order, OrderEvent, OrderItem, Shipment
 
 
 def _owned(query: Any, user_id: int | None) -> Any:
@@ -26,6 +26,7 @@ class OrderView:
     order: Order
     items: list[OrderItem]
     events: list[OrderEvent]
+    shipment: Shipment | None = None  # what the carrier last said, once shipped
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ def get(order_id: int, user_id: int | None) -> OrderView:
         raise NotFound("order_not_found", "No such order.", order_id=order_id)
     items = list(OrderItem.select().where(OrderItem.order == order.id).order_by(OrderItem.id))
     events = list(OrderEvent.select().where(OrderEvent.order == order.id).order_by(OrderEvent.at, OrderEvent.id))
-    return OrderView(order, items, events)
+    shipment = Shipment.get_or_none(Shipment.order == order.id) if order.shipped_at else None
+    return OrderView(order, items, events, shipment)
 
 
 STATUS_SQL = """

@@ -17,6 +17,7 @@ def user_json(user: User) -> dict[str, Any]:
         "is_active": user.is_active,
         "is_verified": user.is_verified,
         "is_admin": user.is_admin,
+        "locale": user.locale,
         "created_at": iso(user.created_at),
         "updated_at": iso(user.updated_at),
     }

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from models.accounts import service as accounts
 from models.tables import User
 from web.accounts.render import user_json
-from web.accounts.schemas import LoginIn, RefreshIn, RegisterIn, TokenOut, UserOut
+from web.accounts.schemas import LoginIn, ProfilePatch, RefreshIn, RegisterIn, TokenOut, UserOut
 from web.api import Registry, run
 from web.auth import client_address
 
@@ -26,7 +26,8 @@ def _pair(pair: accounts.TokenPair) -> dict[str, Any]:
 @api.route("POST", "/auth/register", summary="Create a customer account", tags=TAGS, body=RegisterIn,
            response=UserOut, status=201, errors=["email_taken", "validation_error", "rate_limited"])
 async def register(request: Request, body: RegisterIn) -> dict[str, Any]:
-    user = await run(accounts.register, body.email, body.password, body.full_name, body.phone, client_address(request))
+    user = await run(accounts.register, body.email, body.password, body.full_name, body.phone, client_address(request),
+                     body.locale)
     return user_json(user)
 
 
@@ -40,6 +41,13 @@ async def login(request: Request, body: LoginIn) -> dict[str, Any]:
            errors=["not_authenticated", "token_expired"])
 async def me(request: Request, user: User) -> dict[str, Any]:
     return user_json(user)
+
+
+@api.route("PATCH", "/auth/me", summary="Change the caller's name, phone or email language (locale)", tags=TAGS,
+           body=ProfilePatch, response=UserOut, auth="user",
+           errors=["not_authenticated", "token_expired", "validation_error"])
+async def update_me(request: Request, user: User, body: ProfilePatch) -> dict[str, Any]:
+    return user_json(await run(accounts.update_profile, user, body.model_dump(exclude_unset=True)))
 
 
 @api.route("POST", "/auth/refresh", summary="Trade a refresh token (single use) for a new pair", tags=TAGS,

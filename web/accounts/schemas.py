@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field, field_validator
 
 from web.schemas import Phone, Strict
 
@@ -17,6 +18,8 @@ class UserOut(BaseModel):
     is_active: bool
     is_verified: bool
     is_admin: bool
+    locale: Literal["ko", "en"] | None = Field(description="the language of the customer's emails; null follows "
+                                                           "the shop's default (DEFAULT_LOCALE)")
     created_at: datetime
     updated_at: datetime
 
@@ -26,6 +29,22 @@ class RegisterIn(Strict):
     password: str = Field(min_length=8, max_length=128)
     full_name: str = Field(min_length=1, max_length=100)
     phone: Phone | None = None
+    locale: Literal["ko", "en"] | None = Field(default=None, description="the language of the customer's emails")
+
+
+class ProfilePatch(Strict):
+    """The fields sent are changed; a field left out stays as it is."""
+
+    full_name: str | None = Field(default=None, min_length=1, max_length=100)
+    phone: Phone | None = None
+    locale: Literal["ko", "en"] | None = Field(default=None, description="null: follow the shop's default")
+
+    @field_validator("full_name")
+    @classmethod
+    def _full_name_not_null(cls, value: str | None) -> str | None:
+        if value is None:
+            raise ValueError("May not be null.")
+        return value
 
 
 class LoginIn(Strict):

@@ -8,6 +8,7 @@ from models.infra.settings import get_settings
 from models.orders.queries import OrderPage, OrderView
 from models.tables import Order, OrderEvent, OrderItem
 from web.render import iso
+from web.shipping.render import tracking_json
 
 MONEY = ("subtotal", "shipping_fee", "discount_amount", "total")
 
@@ -52,7 +53,7 @@ def order_summary(order: Order, item_count: int) -> dict[str, Any]:
 
 
 def order_json(view: OrderView) -> dict[str, Any]:
-    """The full order: items, totals, payment, timeline."""
+    """The full order: items, totals, payment, timeline, and tracking once shipped."""
     order, items, events = view.order, view.items, view.events
     out = order_summary(order, sum(i.quantity for i in items))
     out.update({
@@ -64,6 +65,7 @@ def order_json(view: OrderView) -> dict[str, Any]:
         "shipped_at": iso(order.shipped_at), "delivered_at": iso(order.delivered_at),
         "cancelled_at": iso(order.cancelled_at), "payment": _payment(order),
         "events": [_event(e) for e in events],
+        "tracking": tracking_json(order, events, view.shipment),
     })
     return out
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from models.orders.states import ADMIN_TARGETS, STATUSES
 from web.addresses.schemas import AddressFields
 from web.schemas import Page, Strict
+from web.shipping.schemas import TrackingOut
 
 
 class OrderItemOut(BaseModel):
@@ -92,6 +93,7 @@ class OrderOut(OrderSummaryOut):
     cancelled_at: datetime | None
     payment: PaymentOut
     events: list[OrderEventOut]
+    tracking: TrackingOut | None = Field(description="where the carrier says the parcel is; null until shipped")
 
 
 class OrderPage(Page):
@@ -136,8 +138,10 @@ class OrderListQuery(Strict):
 
 class AdminUpdateIn(Strict):
     status: Literal[tuple(sorted(ADMIN_TARGETS))]  # type: ignore[valid-type]
-    tracking_number: str | None = Field(default=None, min_length=1, max_length=64)
-    carrier: str | None = Field(default=None, max_length=64)
+    tracking_number: str | None = Field(default=None, min_length=1, max_length=64, description=(
+        "required to ship: 6-30 letters or digits, spaces and hyphens ignored"))
+    carrier: str | None = Field(default=None, max_length=64, description=(
+        "required to ship: a carrier code from GET /carriers (422 otherwise)"), examples=["04"])
 
 
 class StatusQuery(Strict):

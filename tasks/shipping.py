@@ -1,0 +1,24 @@
+"""Shipping updates' tasks: the beat job that claims due shipments, and one poll per shipment."""
+
+from __future__ import annotations
+
+from celery import Task
+
+from models.infra.db import db
+from models.shipping import tracking
+from tasks.app import app
+from tasks.dispatch import perform
+from tasks.pipeline import INFRA_ERRORS
+
+
+@app.task(bind=True, name="tracking.poll_shipment", autoretry_for=INFRA_ERRORS, retry_backoff=True, max_retries=5)
+def poll_shipment(self: Task, order_id: int) -> str:
+    # A carrier error is not retried here: the shipment's next poll time is the retry, backed off.
+    with db.obj.connection_context():
+        return str(perform(tracking.poll, order_id, task_id=self.request.id).outcome)
+
+
+@app.task(name="beat.poll_shipments")
+def poll_shipments() -> int:
+    with db.obj.connection_context():
+        return len(perform(tracking.claim_due))
