@@ -48,7 +48,7 @@ def body(message: Any) -> str:
 def test_confirmation_email_names_items_totals_and_address(smtp: SMTPSink, order: Order) -> None:
     assert mail.send_order_email(order.id, "confirmation") is True
     [message] = smtp.messages
-    assert message["To"] == "ana@example.com" and message["From"] == "shop@example.com"
+    assert message["To"] == "ana@example.com" and message["From"] == "Shop <shop@example.com>"
     assert message["Subject"] == "[Shop] 주문이 확인되었습니다 (주문번호 ORD-20261128-ABCDEFGH)"
     assert message["Message-ID"] == "<confirmation.ORD-20261128-ABCDEFGH@example.com>"
     text = body(message)

@@ -11,6 +11,7 @@ import logging
 import smtplib
 import ssl
 from datetime import UTC, datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -43,7 +44,10 @@ def send_mail(to: str, subject: str, text: str, html: str | None, message_id: st
     """Send one message; raises MailUnavailable (retry) or MailRejected (final)."""
     settings = get_settings()
     message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = settings.mail_from, to, subject
+    # A bare MAIL_FROM gets the shop's name, which is what inboxes show as the sender.
+    sender = settings.mail_from if "<" in settings.mail_from else Address(settings.shop_name,
+                                                                           addr_spec=settings.mail_from)
+    message["From"], message["To"], message["Subject"] = sender, to, subject
     message["Message-ID"], message["Date"] = message_id, formatdate(localtime=False)
     message.set_content(text)
     if html:
