@@ -59,7 +59,12 @@ def stop(order_id: int, reason: str) -> None:
 
 
 def claim_due(now: datetime | None = None, limit: int = CLAIM_LIMIT) -> list[int]:
-    """Lease the shipments due now and emit one PollShipment each; returns their order ids."""
+    """Lease the shipments due now and emit one PollShipment each; returns their order ids. Without
+    SWEETTRACKER_API_BASE and _KEY nothing is claimed: shipments wait, due, until it is configured."""
+    settings = get_settings()
+    if not settings.sweettracker_api_base or not settings.sweettracker_api_key:
+        log.debug("tracking is not configured (SWEETTRACKER_API_BASE, SWEETTRACKER_API_KEY): nothing polled")
+        return []
     now = now or utcnow()
     rows = db.obj.execute_sql(
         "UPDATE shipments SET next_poll_at = %s WHERE order_id IN ("

@@ -10,7 +10,7 @@ It answers what the real service documents:
   for an invoice (or carrier code) it does not know; 105/106 can be scripted.
 Levels: 1 preparing, 2 picked up, 3 in transit, 4 at the branch, 5 out for delivery, 6 delivered.
 
-Tests script a shipment through the control methods (`register`, `advance`, `repeat_last`,
+Tests script a shipment through the control methods (`reset`, `register`, `advance`, `repeat_last`,
 `fail_next`, `hang_next`, `http_error_next`) and read `requests`. The same controls are reachable
 over HTTP under `/_control/` (JSON bodies) for a fake run as its own process:
 `python -m tests.fakes.sweettracker_server --port 8780 --key dev-key`.
@@ -113,6 +113,13 @@ class FakeSweetTracker:
         self.stop()
 
     # -- the control API ---------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget every invoice, scripted answer and request (between tests sharing one server)."""
+        with self._lock:
+            self.shipments.clear()
+            self.requests.clear()
+            self._scripts.clear()
+
     def register(self, carrier: str, invoice: str, item_name: str = "상품") -> Shipment:
         """The carrier has the invoice (level 1, no scans yet)."""
         with self._lock:
@@ -200,9 +207,9 @@ class FakeSweetTracker:
 
     def control(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         """The HTTP face of the control methods: POST /_control/<action> with the same arguments."""
-        actions = {"register": self.register, "advance": self.advance, "repeat_last": self.repeat_last,
-                   "fail_next": self.fail_next, "http_error_next": self.http_error_next,
-                   "hang_next": self.hang_next}
+        actions = {"reset": self.reset, "register": self.register, "advance": self.advance,
+                   "repeat_last": self.repeat_last, "fail_next": self.fail_next,
+                   "http_error_next": self.http_error_next, "hang_next": self.hang_next}
         if action == "requests":
             with self._lock:
                 return {"requests": list(self.requests)}
