@@ -32,7 +32,7 @@ def test_register_returns_user_without_password_hash(client: Any) -> None:
     response = register(client, phone="010-1234-5678", email="Ana@Example.com")
     assert response.status_code == 201
     user = response.json()
-    assert set(user) == {"id", "email", "phone", "full_name", "is_active", "is_verified", "is_admin",
+    assert set(user) == {"id", "email", "phone", "full_name", "is_active", "is_verified", "is_admin", "locale",
                          "created_at", "updated_at"}
     assert user["email"] == "ana@example.com"
     assert user["is_admin"] is False and user["is_active"] is True
