@@ -88,6 +88,15 @@ def cmd_mailsink(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mail_preview(args: argparse.Namespace) -> int:
+    """Every customer email, in each language, rendered from a sample order into files."""
+    from models.mail.preview import write_previews
+
+    written = write_previews(Path(args.out))
+    print(f"{len(written)} files in {args.out}")
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """Embedded services + migrate + demo data + web, worker, beat, flower (and a mail sink)."""
     from honcho.environ import parse_procfile
@@ -148,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     mail.add_argument("--port", type=int, default=1025)
     mail.add_argument("--maildir", default=str(ROOT / "var" / "mail"))
     mail.set_defaults(func=cmd_mailsink)
+    preview = sub.add_parser("mail-preview", help="render every customer email into files, to read them")
+    preview.add_argument("--out", default=str(ROOT / "var" / "mail-preview"))
+    preview.set_defaults(func=cmd_mail_preview)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 

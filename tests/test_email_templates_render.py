@@ -115,3 +115,12 @@ def test_a_missing_value_is_an_error_not_a_blank() -> None:
         render_email("shipped", "ko", ctx)
     with pytest.raises(ValueError):
         render_email("newsletter", "ko", ctx)
+
+
+def test_mail_preview_writes_every_kind_in_every_language(tmp_path: Any) -> None:
+    from models.mail.preview import write_previews
+
+    written = write_previews(tmp_path)
+    assert len(written) == len(KINDS) * 2 * 2
+    assert (tmp_path / "shipped.ko.txt").read_text(encoding="utf-8").startswith("Subject: [모던샵] 주문하신 상품이")
+    assert "&lt;Linen &amp; Co&gt;" in (tmp_path / "confirmation.en.html").read_text(encoding="utf-8")
