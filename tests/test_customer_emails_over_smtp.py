@@ -23,20 +23,24 @@ API = "/api/v1"
 EVIL = '<script>alert("x")</script> Linen'
 TOTAL = {"ko": "32,700원", "en": "₩32,700"}
 SUBJECT_WORDS = {
-    "ko": {"confirmation": "주문이 확인되었습니다", "shipped": "발송되었습니다", "delivered": "배송이 완료되었습니다",
+    "ko": {"awaiting_deposit": "입금 안내", "confirmation": "주문이 확인되었습니다", "shipped": "발송되었습니다",
+           "delivered": "배송이 완료되었습니다",
            "cancelled": "주문이 취소되었습니다", "refunded": "환불이 완료되었습니다",
            "payment_failed": "결제가 완료되지 않았습니다", "expired": "결제 기한이 지나"},
-    "en": {"confirmation": "is confirmed", "shipped": "is on its way", "delivered": "was delivered",
+    "en": {"awaiting_deposit": "to complete order", "confirmation": "is confirmed", "shipped": "is on its way",
+           "delivered": "was delivered",
            "cancelled": "was cancelled", "refunded": "Your refund", "payment_failed": "did not go through",
            "expired": "no payment in time"},
 }
 # What only that kind says, in each language (text part).
 KIND_LINES = {
-    "ko": {"confirmation": "입금 기한: 2026년 12월 2일 (수) 23:59", "shipped": "송장번호: 640123456789",
+    "ko": {"awaiting_deposit": "입금 계좌: 신한은행 56211-0212-3456 (예금주 모던샵)",
+           "confirmation": "입금 기한: 2026년 12월 2일 (수) 23:59", "shipped": "송장번호: 640123456789",
            "delivered": "배송 완료되었습니다", "cancelled": "요청하신 대로 주문이 취소되었습니다",
            "refunded": "결제 금액 32,700원이", "payment_failed": "장바구니는 그대로 남아 있으니",
            "expired": "입금 기한(2026년 12월 2일 (수) 23:59)까지 입금이 확인되지 않아"},
-    "en": {"confirmation": "Transfer by: 2 Dec 2026, 23:59 KST", "shipped": "Tracking number: 640123456789",
+    "en": {"awaiting_deposit": "Account: 신한은행 56211-0212-3456 (holder: 모던샵)",
+           "confirmation": "Transfer by: 2 Dec 2026, 23:59 KST", "shipped": "Tracking number: 640123456789",
            "delivered": "was delivered on", "cancelled": "cancelled as you asked",
            "refunded": "We refunded ₩32,700", "payment_failed": "Your cart is still there",
            "expired": "No transfer arrived by the deadline (2 Dec 2026, 23:59 KST)"},
@@ -68,7 +72,7 @@ def order_for(user: User) -> Order:
     """An order that has been through everything an email can report: paid into a virtual account,
     shipped, delivered, cancelled by its customer, refunded."""
     order = make_order(user, status="delivered", product_name=EVIL, payment_method="toss", payment_gateway="toss",
-                       payment_next_action={"type": "toss_widget", "virtual_account": VIRTUAL_ACCOUNT},
+                       payment_details={"virtual_account": VIRTUAL_ACCOUNT},
                        carrier="04", tracking_number="640123456789", shipped_at=datetime(2026, 12, 3, 1, 0, tzinfo=UTC),
                        delivered_at=datetime(2026, 12, 4, 6, 30, tzinfo=UTC),
                        cancelled_at=datetime(2026, 12, 1, 2, 0, tzinfo=UTC))

@@ -24,7 +24,8 @@ def context() -> dict[str, Any]:
              "address": {"recipient_name": "Kim Minji", "phone": "010-1234-5678", "postal_code": "04524",
                          "address_line1": "110 Sejong-daero", "address_line2": None, "city": "Seoul"}}
     return {"shop_name": "Shop", "shop_url": None, "customer_name": "Kim Minji", "order": order,
-            "payment": {"paid": True, "refund_amount": 27000, "virtual_account": None},
+            "payment": {"paid": True, "refund_amount": 27000, "virtual_account": {
+                "bank": "신한은행", "account_number": "56211-0212-3456", "holder": "Shop", "due_date": None}},
             "tracking": {"carrier_name": "CJ대한통운", "tracking_number": "640123456789",
                          "url": "https://tracking.example/640123456789?a=1&b=2"},
             "event_at": datetime(2026, 12, 1, 3, 5, tzinfo=UTC), "reason": "customer",

@@ -9,7 +9,8 @@ An order email's context:
     payment                    paid (money was taken), refund_amount, virtual_account
                                ({bank, account_number, holder, due_date} or None)
     tracking                   {carrier_name, tracking_number, url} once shipped, else None
-    event_at                   when what the email reports happened (the deadline, for `expired`)
+    event_at                   when what the email reports happened (the deadline, for `expired`
+                               and `awaiting_deposit`)
     reason                     cancelled: "customer" or "admin"
 The abandoned-cart reminder's: shop_name, shop_url, customer_name, cart {items, subtotal, currency, url}.
 """
@@ -36,14 +37,12 @@ def _last(events: Iterable[OrderEvent], event_type: str) -> OrderEvent | None:
 
 
 def virtual_account(order: Order) -> dict[str, Any] | None:
-    """The Toss virtual account the customer pays into, when the payment is one (the gateway keeps
-    it with what the client needs to pay)."""
-    for source in (getattr(order, "payment_details", None), order.payment_next_action):
-        if isinstance(source, dict) and isinstance(source.get("virtual_account"), dict):
-            account = source["virtual_account"]
-            return {"bank": account.get("bank", ""), "account_number": account.get("account_number", ""),
-                    "holder": account.get("holder"), "due_date": account.get("due_date")}
-    return None
+    """The Toss virtual account the customer pays into, when the payment is one."""
+    account = (order.payment_details or {}).get("virtual_account")
+    if not isinstance(account, dict):
+        return None
+    return {"bank": account.get("bank", ""), "account_number": account.get("account_number", ""),
+            "holder": account.get("holder"), "due_date": account.get("due_date")}
 
 
 def tracking(order: Order) -> dict[str, Any] | None:
@@ -56,7 +55,7 @@ def tracking(order: Order) -> dict[str, Any] | None:
 
 
 def _event_at(kind: str, order: Order, events: list[OrderEvent], account: dict[str, Any] | None) -> Any:
-    if kind == "expired":
+    if kind in ("expired", "awaiting_deposit"):
         return (account or {}).get("due_date") or order.reserved_until
     if kind == "refunded":
         refund = _last(events, "payment_refunded")

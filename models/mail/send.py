@@ -24,7 +24,8 @@ from models.mail.render import normalize_locale, render_email
 from models.tables import EmailLog, Order, OrderEvent, OrderItem, Product, User, utcnow
 
 log = logging.getLogger("shop.mail")
-KINDS = ("confirmation", "shipped", "delivered", "cancelled", "refunded", "payment_failed", "expired")
+KINDS = ("awaiting_deposit", "confirmation", "shipped", "delivered", "cancelled", "refunded", "payment_failed",
+         "expired")
 CART_REMINDER = "abandoned_cart"
 
 
@@ -115,6 +116,9 @@ def send_order_email(order_id: int, kind: str) -> bool:
     events = list(OrderEvent.select().where(OrderEvent.order == order.id, OrderEvent.type.in_(
         ["payment_refunded", "order_cancelled"])).order_by(OrderEvent.at, OrderEvent.id))
     context = order_context(kind, order, items, events, user.full_name, get_settings())
+    if kind == "awaiting_deposit" and context["payment"]["virtual_account"] is None:
+        log.warning("awaiting_deposit email for order %s without a virtual account skipped", order_id)
+        return False
     email = render_email(kind, locale_of(user), context)
     return _send_logged(order.id, kind, user.email, f"<{kind}.{order.order_number}@{_domain()}>", email.subject,
                         email.text, email.html)

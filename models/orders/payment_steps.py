@@ -211,6 +211,7 @@ def await_deposit(order: Order, result: PaymentResult, task_id: str | None) -> N
           reserved_until=due)
     record(order, "payment_awaiting_deposit", {"transaction_id": result.transaction_id, "bank": account.get("bank"),
                                                "due_date": account.get("due_date")}, task_id)
+    events.emit(SendOrderEmail(order.id, "awaiting_deposit"))  # where and by when to pay
 
 
 def flag(order_id: int, reason: str, task_id: str | None = None, **detail: Any) -> None:
