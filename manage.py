@@ -25,6 +25,26 @@ def _ensure_services(need_redis: bool = False) -> list[object]:
     return handles
 
 
+def ensure_secret_key(embedded_only: bool = False, path: Path = ROOT / "var" / "secret_key") -> None:
+    """Local work: SECRET_KEY from the environment, else the key kept in var/secret_key, else a new
+    random one written there (0600) on first start. With embedded_only, only when the database is
+    the embedded one (no DATABASE_URL): a deployment sets SECRET_KEY itself, or refuses to start."""
+    import secrets
+
+    from dotenv import load_dotenv
+
+    load_dotenv(ROOT / ".env", override=False)
+    if os.environ.get("SECRET_KEY", "").strip() or (embedded_only and os.environ.get("DATABASE_URL")):
+        return
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48) + "\n")
+        print(f"generated a SECRET_KEY for local work in {path}", flush=True)
+    os.environ["SECRET_KEY"] = path.read_text().strip()
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     _ensure_services()
     from models.schema import migrate
@@ -161,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     preview.add_argument("--out", default=str(ROOT / "var" / "mail-preview"))
     preview.set_defaults(func=cmd_mail_preview)
     args = parser.parse_args(argv)
+    ensure_secret_key(embedded_only=args.func is not cmd_dev)
     return int(args.func(args) or 0)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import sys
 import time
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ def services() -> list[Any]:
     os.environ.update(env)
     os.environ["LOG_LEVEL"] = "WARNING"
     os.environ.pop("CELERY_BROKER_URL", None)
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))  # the bench's own, for this run
     return handles
 
 

@@ -4,6 +4,7 @@ or embedded ones under var/test when those are unset. Nothing here mocks the dat
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +44,7 @@ def _configure_environment() -> None:
         APP_ENV="test",
         BCRYPT_ROUNDS="4",
         FAILPOINTS="1",
-        SECRET_KEY="test-secret",
+        SECRET_KEY=secrets.token_urlsafe(32),  # a new key every run: none is written down anywhere
         CELERY_VISIBILITY_TIMEOUT="5",
         CELERY_UNACKED_RESTORE_INTERVAL="1",
         CELERY_UNACKED_RESTORE_THROTTLE="1",

@@ -1,8 +1,14 @@
-"""Settings, read once from the environment (and a `.env` file when present)."""
+"""Settings, read once from the environment (and a `.env` file when present).
+
+No secret has a default here: a process without SECRET_KEY refuses to start (ConfigError), except
+under the test suite (APP_ENV=test), which may run on a random key of its own. `make run` keeps a
+generated key in var/secret_key (manage.py).
+"""
 
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -10,7 +16,9 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SECRET = "dev-insecure-secret-change-me"
+# Keys that shipped as defaults in earlier versions of this code: refused like a missing key.
+PUBLISHED_SECRETS = frozenset({"dev-insecure-secret-change-me", "change-me", "test-secret"})
+MIN_SECRET_LENGTH = 32
 
 
 def _bool(value: str | None, default: bool = False) -> bool:
@@ -87,11 +95,29 @@ class Settings:
 
 
 class ConfigError(RuntimeError):
-    """The configuration cannot run (for example production with the default SECRET_KEY)."""
+    """The configuration cannot run (for example no SECRET_KEY)."""
+
+
+def _secret_key(env: str) -> str:
+    """SECRET_KEY from the environment; raises ConfigError when it is missing, short or published.
+
+    Only the test suite (APP_ENV=test) may run without one: it gets a random key for this process.
+    """
+    key = os.environ.get("SECRET_KEY", "").strip()
+    if env == "test":
+        return key or secrets.token_urlsafe(32)
+    if not key:
+        raise ConfigError("SECRET_KEY is not set: every process that signs or checks tokens needs it. "
+                          "Generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'` "
+                          "(`make run` keeps one in var/secret_key).")
+    if key in PUBLISHED_SECRETS or len(key) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"SECRET_KEY must be a random value of at least {MIN_SECRET_LENGTH} characters "
+                          "that never appeared in code or docs.")
+    return key
 
 
 def load_settings() -> Settings:
-    """Read the environment into Settings; raises ConfigError for an unsafe production config."""
+    """Read the environment into Settings; raises ConfigError for a configuration that cannot run."""
     load_dotenv(ROOT / ".env", override=False)
     env = os.environ.get("APP_ENV", "development").strip().lower()
     redis_url = os.environ.get("REDIS_URL", "").strip()
@@ -100,7 +126,7 @@ def load_settings() -> Settings:
         database_url=os.environ.get("DATABASE_URL", "").strip(),
         redis_url=redis_url,
         broker_url=os.environ.get("CELERY_BROKER_URL", "").strip() or redis_url,
-        secret_key=os.environ.get("SECRET_KEY", "").strip() or DEFAULT_SECRET,
+        secret_key=_secret_key(env),
         access_token_ttl=_int("ACCESS_TOKEN_TTL", 15 * 60),
         refresh_token_ttl=_int("REFRESH_TOKEN_TTL", 14 * 24 * 3600),
         cors_origins=_list(os.environ.get("CORS_ORIGINS")),
@@ -147,8 +173,6 @@ def load_settings() -> Settings:
         celery_unacked_restore_interval=_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
         celery_unacked_restore_throttle=_int("CELERY_UNACKED_RESTORE_THROTTLE", 10),
     )
-    if settings.is_production and settings.secret_key == DEFAULT_SECRET:
-        raise ConfigError("SECRET_KEY must be set in production (APP_ENV=production)")
     if settings.default_locale not in {"ko", "en"}:
         raise ConfigError("DEFAULT_LOCALE must be ko or en")
     if settings.tracking_poll_interval < 60:
