@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import bcrypt
 from peewee import IntegrityError
 
-from models.accounts import tokens
+from models.accounts import login_limits, tokens
 from models.errors import AuthError, Conflict
 from models.infra import ratelimit
 from models.infra.db import db
@@ -77,17 +77,16 @@ def issue_tokens(user: User) -> TokenPair:
 
 
 def login(email: str, password: str, client: str) -> TokenPair:
-    """Check credentials; raises AuthError invalid_credentials (same for unknown email), RateLimited."""
-    spec = get_settings().login_rate_limit
+    """Check credentials; raises AuthError invalid_credentials (same for unknown email), RateLimited.
+
+    The attempt is counted before the password is checked (models/accounts/login_limits.py)."""
     email = normalize_email(email)
-    ratelimit.check(spec, "login-ip", client)
-    ratelimit.check(spec, "login-account", email)
+    attempt = login_limits.begin(client, email)
     user = User.get_or_none(User.email == email)
     ok = _password_ok(password, user.hashed_password.encode() if user else _DUMMY_HASH)
     if not (user and ok and user.is_active):
-        ratelimit.hit(spec, "login-ip", client)
-        ratelimit.hit(spec, "login-account", email)
         raise AuthError("invalid_credentials", "The email or password is incorrect.")
+    login_limits.succeeded(attempt)
     return issue_tokens(user)
 
 
