@@ -81,4 +81,5 @@ beat_schedule: dict[str, dict[str, object]] = {
     "sweep-abandoned-carts": {"task": "beat.sweep_abandoned_carts", "schedule": 3600.0},
     # Claims the shipments whose next poll is due (each is TRACKING_POLL_INTERVAL apart, jittered).
     "poll-shipments": {"task": "beat.poll_shipments", "schedule": 60.0},
+    "prune-used-refresh-tokens": {"task": "beat.prune_used_refresh_tokens", "schedule": 3600.0},
 }

@@ -285,6 +285,20 @@ class EmailLog(BaseModel):
         table_name = "email_log"
 
 
+class UsedRefreshToken(BaseModel):
+    """A refresh token already traded for a new pair (by its jti). Using it again means it was
+    stolen: every session of the user is revoked. Kept in PostgreSQL so that no Redis restart can
+    forget it; a row may go once its token has expired anyway (accounts.prune_used_refresh_tokens)."""
+
+    jti = CharField(max_length=64, primary_key=True)
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    used_at = DateTimeTZField(default=utcnow)
+    expires_at = DateTimeTZField(index=True)
+
+    class Meta:
+        table_name = "used_refresh_tokens"
+
+
 class WebhookEvent(BaseModel):
     """Gateway webhook events already handled, so a redelivery answers 200 and does nothing."""
 
@@ -311,6 +325,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     IdempotencyKey,
     EmailLog,
     WebhookEvent,
+    UsedRefreshToken,
 ]
 
 __all__ = [name for name in dir() if not name.startswith("_")] + ["SQL"]

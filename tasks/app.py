@@ -10,7 +10,7 @@ from models.infra.logs import setup_logging as _setup_logging
 from models.infra.settings import get_settings
 
 # Every module that defines tasks; the worker imports them at start.
-TASK_MODULES: list[str] = ["tasks.pipeline", "tasks.shipping"]
+TASK_MODULES: list[str] = ["tasks.pipeline", "tasks.shipping", "tasks.accounts"]
 
 app = Celery("shop", include=TASK_MODULES)
 app.config_from_object("celeryconfig")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 import bcrypt
 from peewee import IntegrityError
@@ -11,10 +13,10 @@ from models.accounts import login_limits, tokens
 from models.errors import AuthError, Conflict
 from models.infra import ratelimit
 from models.infra.db import db
-from models.infra.redis_client import get_redis
 from models.infra.settings import get_settings
-from models.tables import User, utcnow
+from models.tables import UsedRefreshToken, User, utcnow
 
+log = logging.getLogger("shop.accounts")
 # A real hash of a random password: login for an unknown email spends the same bcrypt time.
 _DUMMY_HASH = bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds=12))
 
@@ -103,12 +105,21 @@ def authenticate(access_token: str) -> User:
 
 
 def refresh(refresh_token: str) -> TokenPair:
-    """Trade a refresh token for a new pair, once. A reused token revokes every session of the user."""
+    """Trade a refresh token for a new pair, once. A reused token revokes every session of the user.
+
+    The used token is recorded in PostgreSQL (used_refresh_tokens), in its own statement: a
+    second use finds it there after any restart of Redis or of the process.
+    Raises AuthError not_authenticated / token_expired.
+    """
     claims = tokens.verify(refresh_token, tokens.REFRESH)
     user = user_for(claims)
-    first_use = get_redis().set(f"refresh-used:{claims.jti}", 1, nx=True, ex=get_settings().refresh_token_ttl)
-    if not first_use:
+    expires = utcnow() + timedelta(seconds=get_settings().refresh_token_ttl)
+    first_use = db.obj.execute_sql(
+        "INSERT INTO used_refresh_tokens (jti, user_id, used_at, expires_at) VALUES (%s, %s, now(), %s) "
+        "ON CONFLICT (jti) DO NOTHING RETURNING jti", (claims.jti, user.id, expires)).fetchone()
+    if first_use is None:
         logout(user)
+        log.warning("refresh token reused: every session of user %s revoked", user.id, extra={"user_id": user.id})
         raise AuthError("not_authenticated", "This refresh token was already used; log in again.")
     return issue_tokens(user)
 
@@ -125,6 +136,11 @@ def update_profile(user: User, changes: dict[str, object]) -> User:
         with db.atomic():
             User.update(**changes, updated_at=utcnow()).where(User.id == user.id).execute()
     return User.get_by_id(user.id)
+
+
+def prune_used_refresh_tokens() -> int:
+    """Forget used refresh tokens that have expired (they fail verification anyway); returns how many."""
+    return int(UsedRefreshToken.delete().where(UsedRefreshToken.expires_at < utcnow()).execute())
 
 
 def logout(user: User) -> None:
