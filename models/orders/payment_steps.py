@@ -42,6 +42,8 @@ from models.tables import Order, OrderItem, User, utcnow
 
 log = logging.getLogger("shop.payments")
 CLOSED_UNPAID = (CANCELLED, EXPIRED, FAILED)
+# The flag of a refund the gateway declined: final until a person clears it (README "Recovering by hand").
+REFUND_DECLINED = "refund declined by the gateway"
 UNCAPTURED = (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED, PaymentStatus.AWAITING_DEPOSIT)
 
 
@@ -240,9 +242,12 @@ def _declined(order_id: int, declined: PaymentDeclined, task_id: str | None) -> 
 
 
 def refund(order_id: int, task_id: str | None = None) -> None:
-    """Undo of capture: give back the money of an order that closed after it was paid."""
+    """Undo of capture: give back the money of an order that closed after it was paid. A refund the
+    gateway declines, or cannot make without a person, flags the order instead (never retried here)."""
     order = Order.get_or_none(Order.id == order_id)
     if order is None or order.payment_status != PaymentStatus.PAID or order.status not in CLOSED_UNPAID:
+        return
+    if (order.payment_flag or "").startswith(REFUND_DECLINED):  # declined before: asking again changes nothing
         return
     if not order.payment_transaction_id:
         raise InvalidInput("bad_request", "A paid order without a transaction id cannot be refunded.")
@@ -251,6 +256,9 @@ def refund(order_id: int, task_id: str | None = None) -> None:
                                                            order.total, f"refund:{order.order_number}")
     except ManualActionRequired as needed:
         flag(order_id, f"refund needs a person: {needed}", task_id)
+        return
+    except PaymentDeclined as declined:
+        flag(order_id, f"{REFUND_DECLINED}: {declined.message}", task_id, **declined.details)
         return
     except GatewayRejected as error:
         flag(order_id, f"refund refused by the gateway: {error.code}", task_id)

@@ -189,7 +189,7 @@ def redrive(now: datetime | None = None, limit: int = 200) -> int:
         Order.payment_status.not_in([PaymentStatus.PAID, PaymentStatus.AWAITING_DEPOSIT]), Order.updated_at < stale)]
     follow_ups += [RefundPayment(i) for i in ids(
         Order.status.in_([CANCELLED, EXPIRED, FAILED]), Order.payment_status == PaymentStatus.PAID,
-        Order.updated_at < stale)]
+        Order.payment_flag.is_null(), Order.updated_at < stale)]
     sent = EmailLog.select(EmailLog.order).where(EmailLog.kind == "confirmation", EmailLog.status == "sent")
     follow_ups += [SendOrderEmail(i, "confirmation") for i in ids(
         Order.status.in_([CONFIRMED, SHIPPED, DELIVERED]), Order.paid_at < stale, Order.id.not_in(sent))]

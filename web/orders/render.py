@@ -52,8 +52,9 @@ def order_summary(order: Order, item_count: int) -> dict[str, Any]:
     return out
 
 
-def order_json(view: OrderView) -> dict[str, Any]:
-    """The full order: items, totals, payment, timeline, and tracking once shipped."""
+def order_json(view: OrderView, admin: bool = False) -> dict[str, Any]:
+    """The full order: items, totals, payment, timeline, and tracking once shipped; for admins, why
+    its payment needs a person (payment_flag)."""
     order, items, events = view.order, view.items, view.events
     out = order_summary(order, sum(i.quantity for i in items))
     out.update({
@@ -67,6 +68,9 @@ def order_json(view: OrderView) -> dict[str, Any]:
         "events": [_event(e) for e in events],
         "tracking": tracking_json(order, events, view.shipment),
     })
+    if admin:
+        out["payment_flag"] = (None if order.payment_flag is None else
+                               {"reason": order.payment_flag, "flagged_at": iso(order.payment_flagged_at)})
     return out
 
 

@@ -89,7 +89,8 @@ async def list_orders(request: Request, user: User, query: OrderListQuery) -> di
 @api.route("GET", "/orders/{order_id:int}", summary="One order with items, totals, timeline and payment",
            tags=TAGS, auth="user", response=OrderOut, errors=["order_not_found"])
 async def get_order(request: Request, user: User, order_id: int) -> dict[str, Any]:
-    return order_json(await run(order_queries.get, order_id, None if user.is_admin else user.id))
+    view = await run(order_queries.get, order_id, None if user.is_admin else user.id)
+    return order_json(view, admin=user.is_admin)
 
 
 @api.route("GET", "/orders/{order_id:int}/status", summary="Cheap status for polling (ETag, 304 on If-None-Match)",

@@ -77,6 +77,11 @@ class OrderSummaryOut(BaseModel):
     updated_at: datetime
 
 
+class PaymentFlagOut(BaseModel):
+    reason: str = Field(description="why the payment needs a person", examples=["refund declined by the gateway: ..."])
+    flagged_at: datetime | None
+
+
 class OrderOut(OrderSummaryOut):
     user_id: int
     items: list[OrderItemOut]
@@ -94,6 +99,9 @@ class OrderOut(OrderSummaryOut):
     payment: PaymentOut
     events: list[OrderEventOut]
     tracking: TrackingOut | None = Field(description="where the carrier says the parcel is; null until shipped")
+    payment_flag: PaymentFlagOut | None = Field(
+        default=None, description="admins only: what a person must resolve about the payment (a refund the gateway "
+                                  "declined, ...), also listed at GET /admin/payments/flagged; null when nothing")
 
 
 class OrderPage(Page):
