@@ -276,10 +276,13 @@ class EmailLog(BaseModel):
     kind = CharField(max_length=40)
     recipient = CharField(max_length=254)
     message_id = CharField(max_length=200, unique=True)
+    # pending | sent | rejected (the SMTP server's 5xx) | failed (could not be rendered); the last two are final
     status = CharField(max_length=16, default="pending")
     attempts = IntegerField(default=0)
     created_at = DateTimeTZField(default=utcnow)
     sent_at = DateTimeTZField(null=True)
+    # When a task last tried to send it: the re-drive leaves an email alone while Celery retries it.
+    last_attempt_at = DateTimeTZField(null=True)
 
     class Meta:
         table_name = "email_log"

@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Any
+
+from peewee import fn
 
 from models.cart import store as cart
 from models.infra.db import db
@@ -81,15 +84,21 @@ def _send_logged(order_id: int | None, kind: str, recipient: str, message_id: st
                  subject: str, text: str, html: str | None) -> bool:
     """Record-then-send: a row marked sent means done. A crash between the send and the mark may
     send twice (at least once); the stable Message-ID lets mail clients drop the duplicate."""
-    # One statement claims the row and counts the attempt; a row already sent is left alone.
+    # One statement claims the row, counts the attempt and stamps it; a row already sent is left alone.
     row_id, status = db.obj.execute_sql(
-        "INSERT INTO email_log (order_id, kind, recipient, message_id, status, attempts, created_at) "
-        "VALUES (%s, %s, %s, %s, 'pending', 1, now()) ON CONFLICT (message_id) DO UPDATE SET attempts = "
-        "email_log.attempts + CASE WHEN email_log.status = 'sent' THEN 0 ELSE 1 END RETURNING id, status",
-        (order_id, kind, recipient, message_id)).fetchone()
+        "INSERT INTO email_log (order_id, kind, recipient, message_id, status, attempts, created_at, last_attempt_at) "
+        "VALUES (%s, %s, %s, %s, 'pending', 1, now(), now()) ON CONFLICT (message_id) DO UPDATE SET "
+        "attempts = email_log.attempts + CASE WHEN email_log.status = 'sent' THEN 0 ELSE 1 END, "
+        "last_attempt_at = CASE WHEN email_log.status = 'sent' THEN email_log.last_attempt_at ELSE now() END "
+        "RETURNING id, status", (order_id, kind, recipient, message_id)).fetchone()
     if status == "sent":
         return False
-    send_mail(recipient, subject, text, html, message_id)
+    try:
+        send_mail(recipient, subject, text, html, message_id)
+    except MailRejected:
+        # Final: the re-drive stops asking (an explicit send, after a fix, may still try again).
+        EmailLog.update(status="rejected").where(EmailLog.id == row_id).execute()
+        raise
     EmailLog.update(status="sent", sent_at=utcnow()).where(EmailLog.id == row_id).execute()
     return True
 
@@ -98,6 +107,23 @@ def locale_of(user: User) -> str:
     """The language of this customer's emails: their own, else the shop's DEFAULT_LOCALE."""
     default = get_settings().default_locale
     return normalize_locale(user.locale or default, default)
+
+
+# An email is re-driven only when no task is still working on it: nothing tried it for longer than
+# Celery's longest retry backoff (MAIL_RETRY: 600 s) ...
+RETRY_QUIET = timedelta(minutes=15)
+# ... and not after this many attempts in all (about three rounds of Celery's 12 retries).
+MAX_ATTEMPTS = 40
+
+
+def still_due(kind: str, now: datetime) -> Any:
+    """A condition on Order: its email of this kind was neither sent nor refused for good, and no
+    task has tried it within RETRY_QUIET (a lost message, or a task whose retries ran out)."""
+    handled = EmailLog.select(EmailLog.id).where(
+        EmailLog.order == Order.id, EmailLog.kind == kind,
+        (EmailLog.status != "pending") | (EmailLog.attempts >= MAX_ATTEMPTS)
+        | (EmailLog.last_attempt_at > now - RETRY_QUIET))
+    return ~fn.EXISTS(handled)
 
 
 def send_order_email(order_id: int, kind: str) -> bool:
@@ -119,9 +145,23 @@ def send_order_email(order_id: int, kind: str) -> bool:
     if kind == "awaiting_deposit" and context["payment"]["virtual_account"] is None:
         log.warning("awaiting_deposit email for order %s without a virtual account skipped", order_id)
         return False
-    email = render_email(kind, locale_of(user), context)
-    return _send_logged(order.id, kind, user.email, f"<{kind}.{order.order_number}@{_domain()}>", email.subject,
-                        email.text, email.html)
+    message_id = f"<{kind}.{order.order_number}@{_domain()}>"
+    try:
+        email = render_email(kind, locale_of(user), context)
+    except Exception:
+        _failed(order.id, kind, user.email, message_id)
+        raise
+    return _send_logged(order.id, kind, user.email, message_id, email.subject, email.text, email.html)
+
+
+def _failed(order_id: int, kind: str, recipient: str, message_id: str) -> None:
+    """An email that could not even be rendered (a bug, or an order missing what its template needs):
+    recorded as failed, so that the re-drive stops asking for it; the task's error says why."""
+    db.obj.execute_sql(
+        "INSERT INTO email_log (order_id, kind, recipient, message_id, status, attempts, created_at, last_attempt_at) "
+        "VALUES (%s, %s, %s, %s, 'failed', 1, now(), now()) ON CONFLICT (message_id) DO UPDATE SET "
+        "status = CASE WHEN email_log.status = 'sent' THEN 'sent' ELSE 'failed' END, "
+        "attempts = email_log.attempts + 1, last_attempt_at = now()", (order_id, kind, recipient, message_id))
 
 
 def send_cart_reminder(session_id: str, user_id: int) -> bool:

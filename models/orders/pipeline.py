@@ -24,6 +24,7 @@ from models.events import (
 )
 from models.infra.db import db
 from models.infra.settings import get_settings
+from models.mail import send as mail
 from models.orders import inventory
 from models.orders.states import (
     CANCELLED,
@@ -39,7 +40,7 @@ from models.orders.states import (
     transition,
 )
 from models.shipping import carriers, tracking
-from models.tables import EmailLog, Order, User, utcnow
+from models.tables import Order, User, utcnow
 
 log = logging.getLogger("shop.pipeline")
 # A reservation whose payment was submitted is not expired until this long after reserved_until:
@@ -169,30 +170,54 @@ def _shipping_fields(carrier: str | None, tracking_number: str | None) -> tuple[
     return str(carrier), str(number)
 
 
-def redrive(now: datetime | None = None, limit: int = 200) -> int:
-    """Find orders whose next task was lost (broker down, message dropped) and ask for it again.
+# Each email kind and the orders it is due for: the order is (still) in the state that sent it.
+EMAIL_DUE: dict[str, tuple[Any, ...]] = {
+    "confirmation": (Order.status.in_([CONFIRMED, SHIPPED, DELIVERED]), Order.paid_at.is_null(False)),
+    "shipped": (Order.status.in_([SHIPPED, DELIVERED]),),
+    "delivered": (Order.status == DELIVERED,),
+    "cancelled": (Order.status == CANCELLED,),
+    "refunded": (Order.payment_status == PaymentStatus.REFUNDED,),
+    "payment_failed": (Order.status == FAILED, Order.failure_reason == "payment_declined"),
+    "expired": (Order.status == EXPIRED,),
+    "awaiting_deposit": (Order.status == RESERVED, Order.payment_status == PaymentStatus.AWAITING_DEPOSIT,
+                         Order.payment_details.is_null(False)),
+}
+# An email still unsent this long after its order last changed is no longer worth sending (and the
+# first run of a new re-drive does not mail the whole order history).
+EMAIL_HORIZON = timedelta(days=2)
+CLOSED_UNPAID = (CANCELLED, EXPIRED, FAILED)
 
-    Safe because every task is idempotent: a duplicate finds the state already moved and does nothing.
+
+def redrive(now: datetime | None = None, limit: int = 200) -> int:
+    """Find orders whose next task was lost (broker down, message dropped, retries exhausted) and
+    ask for it again: reservation, payment preparation, capture, void, refund, and every email.
+
+    Safe because every task is idempotent: a duplicate finds the state already moved (or the email
+    already sent) and does nothing. Orders flagged for an operator (payment_flag) are left alone.
     """
     now = now or utcnow()
     stale = now - timedelta(seconds=get_settings().stuck_after)
     follow_ups: list[events.Command] = []
 
     def ids(*where: Any) -> list[int]:
-        return [i for (i,) in Order.select(Order.id).where(*where).order_by(Order.id).limit(limit).tuples()]
+        return [i for (i,) in Order.select(Order.id).where(Order.updated_at < stale, *where)
+                .order_by(Order.id).limit(limit).tuples()]
 
-    follow_ups += [ReserveStock(i) for i in ids(Order.status == PENDING, Order.updated_at < stale)]
-    follow_ups += [PreparePayment(i) for i in ids(
-        Order.status == RESERVED, Order.payment_next_action.is_null(), Order.updated_at < stale)]
+    unflagged = Order.payment_flag.is_null()
+    follow_ups += [ReserveStock(i) for i in ids(Order.status == PENDING)]
+    follow_ups += [PreparePayment(i) for i in ids(Order.status == RESERVED, Order.payment_next_action.is_null())]
     follow_ups += [CapturePayment(i) for i in ids(
         Order.status == RESERVED, Order.payment_submitted_at.is_null(False),
-        Order.payment_status.not_in([PaymentStatus.PAID, PaymentStatus.AWAITING_DEPOSIT]), Order.updated_at < stale)]
+        Order.payment_status.not_in([PaymentStatus.PAID, PaymentStatus.AWAITING_DEPOSIT]))]
+    follow_ups += [VoidPayment(i) for i in ids(
+        Order.status.in_(CLOSED_UNPAID),
+        Order.payment_status.in_([PaymentStatus.PENDING, PaymentStatus.AUTHORIZED, PaymentStatus.AWAITING_DEPOSIT]),
+        unflagged)]
     follow_ups += [RefundPayment(i) for i in ids(
-        Order.status.in_([CANCELLED, EXPIRED, FAILED]), Order.payment_status == PaymentStatus.PAID,
-        Order.payment_flag.is_null(), Order.updated_at < stale)]
-    sent = EmailLog.select(EmailLog.order).where(EmailLog.kind == "confirmation", EmailLog.status == "sent")
-    follow_ups += [SendOrderEmail(i, "confirmation") for i in ids(
-        Order.status.in_([CONFIRMED, SHIPPED, DELIVERED]), Order.paid_at < stale, Order.id.not_in(sent))]
+        Order.status.in_(CLOSED_UNPAID), Order.payment_status == PaymentStatus.PAID, unflagged)]
+    for kind, due in EMAIL_DUE.items():
+        follow_ups += [SendOrderEmail(i, kind) for i in ids(
+            *due, Order.updated_at > now - EMAIL_HORIZON, mail.still_due(kind, now))]
     if follow_ups:
         log.info("re-driving %d follow-up(s)", len(follow_ups),
                  extra={"follow_ups": [repr(f) for f in follow_ups[:50]]})
