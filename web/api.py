@@ -19,12 +19,48 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from models.errors import AuthError, DomainError, validation_error
+from models.errors import AuthError, DomainError, NotFound, validation_error
 from models.infra.db import db
 from web.responses import JSONResponse
 
 Handler = Callable[..., Awaitable[Any]]
 PATH_PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
+
+# What a request may carry into PostgreSQL (and back out through orjson), checked here for every
+# body, query and path parameter of every endpoint: text without NUL or unpaired surrogates (which
+# PostgreSQL cannot store), integers within 64 bits (what the columns and orjson hold).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+MAX_INT = 2**63 - 1
+NOT_STORABLE = "Contains a character that cannot be stored (NUL or an unpaired surrogate)."
+OUT_OF_RANGE = f"Must be an integer from {-MAX_INT - 1} to {MAX_INT}."
+
+
+def unstorable(value: Any, where: str, found: dict[str, str]) -> dict[str, str]:
+    """Collect {dotted.place: problem} for every value in a parsed request that cannot be stored."""
+    if isinstance(value, str):
+        if UNSTORABLE.search(value):
+            found[where] = NOT_STORABLE
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not -MAX_INT - 1 <= value <= MAX_INT:
+            found[where] = OUT_OF_RANGE
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            place = f"{where}.{key}" if where else str(key)
+            if UNSTORABLE.search(str(key)):
+                found[place] = NOT_STORABLE
+            unstorable(item, place, found)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            unstorable(item, f"{where}.{index}" if where else str(index), found)
+    return found
+
+
+def refuse_unstorable(value: Any, where: str = "") -> None:
+    """Raise InvalidInput validation_error naming each place that holds what cannot be stored."""
+    found = unstorable(value, where, {})
+    if found:  # the places are echoed back: written so that they can be (NUL as \u0000)
+        raise validation_error({UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", place): problem
+                                for place, problem in found.items()})
 
 
 @dataclass
@@ -76,10 +112,14 @@ async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
             raise validation_error({"body": f"Malformed JSON: {exc}"}, "The request body is not valid JSON.") from exc
     if not isinstance(data, dict):
         raise validation_error({"body": "Expected a JSON object."})
+    refuse_unstorable(data)
     try:
-        return model.model_validate(data)
+        parsed = model.model_validate(data)
     except ValidationError as exc:
         raise validation_error(fields_from(exc)) from exc
+    if request.method == "PATCH" and not parsed.model_fields_set:
+        raise validation_error({"body": "Send at least one field to change."}, "Nothing to change.")
+    return parsed
 
 
 def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
@@ -90,6 +130,7 @@ def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
         data[key] = values[-1] if len(values) == 1 else values
         if key not in model.model_fields:
             unknown[key] = "Unknown query parameter."
+    refuse_unstorable(data)
     try:
         parsed = model.model_validate(data)
     except ValidationError as exc:
@@ -97,6 +138,16 @@ def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
     if unknown:
         raise validation_error(unknown)
     return parsed
+
+
+def _check_path(ep: Endpoint, path_params: dict[str, Any]) -> None:
+    """Text PostgreSQL cannot store is a 422. An id past 64 bits names no row any column could hold:
+    404 with the endpoint's own not-found code, like any other absent id."""
+    for name, value in path_params.items():
+        if isinstance(value, int) and value > MAX_INT:
+            code = next((c for c in ep.errors if c.endswith("_not_found")), "not_found")
+            raise NotFound(code, "No such resource.", **{name: str(value)})
+    refuse_unstorable(path_params)
 
 
 class Registry:
@@ -167,7 +218,10 @@ async def call(ep: Endpoint, request: Request) -> Response:
         kwargs["query"] = parse_query(request, ep.query)
     if ep.body is not None:
         kwargs["body"] = await parse_body(request, ep.body)
-    for name, value in request.path_params.items():
+    path_params = request.path_params
+    if path_params:
+        _check_path(ep, path_params)
+    for name, value in path_params.items():
         if name in params:
             kwargs[name] = value
     result = await ep.handler(request, **kwargs)

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from web.api import PATH_PARAM, Endpoint
+from web.api import MAX_INT, PATH_PARAM, Endpoint
 from web.errors import STATUS_BY_CODE
 from web.schemas import Error
 
@@ -44,8 +44,9 @@ def build(endpoints: list[tuple[str, Endpoint]], title: str, version: str) -> di
         op: dict[str, Any] = {"summary": ep.summary, "tags": ep.tags, "operationId": operation_id}
         params: list[dict[str, Any]] = []
         for name, convertor in PATH_PARAM.findall(ep.path):
-            kind = "integer" if convertor == "int" else "string"
-            params.append({"name": name, "in": "path", "required": True, "schema": {"type": kind}})
+            # web/api.py answers 404 for an id past 64 bits and 422 for text PostgreSQL cannot store.
+            kind = {"type": "integer", "minimum": 0, "maximum": MAX_INT} if convertor == "int" else {"type": "string"}
+            params.append({"name": name, "in": "path", "required": True, "schema": kind})
         for header, description in ep.headers.items():
             params.append({"name": header, "in": "header", "required": False, "schema": {"type": "string"},
                            "description": description})
@@ -55,6 +56,8 @@ def build(endpoints: list[tuple[str, Endpoint]], title: str, version: str) -> di
             op["parameters"] = params
         if ep.body is not None:
             schema = _schema_of(ep.body, components)
+            if ep.method == "PATCH":  # a PATCH that changes nothing is refused (web/api.py)
+                schema = {"allOf": [schema], "minProperties": 1}
             op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
         responses: dict[str, Any] = {}
         ok: dict[str, Any] = {"description": "Success"}
@@ -67,8 +70,11 @@ def build(endpoints: list[tuple[str, Endpoint]], title: str, version: str) -> di
             op["security"] = [{"bearer": []}]
         if ep.auth == "admin":
             codes.append("forbidden")
-        if ep.body is not None or ep.query is not None:
+        path_kinds = {convertor for _name, convertor in PATH_PARAM.findall(ep.path)}
+        if ep.body is not None or ep.query is not None or path_kinds - {"int"}:
             codes.append("validation_error")
+        if "int" in path_kinds and not any(code.endswith("_not_found") for code in codes):
+            codes.append("not_found")
         by_status: dict[int, list[str]] = {}
         for code in dict.fromkeys(codes):
             by_status.setdefault(STATUS_BY_CODE.get(code, 400), []).append(code)

@@ -7,13 +7,13 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from models.infra.settings import get_settings
-from web.schemas import Strict
+from web.schemas import Id, Strict
 
 MAX_LINE = get_settings().max_line_quantity
 
 
 class CartItemIn(Strict):
-    product_id: int = Field(strict=True, ge=1)
+    product_id: Id
     quantity: int = Field(strict=True, ge=1, le=MAX_LINE, description="Added to the line's current quantity.")
 
 

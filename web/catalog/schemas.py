@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from web.schemas import MAX_MONEY, Count, Money, Page, Strict, dedupe, not_null
 
-Sku = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Sku = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64,
+                                       pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 Slug = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=220,
                                         pattern=r"^[^\W_]+(?:-[^\W_]+)*$")]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from models.orders.states import ADMIN_TARGETS, STATUSES
 from web.addresses.schemas import AddressFields
-from web.schemas import Page, Strict
+from web.schemas import Id, Money, Page, Strict
 from web.shipping.schemas import TrackingOut
 
 
@@ -119,7 +119,7 @@ class OrderStatusOut(BaseModel):
 
 class CheckoutIn(Strict):
     shipping_address: AddressFields | None = None
-    address_id: int | None = Field(default=None, ge=1)
+    address_id: Id | None = None
     shipping_method: Literal["standard", "express"]
     payment_method: Literal["dummy", "stripe", "toss"]
     discount_code: str | None = Field(default=None, max_length=64)
@@ -134,7 +134,7 @@ class CheckoutIn(Strict):
 class PayIn(Strict):
     token: str | None = Field(default=None, max_length=200, description="dummy gateway")
     payment_key: str | None = Field(default=None, max_length=200, description="toss")
-    amount: int | None = Field(default=None, ge=0, description="toss: must equal the order total")
+    amount: Money | None = Field(default=None, description="toss: must equal the order total")
     payment_intent_id: str | None = Field(default=None, max_length=200, description="stripe")
 
 
