@@ -72,6 +72,17 @@ def test_nul_in_checkout_pay_and_product_tags(client: Any, user_headers: dict[st
                                               headers=admin_headers))
 
 
+@pytest.mark.parametrize("raw", [
+    b'{"secret": "s", "status": "DONE", "orderId": "ORD-1", "transactionKey": "tx\\u0000"}',
+    b'{"secret": "s", "status": "DONE", "orderId": "ORD-1", "transactionKey": "tx\\ud800"}',
+    b'{"eventType": "PAYMENT_STATUS_CHANGED", "data": {"paymentKey": "k\\u0000", "status": "DONE"}}',
+])
+def test_nul_or_a_lone_surrogate_in_an_unsigned_webhook(client: Any, raw: bytes) -> None:
+    """The Toss webhook parses its own body (no request model), and is not signed."""
+    response = client.post(f"{API}/webhooks/toss", content=raw, headers={"Content-Type": "application/json"})
+    assert fields_of(response)
+
+
 def test_nul_in_a_key_is_named_printably(client: Any) -> None:
     response = client.post(f"{API}/auth/login", json={"email": "a@example.com", "password": "x", NUL: 1})
     assert fields_of(response) == {"a\\u0000b": "Contains a character that cannot be stored (NUL or an unpaired "

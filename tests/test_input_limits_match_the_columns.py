@@ -21,14 +21,14 @@ INT4, INT8 = 2**31 - 1, 2**63 - 1
 
 # model -> the table its fields are stored in (fields match columns of the same name).
 TARGETS: dict[str, type[peewee.Model]] = {
-    "RegisterIn": User, "LoginIn": User,
+    "RegisterIn": User, "LoginIn": User, "ProfilePatch": User,
     "AddressFields": Address, "AddressIn": Address, "AddressPatch": Address,
     "CheckoutIn": Order, "PayIn": Order, "AdminUpdateIn": Order,
     "ProductIn": Product, "ProductPatch": Product, "ProductQuery": Product,
     "CartItemIn": OrderItem, "CartQuantityIn": OrderItem,
 }
 # Input models none of whose fields is stored (tokens, paging, long-poll time).
-NO_TABLE = {"RefreshIn", "OrderListQuery", "StatusQuery", "PageQuery"}
+NO_TABLE = {"RefreshIn", "OrderListQuery", "StatusQuery", "FlaggedQuery", "ShipmentQuery"}
 # Fields stored under another name.
 COLUMN_OF: dict[tuple[str, str], peewee.Field] = {
     ("PayIn", "payment_intent_id"): Order.payment_transaction_id,

@@ -21,47 +21,11 @@ from starlette.routing import Route
 
 from models.errors import AuthError, DomainError, NotFound, validation_error
 from models.infra.db import db
+from models.infra.storable import MAX_INT, refuse_unstorable
 from web.responses import JSONResponse
 
 Handler = Callable[..., Awaitable[Any]]
 PATH_PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
-
-# What a request may carry into PostgreSQL (and back out through orjson), checked here for every
-# body, query and path parameter of every endpoint: text without NUL or unpaired surrogates (which
-# PostgreSQL cannot store), integers within 64 bits (what the columns and orjson hold).
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-MAX_INT = 2**63 - 1
-NOT_STORABLE = "Contains a character that cannot be stored (NUL or an unpaired surrogate)."
-OUT_OF_RANGE = f"Must be an integer from {-MAX_INT - 1} to {MAX_INT}."
-
-
-def unstorable(value: Any, where: str, found: dict[str, str]) -> dict[str, str]:
-    """Collect {dotted.place: problem} for every value in a parsed request that cannot be stored."""
-    if isinstance(value, str):
-        if UNSTORABLE.search(value):
-            found[where] = NOT_STORABLE
-    elif isinstance(value, int) and not isinstance(value, bool):
-        if not -MAX_INT - 1 <= value <= MAX_INT:
-            found[where] = OUT_OF_RANGE
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            place = f"{where}.{key}" if where else str(key)
-            if UNSTORABLE.search(str(key)):
-                found[place] = NOT_STORABLE
-            unstorable(item, place, found)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            unstorable(item, f"{where}.{index}" if where else str(index), found)
-    return found
-
-
-def refuse_unstorable(value: Any, where: str = "") -> None:
-    """Raise InvalidInput validation_error naming each place that holds what cannot be stored."""
-    found = unstorable(value, where, {})
-    if found:  # the places are echoed back: written so that they can be (NUL as \u0000)
-        raise validation_error({UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", place): problem
-                                for place, problem in found.items()})
-
 
 @dataclass
 class Endpoint:

@@ -7,7 +7,8 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from web.api import MAX_INT, PATH_PARAM, Endpoint
+from models.infra.storable import MAX_INT
+from web.api import PATH_PARAM, Endpoint
 from web.errors import STATUS_BY_CODE
 from web.schemas import Error
 

@@ -20,6 +20,7 @@ import stripe
 
 from models.errors import InvalidInput, validation_error
 from models.infra.settings import get_settings
+from models.infra.storable import refuse_unstorable
 
 # Stripe events that mean the shopper's money is held or taken: enough to start the capture.
 STRIPE_PAID = frozenset({"payment_intent.amount_capturable_updated", "payment_intent.succeeded"})
@@ -75,6 +76,7 @@ def toss_hint(payload: bytes) -> Hint:
             raise ValueError
     except ValueError:
         raise validation_error({"body": "A Toss webhook is a JSON object."}) from None
+    refuse_unstorable(body)  # unsigned, and its ids are stored: NUL or a lone surrogate is a 422
     if "eventType" in body:  # PAYMENT_STATUS_CHANGED and friends: {eventType, createdAt, data: payment}
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
         status, key = str(data.get("status", "")), data.get("paymentKey")
