@@ -72,7 +72,7 @@ def test_a_reservation_shows_on_the_product_page_at_once(client: Any, item: Prod
         listing = client.get(API).json()
         assert catalog_cache.get(f"id:{item.id}") is not None
         Product.update(stock_quantity=2).where(Product.id == item.id).execute()  # a worker reserving 3
-        wait_for(lambda: client.get(f"{API}/{item.id}").json()["available_quantity"] == 2, timeout=5,
+        wait_for(lambda: client.get(f"{API}/{item.id}").json()["available_quantity"] == 2, timeout=15,
                  what="the page to show the reservation")
         assert client.get(API).json() == listing  # a stock change leaves listings to their TTL
     finally:
@@ -81,13 +81,15 @@ def test_a_reservation_shows_on_the_product_page_at_once(client: Any, item: Prod
 
 
 def test_listings_lag_stock_by_at_most_the_ttl(client: Any, item: Product, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CATALOG_CACHE_TTL", "0.3")
+    # The TTL is long enough that the second read comes before it even on a loaded machine (0.3 s
+    # was not), and short enough to wait for.
+    monkeypatch.setenv("CATALOG_CACHE_TTL", "3")
     get_settings.cache_clear()
     try:
         assert client.get(API).json()["items"][0]["available_quantity"] == 5
         Product.update(stock_quantity=0).where(Product.id == item.id).execute()  # reserved by checkouts
         assert client.get(API).json()["items"][0]["available_quantity"] == 5  # still cached
-        wait_for(lambda: client.get(API).json()["items"][0]["available_quantity"] == 0, timeout=5,
+        wait_for(lambda: client.get(API).json()["items"][0]["available_quantity"] == 0, timeout=15,
                  what="the entry to expire")
     finally:
         monkeypatch.undo()
@@ -268,5 +270,5 @@ def test_a_dropped_listener_clears_the_cache_and_listens_again(client: Any, item
     wait_for(lambda: client.get(f"{API}/{item.id}").json() and catalog_cache.get(f"id:{item.id}") is not None,
              what="the page to be cached again")
     Product.update(stock_quantity=1).where(Product.id == item.id).execute()
-    wait_for(lambda: client.get(f"{API}/{item.id}").json()["available_quantity"] == 1, timeout=5,
+    wait_for(lambda: client.get(f"{API}/{item.id}").json()["available_quantity"] == 1, timeout=15,
              what="the new listener to hear the next change")
