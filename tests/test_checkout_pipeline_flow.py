@@ -118,11 +118,27 @@ def test_transient_gateway_error_retries_and_charges_once(client: Any, worker: A
 
 
 def test_out_of_stock_fails_with_the_lines_named(client: Any, worker: Any) -> None:
+    """Checkout refuses a cart that already holds more than is in stock (409, as the quote does);
+    stock sold between the checkout's commit and the reservation fails the order instead."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from models.infra import failpoints
+
     headers = register_shopper(client, "ana@example.com")
     item = product(stock=3)
     fill_cart(client, "session-one", {item.id: 3})
-    Product.update(stock_quantity=1).where(Product.id == item.id).execute()  # sold elsewhere meanwhile
-    order_id = place(client, headers, "session-one").json()["id"]
+    Product.update(stock_quantity=2).where(Product.id == item.id).execute()
+    refused = place(client, headers, "session-one")
+    assert refused.status_code == 409 and refused.json()["error"]["details"]["lines"] == [
+        {"product_id": item.id, "sku": "SKU-1", "requested": 3, "available": 2}]
+    Product.update(stock_quantity=3).where(Product.id == item.id).execute()
+    failpoints.arm("orders.before_render", "hold")  # committed, reservation not yet published
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(place, client, headers, "session-one")
+        wait_for(lambda: failpoints.held("orders.before_render"), what="the checkout to commit")
+        Product.update(stock_quantity=1).where(Product.id == item.id).execute()  # sold elsewhere meanwhile
+        failpoints.release("orders.before_render")
+        order_id = answer.result(timeout=30).json()["id"]
     wait_status(client, headers, order_id, "failed")
     order = client.get(f"{API}/orders/{order_id}", headers=headers).json()
     assert order["failure_reason"] == "out_of_stock"

@@ -34,13 +34,14 @@ from web.payments import routes as payments
 from web.responses import JSONResponse
 from web.routing import RouteTable
 from web.shipping import routes as shipping
+from web.shipping_methods import routes as shipping_methods
 from web.webhooks import routes as webhooks
 
 API_PREFIX = "/api/v1"
 # (prefix, registry) in the order their routes are matched.
 REGISTRIES = [("", health.api), (API_PREFIX, auth.api), (API_PREFIX, products.api), (API_PREFIX, addresses.api),
               (API_PREFIX, cart.api), (API_PREFIX, orders.api), (API_PREFIX, payments.api),
-              (API_PREFIX, webhooks.api), (API_PREFIX, shipping.api)]
+              (API_PREFIX, webhooks.api), (API_PREFIX, shipping.api), (API_PREFIX, shipping_methods.api)]
 TITLE, VERSION = "Shop checkout API", "1.0.0"
 # The subscriptions each web process keeps while it serves (web/subscriptions.py): PostgreSQL's
 # product announcements for the catalogue cache, Redis's order announcements for long polls.

@@ -3,7 +3,7 @@ that match the columns they are stored in."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -43,6 +43,9 @@ PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=
                                               pattern=r"^[A-Za-z0-9 \-]{3,16}$")]
 # A reference to a row: any id a column could hold is looked up (404 when absent), nothing larger.
 Id = Annotated[int, Field(strict=True, ge=1, le=MAX_INT8)]
+# What both POST /cart/quote and POST /orders take to price a cart (one type: the same 422s).
+ShippingMethodCode = Literal["standard", "express"]
+DiscountCode = Annotated[str, Field(max_length=64)]
 
 
 def dedupe(values: list[str] | None) -> list[str] | None:

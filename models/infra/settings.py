@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from dotenv import load_dotenv
 
@@ -34,6 +35,27 @@ def _int(name: str, default: int) -> int:
 
 def _list(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def _per_currency(name: str, default: str) -> dict[str, int]:
+    """NAME="KRW=3000,USD=500": an amount in minor units per currency; raises ConfigError when malformed."""
+    raw = os.environ.get(name)
+    out: dict[str, int] = {}
+    for item in _list(default if raw is None else raw):
+        currency, _, amount = item.partition("=")
+        if not currency.strip().isalpha() or not amount.strip().isdigit():
+            raise ConfigError(f"{name}: expected CURRENCY=amount pairs (minor units), got {item!r}")
+        out[currency.strip().upper()] = int(amount.strip())
+    return out
+
+
+# Shipping fees and free-shipping thresholds per currency (minor units); see README "Configuration".
+SHIPPING_DEFAULTS = {
+    "SHIPPING_STANDARD_FEE": "KRW=3000,USD=500,EUR=500,JPY=300",
+    "SHIPPING_EXPRESS_FEE": "KRW=6000,USD=1500,EUR=1500,JPY=800",
+    "SHIPPING_STANDARD_FREE_OVER": "KRW=50000,USD=5000,EUR=5000,JPY=5000",
+    "SHIPPING_EXPRESS_FREE_OVER": "",
+}
 
 
 @dataclass(frozen=True)
@@ -88,6 +110,9 @@ class Settings:
     celery_visibility_timeout: int
     celery_unacked_restore_interval: int
     celery_unacked_restore_throttle: int
+    # method -> the fee in CURRENCY, and the subtotal from which it is free (None: never free)
+    shipping_fees: dict[str, int]
+    shipping_free_over: dict[str, int | None]
 
     @property
     def is_production(self) -> bool:
@@ -121,6 +146,7 @@ def load_settings() -> Settings:
     load_dotenv(ROOT / ".env", override=False)
     env = os.environ.get("APP_ENV", "development").strip().lower()
     redis_url = os.environ.get("REDIS_URL", "").strip()
+    currency = os.environ.get("CURRENCY", "KRW").strip().upper() or "KRW"
     settings = Settings(
         env=env,
         database_url=os.environ.get("DATABASE_URL", "").strip(),
@@ -132,7 +158,7 @@ def load_settings() -> Settings:
         cors_origins=_list(os.environ.get("CORS_ORIGINS")),
         allowed_hosts=_list(os.environ.get("ALLOWED_HOSTS")) or ["*"],
         max_body_bytes=_int("MAX_BODY_BYTES", 1024 * 1024),
-        currency=os.environ.get("CURRENCY", "KRW").strip().upper() or "KRW",
+        currency=currency,
         smtp_host=os.environ.get("SMTP_HOST", "").strip(),
         smtp_port=_int("SMTP_PORT", 25),
         smtp_user=os.environ.get("SMTP_USER", ""),
@@ -172,6 +198,7 @@ def load_settings() -> Settings:
         celery_visibility_timeout=_int("CELERY_VISIBILITY_TIMEOUT", 300),
         celery_unacked_restore_interval=_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
         celery_unacked_restore_throttle=_int("CELERY_UNACKED_RESTORE_THROTTLE", 10),
+        **_shipping(currency),
     )
     if settings.default_locale not in {"ko", "en"}:
         raise ConfigError("DEFAULT_LOCALE must be ko or en")
@@ -180,6 +207,20 @@ def load_settings() -> Settings:
     if settings.smtp_tls not in {"starttls", "ssl", "none"}:
         raise ConfigError("SMTP_TLS must be one of starttls, ssl, none")
     return settings
+
+
+def _shipping(currency: str) -> dict[str, dict[str, Any]]:
+    """The shipping settings for the shop's currency; raises ConfigError when a method has no fee in it."""
+    tables = {name: _per_currency(name, default) for name, default in SHIPPING_DEFAULTS.items()}
+    fees: dict[str, int] = {}
+    free_over: dict[str, int | None] = {}
+    for method in ("standard", "express"):
+        fee = tables[f"SHIPPING_{method.upper()}_FEE"].get(currency)
+        if fee is None:
+            raise ConfigError(f"SHIPPING_{method.upper()}_FEE has no amount for CURRENCY={currency}")
+        fees[method] = fee
+        free_over[method] = tables[f"SHIPPING_{method.upper()}_FREE_OVER"].get(currency)
+    return {"shipping_fees": fees, "shipping_free_over": free_over}
 
 
 @lru_cache(maxsize=1)

@@ -10,15 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models import events
-from models.cart import store as cart_store
-from models.errors import Conflict, InvalidInput, NotFound, validation_error
+from models.errors import InvalidInput, NotFound, validation_error
 from models.events import OrderChanged, ReserveStock
 from models.infra.db import db
 from models.infra.settings import get_settings
-from models.orders.pricing import Totals, compute_totals
+from models.orders.quote import price_cart
 from models.orders.states import PENDING, PaymentStatus, record
 from models.payments.registry import enabled_gateways
-from models.tables import Address, IdempotencyKey, Order, OrderItem, Product, User
+from models.tables import Address, IdempotencyKey, Order, OrderItem, User
 
 ADDRESS_FIELDS = ("recipient_name", "phone", "postal_code", "address_line1", "address_line2", "city")
 
@@ -51,23 +50,12 @@ def _shipping_address(user: User, address: dict[str, Any] | None, address_id: in
     return {name: address.get(name) for name in ADDRESS_FIELDS}
 
 
-def _priced_lines(session_id: str) -> list[tuple[Product, int]]:
-    quantities = cart_store.get_quantities(session_id)
-    if not quantities:
-        raise InvalidInput("empty_cart", "The cart is empty.", session_id=session_id)
-    products = {p.id: p for p in Product.select().where(Product.id.in_(list(quantities)))}
-    missing = sorted(pid for pid in quantities if pid not in products or not products[pid].is_published)
-    if missing:
-        raise Conflict("product_unavailable", "Some products in the cart are no longer sold; remove them.",
-                       product_ids=missing)
-    return [(products[pid], qty) for pid, qty in sorted(quantities.items())]
-
-
 def place_order(user: User, session_id: str, body: dict[str, Any], idempotency_key: str | None) -> Placed:
     """Create a pending order from the cart; the same Idempotency-Key and body return the same order.
 
+    The cart is priced by models.orders.quote.price_cart, as POST /cart/quote prices it.
     Raises InvalidInput empty_cart / idempotency_key_reused / validation_error, NotFound
-    address_not_found, Conflict product_unavailable.
+    address_not_found, Conflict product_unavailable / insufficient_stock.
     """
     enabled = enabled_gateways()
     if body["payment_method"] not in enabled:
@@ -88,10 +76,9 @@ def place_order(user: User, session_id: str, body: dict[str, Any], idempotency_k
                     raise InvalidInput("idempotency_key_reused",
                                        "This Idempotency-Key was used with a different request.")
                 return Placed(Order.get_by_id(existing.order_id), created=False)
-        lines = _priced_lines(session_id)
+        priced = price_cart(session_id, body["shipping_method"], body.get("discount_code"))
+        lines, totals = priced.lines, priced.totals
         address = _shipping_address(user, body.get("shipping_address"), body.get("address_id"))
-        totals: Totals = compute_totals([(p.price, q) for p, q in lines], body["shipping_method"],
-                                        body.get("discount_code"))
         order = Order.create(
             order_number=new_order_number(), user=user.id, status=PENDING, payment_status=PaymentStatus.PENDING,
             currency=get_settings().currency, subtotal=totals.subtotal, shipping_fee=totals.shipping_fee,

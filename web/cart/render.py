@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from models.cart.store import Cart
+from models.orders.quote import PricedCart
 from web.render import iso
 
 
@@ -23,3 +24,11 @@ def cart_json(cart: Cart, currency: str) -> dict[str, Any]:
         "currency": currency,
         "updated_at": iso(cart.updated_at),
     }
+
+
+def quote_json(priced: PricedCart, shipping_method: str, currency: str) -> dict[str, Any]:
+    totals = priced.totals
+    return {"subtotal": totals.subtotal, "shipping_fee": totals.shipping_fee,
+            "discount_amount": totals.discount_amount, "total": totals.total, "currency": currency,
+            "discount_code": totals.discount_code, "shipping_method": shipping_method,
+            "item_count": sum(quantity for _, quantity in priced.lines)}

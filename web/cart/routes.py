@@ -12,9 +12,10 @@ from starlette.responses import Response
 
 from models.cart import store as cart
 from models.infra.settings import get_settings
+from models.orders import quote
 from web.api import Registry, run
-from web.cart.render import cart_json
-from web.cart.schemas import CartItemIn, CartOut, CartQuantityIn
+from web.cart.render import cart_json, quote_json
+from web.cart.schemas import CartItemIn, CartOut, CartQuantityIn, QuoteIn, QuoteOut
 from web.catalog import cache as catalog_cache
 
 api = Registry()
@@ -62,3 +63,12 @@ async def remove_item(request: Request, product_id: int) -> dict[str, Any]:
 async def clear_cart(request: Request) -> Response:
     await run(cart.clear, _session(request))
     return Response(status_code=204)
+
+
+@api.route("POST", "/cart/quote", summary="What POST /orders would charge for this cart now, with the same errors",
+           tags=TAGS, body=QuoteIn, response=QuoteOut, headers=SESSION,
+           errors=["invalid_session", "empty_cart", "product_unavailable", "insufficient_stock"])
+async def quote_cart(request: Request, body: QuoteIn) -> dict[str, Any]:
+    session_id = _session(request)
+    priced = await run(quote.price_cart, session_id, body.shipping_method, body.discount_code)
+    return quote_json(priced, body.shipping_method, get_settings().currency)

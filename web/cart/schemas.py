@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from models.infra.settings import get_settings
-from web.schemas import Id, Strict
+from web.schemas import DiscountCode, Id, ShippingMethodCode, Strict
 
 MAX_LINE = get_settings().max_line_quantity
 
@@ -46,3 +46,21 @@ class CartOut(BaseModel):
     subtotal: int
     currency: str
     updated_at: datetime | None = Field(description="The last write; null for an empty cart.")
+
+
+class QuoteIn(Strict):
+    shipping_method: ShippingMethodCode
+    discount_code: DiscountCode | None = None
+
+
+class QuoteOut(BaseModel):
+    """What POST /orders would charge for this cart now (the same function prices both)."""
+
+    subtotal: int
+    shipping_fee: int = Field(description="0 once the subtotal reaches the method's free_over.")
+    discount_amount: int
+    total: int
+    currency: str
+    discount_code: str | None = Field(description="Normalised (upper case); null without a code.")
+    shipping_method: str
+    item_count: int

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from models.orders.states import ADMIN_TARGETS, STATUSES
 from web.addresses.schemas import AddressFields
-from web.schemas import Id, Money, Page, Strict
+from web.schemas import DiscountCode, Id, Money, Page, ShippingMethodCode, Strict
 from web.shipping.schemas import TrackingOut
 
 
@@ -120,9 +120,9 @@ class OrderStatusOut(BaseModel):
 class CheckoutIn(Strict):
     shipping_address: AddressFields | None = None
     address_id: Id | None = None
-    shipping_method: Literal["standard", "express"]
+    shipping_method: ShippingMethodCode
     payment_method: Literal["dummy", "stripe", "toss"]
-    discount_code: str | None = Field(default=None, max_length=64)
+    discount_code: DiscountCode | None = None
 
     @model_validator(mode="after")
     def one_address(self) -> CheckoutIn:
