@@ -140,7 +140,11 @@ Product.add_index(Product.index(SQL(f"{PRODUCT_SEARCH_EXPRESSION} gin_trgm_ops")
 class Order(BaseModel):
     id = AutoField()
     order_number = CharField(max_length=40, unique=True)
-    user = ForeignKeyField(User, backref="orders", on_delete="RESTRICT")
+    # NULL for a guest's order (checked out without an account): the guest_* columns say who it is.
+    user = ForeignKeyField(User, backref="orders", on_delete="RESTRICT", null=True)
+    guest_email = CharField(max_length=254, null=True)  # lower case; where a guest's emails go
+    guest_phone = CharField(max_length=32, null=True)
+    guest_name = CharField(max_length=100, null=True)
     status = CharField(max_length=16, default="pending", index=True)
     payment_status = CharField(max_length=16, default="pending")
     currency = CharField(max_length=3)
@@ -186,6 +190,8 @@ class Order(BaseModel):
     class Meta:
         table_name = "orders"
         indexes = ((("user", "created_at"), False),)
+        # Every order belongs to a customer account or to a guest with an email, never both.
+        constraints = [SQL("CHECK ((user_id IS NULL) = (guest_email IS NOT NULL))")]
 
 
 # Operators' list of payments that need a person (reconciliation flags them): small and partial.
@@ -257,7 +263,8 @@ Shipment.add_index(Shipment.index(Shipment.next_poll_at, where=Shipment.next_pol
 
 class IdempotencyKey(BaseModel):
     id = AutoField()
-    user = ForeignKeyField(User, on_delete="CASCADE")
+    # NULL for a guest's checkout: its key is then scoped by the cart's session (models/orders/checkout.py).
+    user = ForeignKeyField(User, on_delete="CASCADE", null=True)
     key = CharField(max_length=255)
     request_hash = CharField(max_length=64)
     order = ForeignKeyField(Order, null=True, on_delete="CASCADE")
@@ -266,6 +273,10 @@ class IdempotencyKey(BaseModel):
     class Meta:
         table_name = "idempotency_keys"
         indexes = ((("user", "key"), True),)
+
+
+IdempotencyKey.add_index(IdempotencyKey.index(IdempotencyKey.key, unique=True, where=IdempotencyKey.user.is_null(),
+                                               name="idempotency_keys_guest_key"))
 
 
 class EmailLog(BaseModel):

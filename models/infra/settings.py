@@ -113,6 +113,9 @@ class Settings:
     # method -> the fee in CURRENCY, and the subtotal from which it is free (None: never free)
     shipping_fees: dict[str, int]
     shipping_free_over: dict[str, int | None]
+    order_token_ttl: int
+    order_lookup_rate_limit: str
+    guest_checkout_rate_limit: str
 
     @property
     def is_production(self) -> bool:
@@ -199,6 +202,9 @@ def load_settings() -> Settings:
         celery_unacked_restore_interval=_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
         celery_unacked_restore_throttle=_int("CELERY_UNACKED_RESTORE_THROTTLE", 10),
         **_shipping(currency),
+        order_token_ttl=_int("ORDER_TOKEN_TTL", 30 * 24 * 3600),
+        order_lookup_rate_limit=os.environ.get("ORDER_LOOKUP_RATE_LIMIT", "10/minute"),
+        guest_checkout_rate_limit=os.environ.get("GUEST_CHECKOUT_RATE_LIMIT", "30/hour"),
     )
     if settings.default_locale not in {"ko", "en"}:
         raise ConfigError("DEFAULT_LOCALE must be ko or en")

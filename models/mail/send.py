@@ -126,6 +126,16 @@ def still_due(kind: str, now: datetime) -> Any:
     return ~fn.EXISTS(handled)
 
 
+def _recipient(order: Order) -> tuple[str, str, str]:
+    """(email, name, language) of whom the order's emails go to: the customer, or a guest (the
+    guest's address and name, in the shop's DEFAULT_LOCALE)."""
+    if order.user_id is None:
+        default = get_settings().default_locale
+        return order.guest_email, order.guest_name or "", normalize_locale(default, default)
+    user = User.get_by_id(order.user_id)
+    return user.email, user.full_name, locale_of(user)
+
+
 def send_order_email(order_id: int, kind: str) -> bool:
     """Send the order's email of this kind once; False when already sent or the order is gone.
 
@@ -137,21 +147,21 @@ def send_order_email(order_id: int, kind: str) -> bool:
     if order is None:
         log.warning("email %s for missing order %s skipped", kind, order_id)
         return False
-    user = User.get_by_id(order.user_id)
+    to, name, locale = _recipient(order)
     items = list(OrderItem.select().where(OrderItem.order == order.id).order_by(OrderItem.id))
     events = list(OrderEvent.select().where(OrderEvent.order == order.id, OrderEvent.type.in_(
         ["payment_refunded", "order_cancelled"])).order_by(OrderEvent.at, OrderEvent.id))
-    context = order_context(kind, order, items, events, user.full_name, get_settings())
+    context = order_context(kind, order, items, events, name, get_settings())
     if kind == "awaiting_deposit" and context["payment"]["virtual_account"] is None:
         log.warning("awaiting_deposit email for order %s without a virtual account skipped", order_id)
         return False
     message_id = f"<{kind}.{order.order_number}@{_domain()}>"
     try:
-        email = render_email(kind, locale_of(user), context)
+        email = render_email(kind, locale, context)
     except Exception:
-        _failed(order.id, kind, user.email, message_id)
+        _failed(order.id, kind, to, message_id)
         raise
-    return _send_logged(order.id, kind, user.email, message_id, email.subject, email.text, email.html)
+    return _send_logged(order.id, kind, to, message_id, email.subject, email.text, email.html)
 
 
 def _failed(order_id: int, kind: str, recipient: str, message_id: str) -> None:

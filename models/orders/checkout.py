@@ -1,4 +1,5 @@
-"""Placing an order from a cart: price on the server, snapshot the items, answer `pending`."""
+"""Placing an order from a cart, for a member or a guest: price on the server, snapshot the items,
+answer `pending`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from models.errors import InvalidInput, NotFound, validation_error
 from models.events import OrderChanged, ReserveStock
 from models.infra.db import db
 from models.infra.settings import get_settings
+from models.orders.guests import Guest, normalize_email
 from models.orders.quote import price_cart
 from models.orders.states import PENDING, PaymentStatus, record
 from models.payments.registry import enabled_gateways
@@ -39,9 +41,11 @@ def request_hash(body: dict[str, Any], session_id: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _shipping_address(user: User, address: dict[str, Any] | None, address_id: int | None) -> dict[str, Any]:
+def _shipping_address(customer: User | Guest, address: dict[str, Any] | None,
+                      address_id: int | None) -> dict[str, Any]:
     if address_id is not None:
-        row = Address.get_or_none(Address.id == address_id, Address.user == user.id)
+        owner = customer.id if isinstance(customer, User) else None
+        row = Address.get_or_none(Address.id == address_id, Address.user == owner) if owner else None
         if row is None:
             raise NotFound("address_not_found", "No such address.", address_id=address_id)
         return {name: getattr(row, name) for name in ADDRESS_FIELDS}
@@ -50,8 +54,24 @@ def _shipping_address(user: User, address: dict[str, Any] | None, address_id: in
     return {name: address.get(name) for name in ADDRESS_FIELDS}
 
 
-def place_order(user: User, session_id: str, body: dict[str, Any], idempotency_key: str | None) -> Placed:
-    """Create a pending order from the cart; the same Idempotency-Key and body return the same order.
+def _key_scope(customer: User | Guest, session_id: str, key: str) -> tuple[int | None, str]:
+    """(user id, stored key): a member's keys are theirs; a guest has no account, so a guest's key
+    is scoped by the cart's session (hashed, to fit the column)."""
+    if isinstance(customer, User):
+        return customer.id, key
+    return None, "guest:" + hashlib.sha256(f"{session_id}\n{key}".encode()).hexdigest()
+
+
+def _customer_columns(customer: User | Guest) -> dict[str, Any]:
+    if isinstance(customer, User):
+        return {"user": customer.id}
+    return {"user": None, "guest_email": normalize_email(customer.email), "guest_phone": customer.phone,
+            "guest_name": customer.full_name}
+
+
+def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], idempotency_key: str | None) -> Placed:
+    """Create a pending order from the cart, for a member or a guest; the same Idempotency-Key and body
+    return the same order.
 
     The cart is priced by models.orders.quote.price_cart, as POST /cart/quote prices it.
     Raises InvalidInput empty_cart / idempotency_key_reused / validation_error, NotFound
@@ -66,21 +86,23 @@ def place_order(user: User, session_id: str, body: dict[str, Any], idempotency_k
     digest = request_hash(body, session_id)
     with db.atomic():
         if idempotency_key:
-            inserted = (IdempotencyKey.insert(user=user.id, key=idempotency_key, request_hash=digest)
+            owner, key = _key_scope(customer, session_id, idempotency_key)
+            inserted = (IdempotencyKey.insert(user=owner, key=key, request_hash=digest)
                         .on_conflict_ignore().execute())
             if not inserted:
                 # Another request with this key committed first (or is committing: the unique
                 # index made us wait for it): answer with its order.
-                existing = IdempotencyKey.get(IdempotencyKey.user == user.id, IdempotencyKey.key == idempotency_key)
+                existing = IdempotencyKey.get(_key_is(owner, key))
                 if existing.request_hash != digest:
                     raise InvalidInput("idempotency_key_reused",
                                        "This Idempotency-Key was used with a different request.")
                 return Placed(Order.get_by_id(existing.order_id), created=False)
         priced = price_cart(session_id, body["shipping_method"], body.get("discount_code"))
         lines, totals = priced.lines, priced.totals
-        address = _shipping_address(user, body.get("shipping_address"), body.get("address_id"))
+        address = _shipping_address(customer, body.get("shipping_address"), body.get("address_id"))
         order = Order.create(
-            order_number=new_order_number(), user=user.id, status=PENDING, payment_status=PaymentStatus.PENDING,
+            order_number=new_order_number(), **_customer_columns(customer), status=PENDING,
+            payment_status=PaymentStatus.PENDING,
             currency=get_settings().currency, subtotal=totals.subtotal, shipping_fee=totals.shipping_fee,
             discount_amount=totals.discount_amount, total=totals.total, shipping_address=address,
             shipping_method=body["shipping_method"], discount_code=totals.discount_code,
@@ -94,9 +116,13 @@ def place_order(user: User, session_id: str, body: dict[str, Any], idempotency_k
             for p, q in lines
         ]).execute()
         if idempotency_key:
-            (IdempotencyKey.update(order=order.id)
-             .where(IdempotencyKey.user == user.id, IdempotencyKey.key == idempotency_key).execute())
-        record(order, "order_created", {"items": len(lines), "total": totals.total,
+            IdempotencyKey.update(order=order.id).where(_key_is(owner, key)).execute()
+        record(order, "order_created", {"items": len(lines), "total": totals.total, "guest": order.user_id is None,
                                         "idempotency_key": idempotency_key}, to_status=PENDING)
     events.emit(ReserveStock(order.id), OrderChanged(order.id))
     return Placed(order, created=True)
+
+
+def _key_is(owner: int | None, key: str) -> Any:
+    user = IdempotencyKey.user.is_null() if owner is None else IdempotencyKey.user == owner
+    return user & (IdempotencyKey.key == key)

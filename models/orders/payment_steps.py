@@ -16,6 +16,7 @@ from models.errors import Conflict, InvalidInput, NotFound
 from models.events import CapturePayment, RefundPayment, RemoveOrderedFromCart, SendOrderEmail
 from models.infra import failpoints
 from models.infra.db import db
+from models.orders.guests import Customer, is_customer
 from models.orders.inventory import release
 from models.orders.states import (
     CANCELLED,
@@ -38,7 +39,7 @@ from models.payments import (
     get_gateway,
 )
 from models.payments.webhooks import secret_digest
-from models.tables import Order, OrderItem, User, utcnow
+from models.tables import Order, OrderItem, utcnow
 
 log = logging.getLogger("shop.payments")
 CLOSED_UNPAID = (CANCELLED, EXPIRED, FAILED)
@@ -61,11 +62,13 @@ def reference(order: Order) -> str | None:
 
 
 def payment_order(order: Order) -> PaymentOrder:
-    """What the gateway needs: one query for the customer and the item names."""
+    """What the gateway needs: one query for the customer (a member or a guest) and the item names."""
     email, name, names = db.obj.execute_sql(
-        "SELECT u.email, u.full_name, array_agg(i.product_name ORDER BY i.id) FROM users u "
-        "LEFT JOIN order_items i ON i.order_id = %s WHERE u.id = %s GROUP BY u.email, u.full_name",
-        (order.id, order.user_id)).fetchone() or ("", "", [])
+        "SELECT COALESCE(o.guest_email, u.email), COALESCE(o.guest_name, u.full_name), "
+        "array_agg(i.product_name ORDER BY i.id) FROM orders o "
+        "LEFT JOIN users u ON u.id = o.user_id LEFT JOIN order_items i ON i.order_id = o.id "
+        "WHERE o.id = %s GROUP BY o.guest_email, o.guest_name, u.email, u.full_name",
+        (order.id,)).fetchone() or ("", "", [])
     names = [n for n in names or [] if n]
     title = names[0] if names else order.order_number
     if len(names) > 1:
@@ -120,7 +123,7 @@ def void(order_id: int, task_id: str | None = None) -> None:
             record(order, "payment_voided", {"transaction_id": reference(order)}, task_id)
 
 
-def submit(order_id: int, user: User, proof: dict[str, object]) -> Order:
+def submit(order_id: int, user: Customer, proof: dict[str, object]) -> Order:
     """Hand the client's payment proof to the pipeline (POST /orders/{id}/pay).
 
     Raises NotFound order_not_found, Conflict invalid_state / payment_in_progress, InvalidInput
@@ -128,7 +131,7 @@ def submit(order_id: int, user: User, proof: dict[str, object]) -> Order:
     """
     with db.atomic():
         order = lock(order_id)
-        if order.user_id != user.id:
+        if not is_customer(order, user):
             raise NotFound("order_not_found", "No such order.", order_id=order_id)
         if order.status != RESERVED:
             # Also when a webhook took the payment first: details say the order is paid.

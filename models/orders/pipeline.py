@@ -26,6 +26,7 @@ from models.infra.db import db
 from models.infra.settings import get_settings
 from models.mail import send as mail
 from models.orders import inventory
+from models.orders.guests import Customer, is_customer
 from models.orders.states import (
     CANCELLED,
     CONFIRMED,
@@ -40,7 +41,7 @@ from models.orders.states import (
     transition,
 )
 from models.shipping import carriers, tracking
-from models.tables import Order, User, utcnow
+from models.tables import Order, utcnow
 
 log = logging.getLogger("shop.pipeline")
 # A reservation whose payment was submitted is not expired until this long after reserved_until:
@@ -106,15 +107,16 @@ def expire(order: Order, event_type: str, task_id: str | None = None) -> None:
     events.emit(VoidPayment(order.id), SendOrderEmail(order.id, "expired"))
 
 
-def cancel(order_id: int, user: User | None, reason: str = "", task_id: str | None = None,
+def cancel(order_id: int, user: Customer | None, reason: str = "", task_id: str | None = None,
            error_code: str = "invalid_state") -> Order:
-    """Cancel before shipping: stock released, a payment refunded or voided. user=None acts as admin.
+    """Cancel before shipping: stock released, a payment refunded or voided. user (a member, or a
+    guest holding the order's token) cancels as the customer; None acts as admin.
 
     Raises NotFound order_not_found (someone else's order), Conflict invalid_state.
     """
     with db.atomic():
         order = lock(order_id)
-        if user is not None and order.user_id != user.id:
+        if user is not None and not is_customer(order, user):
             raise NotFound("order_not_found", "No such order.", order_id=order_id)
         if order.status == CANCELLED:
             return order

@@ -42,9 +42,11 @@ class OrderPage:
         return math.ceil(self.total / self.page_size) if self.total else 0
 
 
-def get(order_id: int, user_id: int | None) -> OrderView:
-    """The order with items and events; user_id=None for admins. Raises NotFound order_not_found."""
-    order = _owned(Order.select().where(Order.id == order_id), user_id).first()
+def get(order_id: int, user_id: int | None, *, guest: bool = False) -> OrderView:
+    """The order with items and events; user_id=None for admins, guest=True for a guest's order
+    (its token named order_id). Raises NotFound order_not_found."""
+    query = _owned(Order.select().where(Order.id == order_id), user_id)
+    order = (query.where(Order.user.is_null()) if guest else query).first()
     if order is None:
         raise NotFound("order_not_found", "No such order.", order_id=order_id)
     items = list(OrderItem.select().where(OrderItem.order == order.id).order_by(OrderItem.id))
@@ -70,6 +72,16 @@ def status_for_token(access_token: str, order_id: int) -> dict[str, Any]:
         accounts.user_for(claims)  # raises when the token's user is the problem
         raise NotFound("order_not_found", "No such order.", order_id=order_id)
     return dict(zip(("id", "order_number", "status", "payment_status", "version", "updated_at"), row, strict=True))
+
+
+def status_for_guest(order_id: int) -> dict[str, Any]:
+    """The status row of a guest's order (its order token named order_id); raises NotFound order_not_found."""
+    row = (Order.select(Order.id, Order.order_number, Order.status, Order.payment_status, Order.version,
+                        Order.updated_at)
+           .where(Order.id == order_id, Order.user.is_null()).dicts().first())
+    if row is None:
+        raise NotFound("order_not_found", "No such order.", order_id=order_id)
+    return dict(row)
 
 
 def list_for_user(user_id: int, page: int, page_size: int, status: str | None) -> OrderPage:

@@ -41,6 +41,12 @@ def _event(event: OrderEvent) -> dict[str, Any]:
             "at": iso(event.at), "detail": event.detail, "task_id": event.task_id}
 
 
+def _guest(order: Order) -> dict[str, Any] | None:
+    if order.user_id is not None:
+        return None
+    return {"email": order.guest_email, "phone": order.guest_phone, "full_name": order.guest_name}
+
+
 def order_summary(order: Order, item_count: int) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": order.id, "order_number": order.order_number, "status": order.status,
@@ -58,7 +64,7 @@ def order_json(view: OrderView, admin: bool = False) -> dict[str, Any]:
     order, items, events = view.order, view.items, view.events
     out = order_summary(order, sum(i.quantity for i in items))
     out.update({
-        "user_id": order.user_id, "items": [_item(i, order.currency) for i in items],
+        "user_id": order.user_id, "guest": _guest(order), "items": [_item(i, order.currency) for i in items],
         "shipping_address": order.shipping_address, "tracking_number": order.tracking_number,
         "carrier": order.carrier, "discount_code": order.discount_code,
         "failure_reason": order.failure_reason, "failure_detail": order.failure_detail,

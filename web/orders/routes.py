@@ -1,4 +1,5 @@
-"""`/orders`: checkout, the caller's orders, status polling, pay, cancel, admin transitions."""
+"""`/orders`: checkout (customers and guests), the caller's orders, status polling, pay, cancel, a
+guest's lookup, admin transitions."""
 
 from __future__ import annotations
 
@@ -13,18 +14,23 @@ from starlette.responses import Response
 
 from models.cart import store as cart
 from models.errors import AuthError, validation_error
-from models.infra import failpoints
-from models.orders import checkout, payment_steps, pipeline
+from models.infra import failpoints, ratelimit
+from models.infra.settings import get_settings
+from models.orders import checkout, guests, payment_steps, pipeline
 from models.orders import queries as order_queries
 from models.tables import Order, User
 from tasks.dispatch import perform
 from web.api import Registry, run
-from web.auth import bearer_token
+from web.auth import client_address
 from web.orders import status_waiter
+from web.orders.access import customer_for, guest_order, token_of
 from web.orders.render import order_json, order_page, status_json
 from web.orders.schemas import (
     AdminUpdateIn,
     CheckoutIn,
+    CheckoutOut,
+    LookupIn,
+    LookupOut,
     OrderListQuery,
     OrderOut,
     OrderPage,
@@ -66,17 +72,43 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
-@api.route("POST", "/orders", summary="Check out the cart: 202 with the pending order", tags=TAGS, auth="user",
-           body=CheckoutIn, response=OrderOut, status=202, headers=SESSION_HEADER,
+@api.route("POST", "/orders", summary="Check out the cart, as a customer or a guest: 202 with the pending order",
+           tags=TAGS, auth="optional", body=CheckoutIn, response=CheckoutOut, status=202, headers=SESSION_HEADER,
            errors=["empty_cart", "invalid_session", "idempotency_key_reused", "address_not_found",
-                   "product_unavailable"])
-async def create_order(request: Request, user: User, body: CheckoutIn) -> dict[str, Any]:
-    session_id, key, checkout_body = _session(request), _idempotency_key(request), body.model_dump(mode="json")
+                   "product_unavailable", "insufficient_stock", "not_authenticated", "rate_limited"])
+async def create_order(request: Request, user: User | None, body: CheckoutIn) -> dict[str, Any]:
+    session_id, key = _session(request), _idempotency_key(request)
+    checkout_body = body.model_dump(mode="json", exclude={"guest"})
+    customer: User | guests.Guest
+    if user is not None:
+        if body.guest is not None:
+            raise validation_error({"guest": "Signed-in customers check out as themselves; leave guest out."})
+        customer = user
+    elif body.guest is None:
+        raise AuthError("not_authenticated", "Log in, or check out as a guest: send guest {email, phone, full_name}.")
+    elif body.address_id is not None:
+        raise validation_error({"address_id": "Guests have no address book: send shipping_address."})
+    else:
+        customer = guests.Guest(body.guest.email, body.guest.phone, body.guest.full_name)
+        checkout_body["guest"] = body.guest.model_dump(mode="json")  # part of what an Idempotency-Key repeats
+    client = client_address(request)
 
     def place() -> Order:
-        return checkout.place_order(user, session_id, checkout_body, key).order
+        if isinstance(customer, guests.Guest):
+            ratelimit.hit(get_settings().guest_checkout_rate_limit, "guest-checkout", client)
+        return checkout.place_order(customer, session_id, checkout_body, key).order
 
-    return await run(_perform, place)
+    answer = await run(_perform, place)
+    if user is None:
+        answer["order_token"] = guests.sign_order_token(answer["id"])
+    return answer
+
+
+@api.route("POST", "/orders/lookup", summary="A guest finds their order again: a fresh order token", tags=TAGS,
+           body=LookupIn, response=LookupOut, errors=["order_not_found", "rate_limited"])
+async def lookup(request: Request, body: LookupIn) -> dict[str, Any]:
+    order_id, token = await run(guests.lookup, body.order_number, body.email, client_address(request))
+    return {"order_id": order_id, "order_token": token}
 
 
 @api.route("GET", "/orders", summary="The caller's orders, newest first", tags=TAGS, auth="user",
@@ -87,19 +119,28 @@ async def list_orders(request: Request, user: User, query: OrderListQuery) -> di
 
 
 @api.route("GET", "/orders/{order_id:int}", summary="One order with items, totals, timeline and payment",
-           tags=TAGS, auth="user", response=OrderOut, errors=["order_not_found"])
-async def get_order(request: Request, user: User, order_id: int) -> dict[str, Any]:
-    view = await run(order_queries.get, order_id, None if user.is_admin else user.id)
-    return order_json(view, admin=user.is_admin)
+           tags=TAGS, auth="token", response=OrderOut, errors=["order_not_found"])
+async def get_order(request: Request, order_id: int) -> dict[str, Any]:
+    customer = await customer_for(request, order_id)
+    if isinstance(customer, guests.GuestAccess):
+        return order_json(await run(order_queries.get, order_id, None, guest=True))
+    view = await run(order_queries.get, order_id, None if customer.is_admin else customer.id)
+    return order_json(view, admin=customer.is_admin)
+
+
+def _status_row(token: str, order_id: int) -> dict[str, Any]:
+    """The status row for an access token's user or a guest's order token (one query either way)."""
+    if guest_order(token, order_id) is not None:
+        return order_queries.status_for_guest(order_id)
+    return order_queries.status_for_token(token, order_id)
 
 
 @api.route("GET", "/orders/{order_id:int}/status", summary="Cheap status for polling (ETag, 304 on If-None-Match)",
            tags=TAGS, auth="token", query=StatusQuery, response=OrderStatusOut, errors=["order_not_found"],
            headers={"If-None-Match": "The ETag of the last answer: 304 while nothing changed"})
 async def order_status(request: Request, order_id: int, query: StatusQuery) -> Response:
-    token = bearer_token(request)
-    if token is None:
-        raise AuthError("not_authenticated", "Send an access token as 'Authorization: Bearer <token>'.")
+    token = token_of(request)
+    guest_order(token, order_id)  # another order's token: 404 before any query
     known = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",") if tag.strip()]
     deadline = time.monotonic() + query.wait
     while True:
@@ -107,7 +148,7 @@ async def order_status(request: Request, order_id: int, query: StatusQuery) -> R
         change = status_waiter.register(order_id) if query.wait and known else None
         try:
             # One threadpool hop and one query (auth + row) for the endpoint storefronts poll.
-            row = await run(order_queries.status_for_token, token, order_id)
+            row = await run(_status_row, token, order_id)
             etag = f'"o{row["id"]}v{row["version"]}"'
             remaining = deadline - time.monotonic()
             if etag not in known or change is None or remaining <= 0:
@@ -125,17 +166,19 @@ async def order_status(request: Request, order_id: int, query: StatusQuery) -> R
 
 
 @api.route("POST", "/orders/{order_id:int}/pay", summary="Hand the payment proof to the pipeline", tags=TAGS,
-           auth="user", body=PayIn, response=OrderOut, status=202,
+           auth="token", body=PayIn, response=OrderOut, status=202,
            errors=["order_not_found", "invalid_state", "payment_in_progress", "amount_mismatch"])
-async def pay(request: Request, user: User, order_id: int, body: PayIn) -> dict[str, Any]:
+async def pay(request: Request, order_id: int, body: PayIn) -> dict[str, Any]:
+    customer = await customer_for(request, order_id)
     proof = body.model_dump(exclude_none=True)
-    return await run(_perform, payment_steps.submit, order_id, user, proof)
+    return await run(_perform, payment_steps.submit, order_id, customer, proof)
 
 
 @api.route("DELETE", "/orders/{order_id:int}", summary="Cancel before shipping (stock released, refund if paid)",
-           tags=TAGS, auth="user", response=OrderOut, errors=["order_not_found", "invalid_state"])
-async def cancel(request: Request, user: User, order_id: int) -> dict[str, Any]:
-    return await run(_perform, pipeline.cancel, order_id, user, "customer")
+           tags=TAGS, auth="token", response=OrderOut, errors=["order_not_found", "invalid_state"])
+async def cancel(request: Request, order_id: int) -> dict[str, Any]:
+    customer = await customer_for(request, order_id)
+    return await run(_perform, pipeline.cancel, order_id, customer, "customer")
 
 
 @api.route("PATCH", "/orders/{order_id:int}", summary="Admin: ship, deliver or cancel", tags=TAGS, auth="admin",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, EmailStr, Field, model_validator
 
 from models.orders.states import ADMIN_TARGETS, STATUSES
 from web.addresses.schemas import AddressFields
-from web.schemas import DiscountCode, Id, Money, Page, ShippingMethodCode, Strict
+from web.schemas import DiscountCode, Id, Money, Page, Phone, ShippingMethodCode, Strict
 from web.shipping.schemas import TrackingOut
 
 
@@ -82,8 +82,15 @@ class PaymentFlagOut(BaseModel):
     flagged_at: datetime | None
 
 
+class GuestOut(BaseModel):
+    email: str
+    phone: str
+    full_name: str
+
+
 class OrderOut(OrderSummaryOut):
-    user_id: int
+    user_id: int | None = Field(description="null for a guest's order")
+    guest: GuestOut | None = Field(description="Who a guest's order is for; null for a customer's order.")
     items: list[OrderItemOut]
     shipping_address: dict[str, Any]
     tracking_number: str | None
@@ -117,7 +124,17 @@ class OrderStatusOut(BaseModel):
     updated_at: datetime
 
 
+class GuestIn(Strict):
+    email: EmailStr = Field(max_length=254, description="Where the order's emails go; with the order number it "
+                                                        "finds the order again (POST /orders/lookup).")
+    phone: Phone
+    full_name: str = Field(min_length=1, max_length=100)
+
+
 class CheckoutIn(Strict):
+    guest: GuestIn | None = Field(default=None, description="Checkout without an account (no Authorization "
+                                                            "header): who the order is for. Guests give "
+                                                            "shipping_address, not address_id.")
     shipping_address: AddressFields | None = None
     address_id: Id | None = None
     shipping_method: ShippingMethodCode
@@ -129,6 +146,22 @@ class CheckoutIn(Strict):
         if (self.shipping_address is None) == (self.address_id is None):
             raise ValueError("give exactly one of shipping_address or address_id")
         return self
+
+
+class CheckoutOut(OrderOut):
+    order_token: str | None = Field(default=None, description=(
+        "Guest checkout only: a Bearer token for this order's GET /orders/{id}, /status, /pay and DELETE, and "
+        "nothing else. It expires after ORDER_TOKEN_TTL; POST /orders/lookup issues a fresh one."))
+
+
+class LookupIn(Strict):
+    order_number: str = Field(min_length=1, max_length=40, examples=["ORD-20261130-ABCD2345"])
+    email: EmailStr = Field(max_length=254)
+
+
+class LookupOut(BaseModel):
+    order_id: int
+    order_token: str = Field(description="As CheckoutOut.order_token.")
 
 
 class PayIn(Strict):

@@ -1,0 +1,43 @@
+"""008: what the storefront additions need (CONTRACT.md "Storefront and admin additions").
+
+Guest checkout: orders.user_id becomes nullable and a guest's order keeps the guest's email, phone
+and name (a CHECK says an order has an account or a guest email, never both); a guest's
+Idempotency-Key has no user, so such keys get their own unique index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+STATEMENTS = [
+    'ALTER TABLE "orders" ALTER COLUMN "user_id" DROP NOT NULL',
+    'ALTER TABLE "orders" ADD COLUMN "guest_email" VARCHAR(254)',
+    'ALTER TABLE "orders" ADD COLUMN "guest_phone" VARCHAR(32)',
+    'ALTER TABLE "orders" ADD COLUMN "guest_name" VARCHAR(100)',
+    'ALTER TABLE "orders" ADD CONSTRAINT "orders_check" CHECK ((user_id IS NULL) = (guest_email IS NOT NULL))',
+    'ALTER TABLE "idempotency_keys" ALTER COLUMN "user_id" DROP NOT NULL',
+    """CREATE UNIQUE INDEX "idempotency_keys_guest_key" ON "idempotency_keys" ("key") WHERE ("user_id" IS NULL)""",
+]
+
+ROLLBACK = [
+    'DROP INDEX IF EXISTS "idempotency_keys_guest_key"',
+    'DELETE FROM "idempotency_keys" WHERE "user_id" IS NULL',
+    'ALTER TABLE "idempotency_keys" ALTER COLUMN "user_id" SET NOT NULL',
+    'ALTER TABLE "orders" DROP CONSTRAINT IF EXISTS "orders_check"',
+    # Guest orders cannot survive a schema without them.
+    'DELETE FROM "orders" WHERE "user_id" IS NULL',
+    'ALTER TABLE "orders" ALTER COLUMN "user_id" SET NOT NULL',
+    'ALTER TABLE "orders" DROP COLUMN IF EXISTS "guest_name"',
+    'ALTER TABLE "orders" DROP COLUMN IF EXISTS "guest_phone"',
+    'ALTER TABLE "orders" DROP COLUMN IF EXISTS "guest_email"',
+]
+
+
+def migrate(migrator: Any, database: Any, *, fake: bool = False) -> None:
+    for statement in STATEMENTS:
+        migrator.sql(statement)
+
+
+def rollback(migrator: Any, database: Any, *, fake: bool = False) -> None:
+    for statement in ROLLBACK:
+        migrator.sql(statement)
