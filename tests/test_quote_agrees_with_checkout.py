@@ -12,12 +12,14 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from models.infra import ratelimit
 from models.infra.settings import ConfigError, get_settings, load_settings
 from models.tables import Product
 from tests.support import assert_error, checkout_body
 
 API = "/api/v1"
 _serial = itertools.count()
+GUEST = {"email": "guest@example.com", "phone": "010-1234-5678", "full_name": "Guest"}
 
 line = st.fixed_dictionaries({
     "price": st.integers(0, 120_000),
@@ -28,6 +30,7 @@ line = st.fixed_dictionaries({
     "published": st.sampled_from([True] * 9 + [False]),
 })
 carts = st.fixed_dictionaries({
+    "who": st.sampled_from(["customer", "guest"]),
     "lines": st.lists(line, min_size=0, max_size=4),
     "shipping_method": st.sampled_from(["standard", "express"]),
     "discount_code": st.sampled_from([None, "WELCOME10", "welcome10", "NOPE", ""]),
@@ -49,14 +52,19 @@ def fill(client: Any, session: str, lines: list[dict[str, Any]]) -> None:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cart=carts)
 def test_quote_and_order_agree_on_random_carts(client: Any, user_headers: dict[str, str], cart: dict[str, Any]) -> None:
+    ratelimit.reset()  # guest checkouts are limited per address; every example is a new shopper
     session = f"quote-{next(_serial):06d}"
     fill(client, session, cart["lines"])
     choice = {"shipping_method": cart["shipping_method"]}
     if cart["discount_code"] is not None:
         choice["discount_code"] = cart["discount_code"]
-    quoted = client.post(f"{API}/cart/quote", json=choice, headers={"X-Session-ID": session})
-    ordered = client.post(f"{API}/orders", json=checkout_body(**choice),
-                          headers={**user_headers, "X-Session-ID": session})
+    if cart["who"] == "customer":  # the customer's cart, which the session's lines are merged into
+        assert client.delete(f"{API}/cart", headers=user_headers).status_code == 204
+        headers, body = {**user_headers, "X-Session-ID": session}, checkout_body(**choice)
+    else:
+        headers, body = {"X-Session-ID": session}, checkout_body(guest=GUEST, **choice)
+    quoted = client.post(f"{API}/cart/quote", json=choice, headers=headers)
+    ordered = client.post(f"{API}/orders", json=body, headers=headers)
     if ordered.status_code == 202:
         assert quoted.status_code == 200, quoted.text
         quote, order = quoted.json(), ordered.json()

@@ -1,10 +1,12 @@
 """The cart store: one Redis hash per session, priced from the catalogue at read time.
 
 Layout (all keys expire CART_TTL seconds after the cart's last write):
-    cart:<session>      hash  {"<product_id>": "<quantity>", ..., "~updated": "<unix seconds>"}
-    carts:activity      zset  session -> unix seconds of the cart's last write (the abandoned-cart sweep)
-    cart-owner:<session> string  the signed-in customer's user id (the abandoned-cart reminder); CART_TTL
-                              after it was set
+    cart:<cart id>      hash  {"<product_id>": "<quantity>", ..., "~updated": "<unix seconds>"}
+    carts:activity      zset  cart id -> unix seconds of the cart's last write (the abandoned-cart sweep)
+    cart-owner:<session> string  a signed-in customer's user id for a session cart (the abandoned-cart
+                              reminder); CART_TTL after it was set
+A cart id is the X-Session-ID of an anonymous cart, or `~u<user id>` for a customer's cart; a
+session attached to a customer keeps only {"~owner": "~u<user id>"} (models/cart/owners.py).
 
 Every write is one Lua script (one round trip, atomic): it re-reads the line, checks the per-line
 maximum, the number of lines and the stock the caller looked up, writes, refreshes the TTL and the
@@ -40,6 +42,10 @@ from models.tables import Product
 SESSION_RE = re.compile(r"[A-Za-z0-9_-]{8,128}")
 ACTIVITY_KEY = "carts:activity"  # a different prefix from cart:<session>, so no session id can collide
 UPDATED_FIELD = "~updated"
+# Set on a session's hash once the session is attached to a customer: the customer's cart id
+# (models/cart/owners.py). Every read and write of the session then goes to that cart.
+OWNER_FIELD = "~owner"
+CUSTOMER_PREFIX = "~u"  # a customer's cart id: ~u<user id> (never an X-Session-ID, which has no '~')
 MAX_LINES = 100  # distinct products in one cart
 UNLIMITED = -1  # `available` for products that do not track inventory
 MAX_PRODUCT_ID = 2**31 - 1  # products.id is a SERIAL
@@ -49,6 +55,8 @@ local cart, activity = KEYS[1], KEYS[2]
 local pid, qty, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local available, max_line, max_lines = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local ttl, now, session = tonumber(ARGV[7]), ARGV[8], ARGV[9]
+local owner = redis.call('HGET', cart, '~owner')
+if owner then return {-6, owner, {}} end
 local cur = tonumber(redis.call('HGET', cart, pid) or '0')
 local new = qty
 if mode == 'add' then new = cur + qty end
@@ -123,16 +131,28 @@ def _quantities(raw: dict[str, str]) -> dict[int, int]:
     return {int(k): int(v) for k, v in raw.items() if k.isdigit() and int(v) > 0}
 
 
-def get_quantities(session_id: str) -> dict[int, int]:
-    """product_id -> quantity of the session's cart (empty when unknown); one Redis round trip."""
-    return _quantities(get_redis().hgetall(cart_key(session_id)))
+def resolve(cart_id: str) -> str:
+    """The cart a cart id's requests use: the customer's for a session attached to one, else itself."""
+    owner: str | None = get_redis().hget(cart_key(cart_id), OWNER_FIELD)
+    return owner or cart_id
 
 
-def clear(session_id: str) -> None:
-    """Forget the cart and its activity record (after checkout, or DELETE /cart)."""
+def get_quantities(cart_id: str) -> dict[int, int]:
+    """product_id -> quantity of the cart (empty when unknown); one Redis round trip, two for a session
+    attached to a customer (whose cart it then reads)."""
+    raw = get_redis().hgetall(cart_key(cart_id))
+    owner = raw.get(OWNER_FIELD)
+    return _quantities(get_redis().hgetall(cart_key(owner)) if owner else raw)
+
+
+def clear(cart_id: str) -> None:
+    """Forget the cart and its activity record (DELETE /cart); for a session attached to a customer,
+    the customer's cart (the session stays attached)."""
+    owner = get_redis().hget(cart_key(cart_id), OWNER_FIELD)
+    target = owner or cart_id
     pipe = get_redis().pipeline(transaction=True)
-    pipe.delete(cart_key(session_id))
-    pipe.zrem(ACTIVITY_KEY, session_id)
+    pipe.delete(cart_key(target))
+    pipe.zrem(ACTIVITY_KEY, target)
     pipe.execute()
 
 
@@ -198,11 +218,14 @@ def set_owner(session_id: str, user_id: int) -> None:
 
 
 def owners(session_ids: list[str]) -> dict[str, int]:
-    """session -> user id, for the carts among session_ids that belong to a signed-in customer."""
-    if not session_ids:
-        return {}
-    values = get_redis().mget([owner_key(s) for s in session_ids])
-    return {s: int(v) for s, v in zip(session_ids, values, strict=True) if v is not None and str(v).isdigit()}
+    """cart id -> user id, for the carts among session_ids that belong to a signed-in customer: a
+    customer's own cart (`~u<user id>`), or a session cart recorded by set_owner."""
+    found = {c: int(c[2:]) for c in session_ids if c.startswith(CUSTOMER_PREFIX) and c[2:].isdigit()}
+    sessions = [s for s in session_ids if s not in found]
+    if sessions:
+        values = get_redis().mget([owner_key(s) for s in sessions])
+        found.update({s: int(v) for s, v in zip(sessions, values, strict=True) if v is not None and str(v).isdigit()})
+    return found
 
 
 def last_activity(session_id: str) -> float | None:
@@ -257,6 +280,8 @@ async def _write(session_id: str, product_id: int, quantity: int, mode: str, ava
         raise validation_error({"product_id": f"A cart holds at most {MAX_LINES} different products."})
     if status == -4:
         raise NotFound("cart_item_not_found", "This product is not in the cart.", product_id=product_id)
+    if status == -6:  # a session attached to a customer: its cart is the customer's (models/cart/owners.py)
+        return await _write(str(current), product_id, quantity, mode, available)
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
@@ -283,11 +308,16 @@ async def remove_item(session_id: str, product_id: int, rows: RowLookup) -> Cart
     return await _priced(session_id, await _write(session_id, product_id, 0, "remove", UNLIMITED), rows)
 
 
-async def read(session_id: str, rows: RowLookup) -> Cart:
-    """The cart priced at the catalogue's prices: one Redis round trip, plus the lookup of its rows.
+async def read(cart_id: str, rows: RowLookup) -> Cart:
+    """The cart priced at the catalogue's prices: one Redis round trip (two for a session attached to
+    a customer), plus the lookup of its rows.
 
     Lines whose product was deleted or unpublished are left out."""
-    return await _priced(session_id, await command("HGETALL", cart_key(session_id)), rows)
+    raw = await command("HGETALL", cart_key(cart_id))
+    owner = raw.get(OWNER_FIELD)
+    if owner:
+        return await _priced(owner, await command("HGETALL", cart_key(owner)), rows)
+    return await _priced(cart_id, raw, rows)
 
 
 async def _priced(session_id: str, raw: dict[str, str], rows: RowLookup) -> Cart:

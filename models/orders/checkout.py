@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from models import events
+from models.cart import store as cart_store
 from models.errors import InvalidInput, NotFound, validation_error
 from models.events import OrderChanged, ReserveStock
 from models.infra.db import db
@@ -70,8 +71,9 @@ def _customer_columns(customer: User | Guest) -> dict[str, Any]:
 
 
 def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], idempotency_key: str | None) -> Placed:
-    """Create a pending order from the cart, for a member or a guest; the same Idempotency-Key and body
-    return the same order.
+    """Create a pending order from the cart session_id names (a session, or a customer's cart id:
+    models/cart/owners.py), for a member or a guest; the same Idempotency-Key and body return the
+    same order.
 
     The cart is priced by models.orders.quote.price_cart, as POST /cart/quote prices it.
     Raises InvalidInput empty_cart / idempotency_key_reused / validation_error, NotFound
@@ -83,6 +85,7 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
         raise validation_error({"payment_method": f"Not enabled on this shop; enabled: {offered}."},
                                f"Payment method {body['payment_method']} is not enabled on this shop; "
                                f"enabled: {offered}.")
+    session_id = cart_store.resolve(session_id)  # the cart the order comes from, and is taken out of once paid
     digest = request_hash(body, session_id)
     with db.atomic():
         if idempotency_key:

@@ -9,9 +9,9 @@ from models.orders.quote import PricedCart
 from web.render import iso
 
 
-def cart_json(cart: Cart, currency: str) -> dict[str, Any]:
+def cart_json(cart: Cart, session_id: str | None, currency: str) -> dict[str, Any]:
     return {
-        "session_id": cart.session_id,
+        "session_id": session_id,
         "items": [
             {"product_id": line.product_id, "name": line.name, "slug": line.slug, "sku": line.sku,
              "image": line.image, "unit_price": line.unit_price, "quantity": line.quantity,

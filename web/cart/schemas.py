@@ -40,7 +40,8 @@ class CartLineOut(BaseModel):
 
 
 class CartOut(BaseModel):
-    session_id: str
+    session_id: str | None = Field(description="The X-Session-ID sent; null for a customer's cart read with "
+                                               "an access token alone.")
     items: list[CartLineOut] = Field(description="Products since deleted or unpublished are left out.")
     item_count: int
     subtotal: int

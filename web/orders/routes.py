@@ -12,7 +12,6 @@ from typing import Any, cast
 from starlette.requests import Request
 from starlette.responses import Response
 
-from models.cart import store as cart
 from models.errors import AuthError, validation_error
 from models.infra import failpoints, ratelimit
 from models.infra.settings import get_settings
@@ -22,6 +21,7 @@ from models.tables import Order, User
 from tasks.dispatch import perform
 from web.api import Registry, run
 from web.auth import client_address
+from web.cart.session import cart_for
 from web.orders import status_waiter
 from web.orders.access import customer_for, guest_order, token_of
 from web.orders.render import order_json, order_page, status_json
@@ -42,7 +42,8 @@ from web.responses import JSONResponse
 
 api = Registry()
 TAGS = ["orders"]
-SESSION_HEADER = {"X-Session-ID": "The cart to check out (8-128 chars of [A-Za-z0-9_-])",
+SESSION_HEADER = {"X-Session-ID": "The cart to check out (8-128 chars of [A-Za-z0-9_-]); with an access token, "
+                                  "the customer's cart, with this session's lines merged in",
                   "Idempotency-Key": "Retries with the same key and body return the same order"}
 
 
@@ -56,10 +57,6 @@ def _perform(step: Callable[..., Order], *args: Any) -> dict[str, Any]:
     one threadpool trip (each costs a thread hop and a pooled connection, and these endpoints are
     on every checkout's path)."""
     return cast(dict[str, Any], perform(step, *args, render=_rendered))
-
-
-def _session(request: Request) -> str:
-    return cart.validate_session_id(request.headers.get("x-session-id"))
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -77,7 +74,7 @@ def _idempotency_key(request: Request) -> str | None:
            errors=["empty_cart", "invalid_session", "idempotency_key_reused", "address_not_found",
                    "product_unavailable", "insufficient_stock", "not_authenticated", "rate_limited"])
 async def create_order(request: Request, user: User | None, body: CheckoutIn) -> dict[str, Any]:
-    session_id, key = _session(request), _idempotency_key(request)
+    key = _idempotency_key(request)
     checkout_body = body.model_dump(mode="json", exclude={"guest"})
     customer: User | guests.Guest
     if user is not None:
@@ -92,11 +89,12 @@ async def create_order(request: Request, user: User | None, body: CheckoutIn) ->
         customer = guests.Guest(body.guest.email, body.guest.phone, body.guest.full_name)
         checkout_body["guest"] = body.guest.model_dump(mode="json")  # part of what an Idempotency-Key repeats
     client = client_address(request)
+    cart_id = (await cart_for(request, user, session_required=True)).cart_id  # a customer's: their own cart
 
     def place() -> Order:
         if isinstance(customer, guests.Guest):
             ratelimit.hit(get_settings().guest_checkout_rate_limit, "guest-checkout", client)
-        return checkout.place_order(customer, session_id, checkout_body, key).order
+        return checkout.place_order(customer, cart_id, checkout_body, key).order
 
     answer = await run(_perform, place)
     if user is None:

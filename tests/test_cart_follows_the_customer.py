@@ -1,0 +1,171 @@
+"""A cart that follows the customer: a request with an access token and X-Session-ID attaches the
+session, merging its cart into the customer's (a product in both: the larger quantity, capped by
+stock); afterwards the token alone or any attached session id serves that one cart. Sessions never
+attached behave as before. Merges racing each other and racing writes lose nothing (one Lua script)."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+
+from models.cart import owners
+from models.cart import store as cart
+from models.tables import Order, Product, User
+from tests.support import assert_error, checkout_body, register_shopper
+
+API = "/api/v1"
+
+
+def product(sku: str, stock: int = 10, **extra: Any) -> Product:
+    return Product.create(sku=sku, name=sku, slug=sku.lower(), price=1000, stock_quantity=stock, tags=[],
+                          images=[], **extra)
+
+
+def add(client: Any, headers: dict[str, str], product_id: int, quantity: int) -> Any:
+    return client.post(f"{API}/cart/items", json={"product_id": product_id, "quantity": quantity}, headers=headers)
+
+
+def lines(response: Any) -> dict[int, int]:
+    assert response.status_code == 200, response.text
+    return {line["product_id"]: line["quantity"] for line in response.json()["items"]}
+
+
+@pytest.fixture
+def shopper(client: Any) -> dict[str, str]:
+    return register_shopper(client, "ana@example.com")
+
+
+def test_logging_in_attaches_the_session_and_merges_carts_across_devices(client: Any,
+                                                                          shopper: dict[str, str]) -> None:
+    tee, cap, mug = product("TEE", stock=4), product("CAP"), product("MUG")
+    phone, laptop = {"X-Session-ID": "phone-session"}, {"X-Session-ID": "laptop-session"}
+    add(client, phone, tee.id, 2)
+    add(client, phone, mug.id, 1)
+    # Logged in on the phone: the phone's cart becomes the customer's.
+    assert lines(client.get(f"{API}/cart", headers={**shopper, **phone})) == {tee.id: 2, mug.id: 1}
+    assert lines(client.get(f"{API}/cart", headers=shopper)) == {tee.id: 2, mug.id: 1}
+    # On the laptop, before logging in: an anonymous cart of its own.
+    add(client, laptop, tee.id, 4)
+    add(client, laptop, cap.id, 3)
+    assert lines(client.get(f"{API}/cart", headers=laptop)) == {tee.id: 4, cap.id: 3}
+    Product.update(stock_quantity=3).where(Product.id == tee.id).execute()  # sold elsewhere meanwhile
+    merged = client.get(f"{API}/cart", headers={**shopper, **laptop})
+    # tee: the larger of 2 and 4, capped by the 3 in stock; cap and mug carried over.
+    assert lines(merged) == {tee.id: 3, cap.id: 3, mug.id: 1}
+    assert merged.json()["session_id"] == "laptop-session"
+    for headers in (shopper, phone, laptop):  # one cart, whichever id is sent
+        assert lines(client.get(f"{API}/cart", headers=headers)) == {tee.id: 3, cap.id: 3, mug.id: 1}
+    assert client.get(f"{API}/cart", headers=shopper).json()["session_id"] is None
+    # Writes through any of them change that one cart.
+    add(client, phone, cap.id, 1)
+    add(client, shopper, mug.id, 1)
+    assert lines(client.get(f"{API}/cart", headers={**shopper, **laptop})) == {tee.id: 3, cap.id: 4, mug.id: 2}
+    assert client.delete(f"{API}/cart", headers=laptop).status_code == 204
+    assert lines(client.get(f"{API}/cart", headers=shopper)) == {}
+
+
+def test_attaching_again_changes_nothing_and_a_smaller_line_keeps_the_larger(client: Any,
+                                                                            shopper: dict[str, str]) -> None:
+    tee = product("TEE", stock=10)
+    session = {"X-Session-ID": "phone-session"}
+    add(client, {**shopper, **session}, tee.id, 5)
+    client.patch(f"{API}/cart/items/{tee.id}", json={"quantity": 2}, headers=shopper)
+    # The session holds only a pointer now: reading with it again does not bring the 5 back.
+    assert lines(client.get(f"{API}/cart", headers={**shopper, **session})) == {tee.id: 2}
+    other = {"X-Session-ID": "tablet-session"}
+    add(client, other, tee.id, 1)
+    assert lines(client.get(f"{API}/cart", headers={**shopper, **other})) == {tee.id: 2}
+
+
+def test_another_customer_on_the_same_device_gets_their_own_cart(client: Any, shopper: dict[str, str]) -> None:
+    tee, cap = product("TEE"), product("CAP")
+    device = {"X-Session-ID": "shared-device"}
+    add(client, {**shopper, **device}, tee.id, 1)
+    other = register_shopper(client, "bo@example.com")
+    add(client, other, cap.id, 2)
+    assert lines(client.get(f"{API}/cart", headers={**other, **device})) == {cap.id: 2}
+    assert lines(client.get(f"{API}/cart", headers=device)) == {cap.id: 2}  # the session now follows bo
+    assert lines(client.get(f"{API}/cart", headers=shopper)) == {tee.id: 1}
+
+
+def test_anonymous_carts_are_unchanged_and_bad_input_is_refused(client: Any, shopper: dict[str, str]) -> None:
+    tee = product("TEE")
+    assert_error(client.get(f"{API}/cart"), 400, "invalid_session")
+    assert_error(client.get(f"{API}/cart", headers={**shopper, "X-Session-ID": "bad session"}), 400,
+                 "invalid_session")
+    assert_error(client.get(f"{API}/cart", headers={"Authorization": "Bearer nope", "X-Session-ID": "s-123456"}),
+                 401, "not_authenticated")
+    add(client, {"X-Session-ID": "anon-session"}, tee.id, 2)
+    assert cart.get_quantities("anon-session") == {tee.id: 2}
+    assert lines(client.get(f"{API}/cart", headers={"X-Session-ID": "anon-session"})) == {tee.id: 2}
+
+
+def test_checkout_takes_the_customers_cart_and_a_paid_order_leaves_it(client: Any, shopper: dict[str, str]) -> None:
+    tee = product("TEE")
+    add(client, {"X-Session-ID": "phone-session"}, tee.id, 2)
+    response = client.post(f"{API}/orders", json=checkout_body(), headers={**shopper, "X-Session-ID": "phone-session"})
+    assert response.status_code == 202, response.text
+    user = User.get(User.email == "ana@example.com")
+    assert Order.get_by_id(response.json()["id"]).session_id == owners.customer_cart_id(user.id)
+    assert response.json()["item_count"] == 2
+    assert cart.remove_ordered(response.json()["id"], owners.customer_cart_id(user.id), {tee.id: 2})
+    assert lines(client.get(f"{API}/cart", headers={"X-Session-ID": "phone-session"})) == {}
+
+
+def run_at_once(jobs: list[Callable[[], Any]]) -> None:
+    barrier = threading.Barrier(len(jobs))
+    errors: list[BaseException] = []
+
+    def worker(job: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            job()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_sessions_attaching_at_once_and_adds_racing_them_lose_nothing(live_server: Any, client: Any,
+                                                                     seed: int) -> None:
+    token = register_shopper(client, f"racer{seed}@example.com")
+    products = [product(f"R-{n}", stock=500).id for n in range(6)]
+    extra = product("EXTRA", stock=500).id
+    rng = random.Random(seed)
+    sessions = {f"device-{seed}-{n:02d}": {pid: rng.randint(1, 9) for pid in rng.sample(products, 3)}
+                for n in range(12)}
+    for session, held in sessions.items():
+        for product_id, quantity in held.items():
+            assert add(client, {"X-Session-ID": session}, product_id, quantity).status_code == 200
+
+    def attach(session: str) -> Callable[[], Any]:
+        def job() -> None:
+            with requests.Session() as http:
+                answer = http.get(live_server.url + f"{API}/cart", headers={**token, "X-Session-ID": session},
+                                  timeout=30)
+                assert answer.status_code == 200, answer.text
+        return job
+
+    def add_extra() -> None:
+        with requests.Session() as http:
+            answer = http.post(live_server.url + f"{API}/cart/items", json={"product_id": extra, "quantity": 1},
+                               headers=token, timeout=30)
+            assert answer.status_code == 200, answer.text
+
+    run_at_once([attach(s) for s in sessions] + [add_extra] * 12)
+    expected = {pid: max(held.get(pid, 0) for held in sessions.values()) for pid in products}
+    expected = {pid: qty for pid, qty in expected.items() if qty} | {extra: 12}
+    assert lines(client.get(f"{API}/cart", headers=token)) == expected
+    for session in sessions:  # every device now reads the customer's cart
+        assert cart.get_quantities(session) == expected
