@@ -73,6 +73,20 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+_WORD_BREAK = re.compile(r"[\s,;:!?()\[\]{}\"/\\|]+")
+MAX_WORDS = 8
+
+
+def search_words(q: str) -> list[str]:
+    """The words of a search: split on spaces and punctuation, each kept once (case-insensitively),
+    at most MAX_WORDS. "Linen shirt, natural" -> ["Linen", "shirt", "natural"]."""
+    words: dict[str, str] = {}
+    for word in _WORD_BREAK.split(q):
+        if word and word.casefold() not in words:
+            words[word.casefold()] = word
+    return list(words.values())[:MAX_WORDS]
+
+
 def _conditions(f: ProductFilters, is_admin: bool) -> list[Expression]:
     p = Product
     where: list[Any] = []
@@ -84,8 +98,11 @@ def _conditions(f: ProductFilters, is_admin: bool) -> list[Expression]:
     if f.tag is not None:
         where.append(p.tags.contains([f.tag]))  # tags @> '["x"]': the products_tags GIN index
     if f.q:
-        # The same expression as the products_search_trgm index, so ILIKE can use it.
-        where.append(SQL(f"{PRODUCT_SEARCH_EXPRESSION} ILIKE %s", [_like_pattern(f.q)]))
+        # Word-wise: every word somewhere in the name or description, in any order, as a substring
+        # (so Korean words match inside compounds: "셔츠" finds "린넨셔츠"). The same expression as
+        # the products_search_trgm index, so each ILIKE can use it where pg_trgm exists.
+        for word in search_words(f.q):
+            where.append(SQL(f"{PRODUCT_SEARCH_EXPRESSION} ILIKE %s", [_like_pattern(word)]))
     if f.min_price is not None:
         where.append(p.price >= f.min_price)
     if f.max_price is not None:

@@ -73,7 +73,9 @@ class ProductQuery(BaseModel):
     page_size: int = Field(default=20, ge=1, le=100)
     category: str | None = Field(default=None, max_length=100)
     tag: str | None = Field(default=None, max_length=50)
-    q: str | None = Field(default=None, max_length=200, description="Substring search in name and description.")
+    q: str | None = Field(default=None, max_length=200, description=(
+        "Word-wise search in name and description: every word (split on spaces and punctuation) appears, "
+        "in any order, as a substring; case-insensitive, Korean included (\"셔츠\" finds \"린넨셔츠\")."))
     min_price: int | None = Field(default=None, ge=0, le=MAX_MONEY)
     max_price: int | None = Field(default=None, ge=0, le=MAX_MONEY)
     in_stock: bool | None = None
