@@ -19,12 +19,13 @@ from models.infra.db import init_db
 from models.infra.logs import setup_logging
 from models.infra.redis_client import close_async_redis
 from models.infra.settings import Settings, get_settings
-from web import openapi
+from web import demo_images, openapi
 from web.accounts import routes as auth
 from web.addresses import routes as addresses
 from web.cart import routes as cart
 from web.catalog import cache as catalog_cache
 from web.catalog import routes as products
+from web.categories import routes as categories
 from web.errors import EXCEPTION_HANDLERS
 from web.health import routes as health
 from web.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -41,7 +42,8 @@ API_PREFIX = "/api/v1"
 # (prefix, registry) in the order their routes are matched.
 REGISTRIES = [("", health.api), (API_PREFIX, auth.api), (API_PREFIX, products.api), (API_PREFIX, addresses.api),
               (API_PREFIX, cart.api), (API_PREFIX, orders.api), (API_PREFIX, payments.api),
-              (API_PREFIX, webhooks.api), (API_PREFIX, shipping.api), (API_PREFIX, shipping_methods.api)]
+              (API_PREFIX, webhooks.api), (API_PREFIX, shipping.api), (API_PREFIX, shipping_methods.api),
+              (API_PREFIX, categories.api)]
 TITLE, VERSION = "Shop checkout API", "1.0.0"
 # The subscriptions each web process keeps while it serves (web/subscriptions.py): PostgreSQL's
 # product announcements for the catalogue cache, Redis's order announcements for long polls.
@@ -107,6 +109,7 @@ def create_app() -> Starlette:
         Route("/api/docs", swagger, include_in_schema=False),
         Mount("/api/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-static"),
         Route("/api/redoc", redoc, include_in_schema=False),
+        *demo_images.routes,
     ]
     for prefix, registry in REGISTRIES:
         if prefix != API_PREFIX:

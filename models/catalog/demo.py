@@ -42,6 +42,11 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "item"
 
 
+def image_path(name: str) -> str:
+    """The demo product's image: a placeholder SVG the app serves (web/demo_images.py)."""
+    return f"/static/demo/{slugify(name)}.svg"
+
+
 def seed(admin_email: str = "admin@shop.local", admin_password: str | None = None) -> tuple[int, str, str | None]:
     """Insert the demo catalogue (skipping SKUs already there) and ensure an admin.
 
@@ -57,7 +62,7 @@ def seed(admin_email: str = "admin@shop.local", admin_password: str | None = Non
                 sku=sku, name=name, slug=slugify(name), description=f"{name}: part of the demo catalogue.",
                 price=price, compare_at_price=price + 20000 if index % 4 == 0 else None,
                 cost_price=price // 2, stock_quantity=stock, low_stock_threshold=5,
-                category=category, tags=tags, images=[f"/static/demo/{slugify(name)}.jpg"],
+                category=category, tags=tags, images=[image_path(name)],
                 is_published=index != 24, is_featured=index % 5 == 0,
             )
             inserted += 1

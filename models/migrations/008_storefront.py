@@ -3,6 +3,10 @@
 Guest checkout: orders.user_id becomes nullable and a guest's order keeps the guest's email, phone
 and name (a CHECK says an order has an account or a guest email, never both); a guest's
 Idempotency-Key has no user, so such keys get their own unique index.
+
+Demo images: the demo catalogue named /static/demo/<slug>.jpg files that never existed; the app
+now draws /static/demo/<slug>.svg placeholders (web/demo_images.py), so demo products already
+loaded point there.
 """
 
 from __future__ import annotations
@@ -17,9 +21,13 @@ STATEMENTS = [
     'ALTER TABLE "orders" ADD CONSTRAINT "orders_check" CHECK ((user_id IS NULL) = (guest_email IS NOT NULL))',
     'ALTER TABLE "idempotency_keys" ALTER COLUMN "user_id" DROP NOT NULL',
     """CREATE UNIQUE INDEX "idempotency_keys_guest_key" ON "idempotency_keys" ("key") WHERE ("user_id" IS NULL)""",
+    """UPDATE "products" SET "images" = jsonb_build_array(regexp_replace("images"->>0, '\\.jpg$', '.svg'))
+       WHERE left("sku", 5) = 'DEMO-' AND jsonb_array_length("images") = 1 AND "images"->>0 ~ '^/static/demo/[a-z0-9-]+\\.jpg$'""",
 ]
 
 ROLLBACK = [
+    """UPDATE "products" SET "images" = jsonb_build_array(regexp_replace("images"->>0, '\\.svg$', '.jpg'))
+       WHERE left("sku", 5) = 'DEMO-' AND jsonb_array_length("images") = 1 AND "images"->>0 ~ '^/static/demo/[a-z0-9-]+\\.svg$'""",
     'DROP INDEX IF EXISTS "idempotency_keys_guest_key"',
     'DELETE FROM "idempotency_keys" WHERE "user_id" IS NULL',
     'ALTER TABLE "idempotency_keys" ALTER COLUMN "user_id" SET NOT NULL',
