@@ -22,6 +22,7 @@ from tasks.dispatch import perform
 from web.api import Registry, run
 from web.auth import client_address
 from web.cart.session import cart_for
+from web.etags import if_none_match
 from web.orders import status_waiter
 from web.orders.access import customer_for, guest_order, token_of
 from web.orders.render import order_json, order_page, status_json
@@ -135,11 +136,12 @@ def _status_row(token: str, order_id: int) -> dict[str, Any]:
 
 @api.route("GET", "/orders/{order_id:int}/status", summary="Cheap status for polling (ETag, 304 on If-None-Match)",
            tags=TAGS, auth="token", query=StatusQuery, response=OrderStatusOut, errors=["order_not_found"],
-           headers={"If-None-Match": "The ETag of the last answer: 304 while nothing changed"})
+           headers={"If-None-Match": "The ETag of the last answer (compared weakly: W/\"x\" matches \"x\"): "
+                                     "304 while nothing changed"})
 async def order_status(request: Request, order_id: int, query: StatusQuery) -> Response:
     token = token_of(request)
     guest_order(token, order_id)  # another order's token: 404 before any query
-    known = [tag.strip() for tag in request.headers.get("if-none-match", "").split(",") if tag.strip()]
+    known = if_none_match(request.headers.get("if-none-match"))
     deadline = time.monotonic() + query.wait
     while True:
         # Register before reading, so a change committed in between still wakes us.
@@ -149,7 +151,7 @@ async def order_status(request: Request, order_id: int, query: StatusQuery) -> R
             row = await run(_status_row, token, order_id)
             etag = f'"o{row["id"]}v{row["version"]}"'
             remaining = deadline - time.monotonic()
-            if etag not in known or change is None or remaining <= 0:
+            if not known.matches(etag) or change is None or remaining <= 0:
                 break
             # Re-read at least every second even if an announcement was lost.
             with contextlib.suppress(asyncio.TimeoutError):
@@ -158,7 +160,7 @@ async def order_status(request: Request, order_id: int, query: StatusQuery) -> R
             if change is not None:
                 status_waiter.forget(order_id, change)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if etag in known:
+    if known.matches(etag):
         return Response(status_code=304, headers=headers)
     return JSONResponse(status_json(row), headers=headers)
 
