@@ -87,13 +87,19 @@ async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
 
 
 def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
+    """The query string as model. On GET (and HEAD) parameters the model does not know are ignored:
+    cache busters (`_=1712`) and tracking tags (`utm_*`) ride along on storefront reads. Elsewhere
+    they are refused, as unknown body fields are."""
+    tolerant = request.method in {"GET", "HEAD"}
     unknown = {}
     data: dict[str, Any] = {}
     for key in request.query_params.keys():
+        if key not in model.model_fields:
+            if not tolerant:
+                unknown[key] = "Unknown query parameter."
+            continue
         values = request.query_params.getlist(key)
         data[key] = values[-1] if len(values) == 1 else values
-        if key not in model.model_fields:
-            unknown[key] = "Unknown query parameter."
     refuse_unstorable(data)
     try:
         parsed = model.model_validate(data)

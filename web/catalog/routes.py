@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_plus
 
 import orjson
 from starlette.requests import Request
@@ -42,7 +43,21 @@ def _anonymous_key(request: Request) -> str | None:
         return f"id:{path_params['product_id']}"
     if "slug" in path_params:
         return f"slug:{path_params['slug']}"
-    return "list:" + request.scope["query_string"].decode("latin-1")
+    return "list:" + known_query(request.scope["query_string"].decode("latin-1"))
+
+
+KNOWN_PARAMETERS = frozenset(ProductQuery.model_fields)
+
+
+def known_query(raw: str) -> str:
+    """The query string without the parameters a listing ignores (`_=1712`, `utm_*`), so cache
+    busters neither miss the cache nor fill it. A parameter is kept, as sent, when its decoded name
+    is a listing parameter: two spellings of one query may be cached twice, never answered wrong."""
+    if not raw:
+        return raw
+    pieces = raw.split("&")
+    kept = [piece for piece in pieces if unquote_plus(piece.partition("=")[0]) in KNOWN_PARAMETERS]
+    return raw if len(kept) == len(pieces) else "&".join(kept)
 
 
 def _from_cache(request: Request) -> Response | None:
