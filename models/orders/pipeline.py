@@ -38,6 +38,7 @@ from models.orders.states import (
     SHIPPED,
     PaymentStatus,
     lock,
+    record,
     transition,
 )
 from models.shipping import carriers, tracking
@@ -190,19 +191,16 @@ EMAIL_HORIZON = timedelta(days=2)
 CLOSED_UNPAID = (CANCELLED, EXPIRED, FAILED)
 
 
-def redrive(now: datetime | None = None, limit: int = 200) -> int:
-    """Find orders whose next task was lost (broker down, message dropped, retries exhausted) and
-    ask for it again: reservation, payment preparation, capture, void, refund, and every email.
-
-    Safe because every task is idempotent: a duplicate finds the state already moved (or the email
-    already sent) and does nothing. Orders flagged for an operator (payment_flag) are left alone.
-    """
-    now = now or utcnow()
-    stale = now - timedelta(seconds=get_settings().stuck_after)
+def due_follow_ups(*where: Any, now: datetime, stale: datetime | None, limit: int = 200) -> list[events.Command]:
+    """What the state of the orders matching where says must run next: reservation, payment
+    preparation, capture, void, refund, and every email. stale: only orders unchanged since then
+    (the beat job); None: however recently they changed (an operator asking for one order). Orders
+    flagged for an operator (payment_flag) get no void or refund."""
+    waited = [Order.updated_at < stale] if stale is not None else []
     follow_ups: list[events.Command] = []
 
-    def ids(*where: Any) -> list[int]:
-        return [i for (i,) in Order.select(Order.id).where(Order.updated_at < stale, *where)
+    def ids(*conditions: Any) -> list[int]:
+        return [i for (i,) in Order.select(Order.id).where(*waited, *where, *conditions)
                 .order_by(Order.id).limit(limit).tuples()]
 
     unflagged = Order.payment_flag.is_null()
@@ -220,11 +218,35 @@ def redrive(now: datetime | None = None, limit: int = 200) -> int:
     for kind, due in EMAIL_DUE.items():
         follow_ups += [SendOrderEmail(i, kind) for i in ids(
             *due, Order.updated_at > now - EMAIL_HORIZON, mail.still_due(kind, now))]
+    return follow_ups
+
+
+def redrive(now: datetime | None = None, limit: int = 200) -> int:
+    """Find orders whose next task was lost (broker down, message dropped, retries exhausted) and
+    ask for it again (due_follow_ups, for orders unchanged for STUCK_AFTER seconds).
+
+    Safe because every task is idempotent: a duplicate finds the state already moved (or the email
+    already sent) and does nothing.
+    """
+    now = now or utcnow()
+    follow_ups = due_follow_ups(now=now, stale=now - timedelta(seconds=get_settings().stuck_after), limit=limit)
     if follow_ups:
         log.info("re-driving %d follow-up(s)", len(follow_ups),
                  extra={"follow_ups": [repr(f) for f in follow_ups[:50]]})
     events.emit(*follow_ups)
     return len(follow_ups)
+
+
+def redrive_order(order_id: int, by: str = "admin") -> list[events.Command]:
+    """The re-drive for one order, now (an operator asking): whatever its state says is due, however
+    recently it changed; recorded on its timeline. Raises NotFound order_not_found."""
+    order = Order.get_or_none(Order.id == order_id)
+    if order is None:
+        raise NotFound("order_not_found", "No such order.", order_id=order_id)
+    follow_ups = due_follow_ups(Order.id == order_id, now=utcnow(), stale=None, limit=1)
+    record(order, "redriven", {"by": by, "sent": [repr(f) for f in follow_ups]})
+    events.emit(*follow_ups)
+    return follow_ups
 
 
 def sweep_abandoned_carts(limit: int = 1000) -> int:
