@@ -169,3 +169,25 @@ def test_sessions_attaching_at_once_and_adds_racing_them_lose_nothing(live_serve
     assert lines(client.get(f"{API}/cart", headers=token)) == expected
     for session in sessions:  # every device now reads the customer's cart
         assert cart.get_quantities(session) == expected
+
+
+def test_an_abandoned_customer_cart_is_the_customers_for_the_reminder(client: Any, shopper: dict[str, str]) -> None:
+    import time
+
+    from models import events
+    from models.infra.redis_client import get_redis
+    from models.infra.settings import get_settings
+    from models.orders.pipeline import sweep_abandoned_carts
+
+    tee = product("TEE")
+    add(client, {**shopper, "X-Session-ID": "phone-session"}, tee.id, 1)
+    add(client, {"X-Session-ID": "anon-session"}, tee.id, 1)
+    user = User.get(User.email == "ana@example.com")
+    mine = owners.customer_cart_id(user.id)
+    assert cart.owners([mine, "anon-session"]) == {mine: user.id}
+    assert sorted(cart.abandoned_sessions(-1)) == sorted([mine, "anon-session"])
+    idle_since = time.time() - get_settings().abandoned_cart_after - 60
+    get_redis().zadd(cart.ACTIVITY_KEY, {mine: idle_since, "anon-session": idle_since})
+    with events.collecting() as emitted:
+        assert sweep_abandoned_carts() == 2
+    assert emitted == [events.SendCartReminder(mine, user.id)]
