@@ -191,3 +191,30 @@ def test_an_abandoned_customer_cart_is_the_customers_for_the_reminder(client: An
     with events.collecting() as emitted:
         assert sweep_abandoned_carts() == 2
     assert emitted == [events.SendCartReminder(mine, user.id)]
+
+
+def test_a_customer_cart_left_again_after_new_writes_is_reminded_again(client: Any, shopper: dict[str, str],
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A customer's cart id never changes, so the reminder is once per cart as last written, not once ever."""
+    from models.infra.settings import get_settings
+    from models.mail import send as mail
+    from tests.smtp_sink import SMTPSink
+
+    sink = SMTPSink().start()
+    monkeypatch.setenv("SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("SMTP_PORT", str(sink.port))
+    get_settings.cache_clear()
+    try:
+        tee, cap = product("TEE"), product("CAP")
+        user = User.get(User.email == "ana@example.com")
+        mine = owners.customer_cart_id(user.id)
+        add(client, shopper, tee.id, 1)
+        assert mail.send_cart_reminder(mine, user.id) is True
+        assert mail.send_cart_reminder(mine, user.id) is False
+        add(client, shopper, cap.id, 1)  # back, and left again
+        assert mail.send_cart_reminder(mine, user.id) is True
+        assert len(sink.messages) == 2
+    finally:
+        sink.stop()
+        monkeypatch.undo()
+        get_settings.cache_clear()

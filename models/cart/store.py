@@ -228,6 +228,13 @@ def owners(session_ids: list[str]) -> dict[str, int]:
     return found
 
 
+def last_write(cart_id: str) -> float | None:
+    """Unix time of the cart's last write as the cart itself records it (it outlives the activity
+    index, which the abandoned-cart sweep empties); None for an empty or unknown cart."""
+    updated = get_redis().hget(cart_key(cart_id), UPDATED_FIELD)
+    return float(updated) if updated else None
+
+
 def last_activity(session_id: str) -> float | None:
     """Unix time of the cart's last write, or None for an empty or unknown cart."""
     return get_redis().zscore(ACTIVITY_KEY, session_id)

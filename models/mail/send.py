@@ -175,8 +175,9 @@ def _failed(order_id: int, kind: str, recipient: str, message_id: str) -> None:
 
 
 def send_cart_reminder(session_id: str, user_id: int) -> bool:
-    """Remind a signed-in customer of the cart they left, once per cart (its session), with what it
-    holds now at today's prices; False when already sent, or the cart or the customer is gone.
+    """Remind a signed-in customer of the cart they left, once per cart as last written (a customer's
+    own cart, ~u<user id>, lives on: left again after new writes, it is reminded again), with what
+    it holds now at today's prices; False when already sent, or the cart or the customer is gone.
 
     Raises MailUnavailable (retry), MailRejected.
     """
@@ -192,8 +193,9 @@ def send_cart_reminder(session_id: str, user_id: int) -> bool:
     settings = get_settings()
     email = render_email(CART_REMINDER, locale_of(user),
                          cart_context(session_id, lines, settings.currency, user.full_name, settings))
-    return _send_logged(None, CART_REMINDER, user.email, f"<cart-reminder.{session_id}@{_domain()}>", email.subject,
-                        email.text, email.html)
+    written = f"{cart.last_write(session_id) or 0:.3f}"
+    return _send_logged(None, CART_REMINDER, user.email, f"<cart-reminder.{session_id}.{written}@{_domain()}>",
+                        email.subject, email.text, email.html)
 
 
 def send_low_stock_alert(product_id: int) -> bool:
