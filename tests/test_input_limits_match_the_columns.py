@@ -26,9 +26,10 @@ TARGETS: dict[str, type[peewee.Model]] = {
     "CheckoutIn": Order, "PayIn": Order, "AdminUpdateIn": Order,
     "ProductIn": Product, "ProductPatch": Product, "ProductQuery": Product,
     "CartItemIn": OrderItem, "CartQuantityIn": OrderItem,
+    "GuestIn": Order, "AdminOrderQuery": Order,
 }
 # Input models none of whose fields is stored (tokens, paging, long-poll time).
-NO_TABLE = {"RefreshIn", "OrderListQuery", "StatusQuery", "FlaggedQuery", "ShipmentQuery"}
+NO_TABLE = {"RefreshIn", "OrderListQuery", "StatusQuery", "FlaggedQuery", "ShipmentQuery", "QuoteIn", "LookupIn"}
 # Fields stored under another name.
 COLUMN_OF: dict[tuple[str, str], peewee.Field] = {
     ("PayIn", "payment_intent_id"): Order.payment_transaction_id,
@@ -36,11 +37,14 @@ COLUMN_OF: dict[tuple[str, str], peewee.Field] = {
     ("PayIn", "amount"): Order.total,
     ("ProductQuery", "min_price"): Product.price,
     ("ProductQuery", "max_price"): Product.price,
+    ("GuestIn", "email"): Order.guest_email,
+    ("GuestIn", "phone"): Order.guest_phone,
+    ("GuestIn", "full_name"): Order.guest_name,
 }
 # Fields that reach no column although their model's table has one of the same name, or that are
 # references to rows (looked up, 404 when absent) rather than stored values.
 NOT_STORED = {("LoginIn", "email"), ("CheckoutIn", "address_id"), ("CartItemIn", "product_id"),
-              ("ProductQuery", "category"),
+              ("ProductQuery", "category"), ("AdminOrderQuery", "q"),
               ("CartQuantityIn", "quantity")}  # 0 removes the line: a positive quantity is what is stored
 
 

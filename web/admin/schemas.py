@@ -5,24 +5,29 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from models.orders.states import STATUSES, PaymentStatus
 from web.orders.schemas import OrderOut, OrderSummaryOut, PaymentOut
 from web.schemas import Page
+
+DATE_MAX_LENGTH = 40
 
 
 def _date_or_datetime(value: Any) -> Any:
     """'2026-11-30' is a date, '2026-11-30T09:00:00+09:00' a date-time; anything else is refused."""
     if not isinstance(value, str):
         return value
+    if len(value) > DATE_MAX_LENGTH:
+        raise ValueError(f"At most {DATE_MAX_LENGTH} characters.")
     try:
         return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
     except ValueError:
         raise ValueError("Expected an ISO date (2026-11-30) or date-time (2026-11-30T09:00:00+09:00).") from None
 
 
-DateOrDateTime = Annotated[date | datetime, BeforeValidator(_date_or_datetime)]
+DateOrDateTime = Annotated[date | datetime, BeforeValidator(_date_or_datetime), WithJsonSchema(
+    {"type": "string", "maxLength": DATE_MAX_LENGTH, "examples": ["2026-11-30", "2026-11-30T09:00:00+09:00"]})]
 
 
 class AdminOrderQuery(BaseModel):
