@@ -8,12 +8,14 @@ from typing import Any
 from peewee import (
     SQL,
     AutoField,
+    BigAutoField,
     BigIntegerField,
     BooleanField,
     CharField,
     Check,
     ForeignKeyField,
     IntegerField,
+    SmallIntegerField,
     TextField,
 )
 from playhouse.postgres_ext import BinaryJSONField, DateTimeTZField
@@ -89,11 +91,17 @@ class Product(BaseModel):
     images = BinaryJSONField(default=list, index=False)
     is_published = BooleanField(default=True)
     is_featured = BooleanField(default=False)
+    # Published reviews: their number and the sum of their ratings, changed in the same statement as
+    # every review write (models/reviews), so rating_average = rating_sum / rating_count is never
+    # recomputed from the reviews on a read.
+    rating_count = IntegerField(default=0, constraints=[SQL("DEFAULT 0"), Check("rating_count >= 0")])
+    rating_sum = IntegerField(default=0, constraints=[SQL("DEFAULT 0")])
     created_at = DateTimeTZField(default=utcnow)
     updated_at = DateTimeTZField(default=utcnow)
 
     class Meta:
         table_name = "products"
+        constraints = [SQL("CHECK (rating_sum BETWEEN rating_count AND 5 * rating_count)")]
 
     @classmethod
     def create_table(cls, safe: bool = True, **options: object) -> None:
@@ -144,6 +152,35 @@ Product.add_index(Product.index(SQL(f"{PRODUCT_SEARCH_EXPRESSION} gin_trgm_ops")
 ORDER_RECIPIENT_EXPRESSION = "lower(shipping_address ->> 'recipient_name')"
 
 
+class Discount(BaseModel):
+    """A discount code staff manage (/admin/discounts). used_count counts the orders holding it: claimed
+    by a conditional UPDATE when an order reserves stock, given back when the order fails, expires or
+    is cancelled before shipping (models/discounts/redemption.py)."""
+
+    id = AutoField()
+    code = CharField(max_length=64, unique=True)  # stored upper case
+    kind = CharField(max_length=8, constraints=[Check("kind IN ('percent', 'fixed')")])
+    value = BigIntegerField(constraints=[Check("value > 0")])  # percent: 1-100; fixed: minor units
+    min_subtotal = BigIntegerField(default=0, constraints=[Check("min_subtotal >= 0")])
+    starts_at = DateTimeTZField(null=True)
+    ends_at = DateTimeTZField(null=True)
+    usage_limit = IntegerField(null=True, constraints=[Check("usage_limit >= 0")])
+    per_customer_limit = IntegerField(null=True, constraints=[Check("per_customer_limit >= 1")])
+    used_count = IntegerField(default=0, constraints=[Check("used_count >= 0")])
+    active = BooleanField(default=True)
+    created_at = DateTimeTZField(default=utcnow)
+    updated_at = DateTimeTZField(default=utcnow)
+
+    class Meta:
+        table_name = "discounts"
+        constraints = [
+            SQL("CHECK (kind <> 'percent' OR value <= 100)"),
+            # The database refuses a redemption beyond the limit, whatever the code does.
+            SQL("CHECK (usage_limit IS NULL OR used_count <= usage_limit)"),
+            SQL("CHECK (starts_at IS NULL OR ends_at IS NULL OR starts_at < ends_at)"),
+        ]
+
+
 class Order(BaseModel):
     id = AutoField()
     order_number = CharField(max_length=40, unique=True)
@@ -164,6 +201,10 @@ class Order(BaseModel):
     tracking_number = CharField(max_length=64, null=True)
     carrier = CharField(max_length=64, null=True)
     discount_code = CharField(max_length=64, null=True)
+    # The discount the order was priced with (SET NULL if staff delete it: code and amount stay), and
+    # whether the order holds one of its uses (claimed at reservation, like stock_held).
+    discount = ForeignKeyField(Discount, null=True, on_delete="SET NULL")
+    discount_held = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
     payment_method = CharField(max_length=16)
     payment_gateway = CharField(max_length=16)
     payment_transaction_id = CharField(max_length=200, null=True)
@@ -218,6 +259,15 @@ Order.add_index(Order.index(SQL("order_number text_pattern_ops"), name="orders_n
 Order.add_index(Order.index(SQL("guest_email text_pattern_ops"), where=Order.guest_email.is_null(False),
                             name="orders_guest_email_pattern"))
 Order.add_index(Order.index(SQL(f"{ORDER_RECIPIENT_EXPRESSION} text_pattern_ops"), name="orders_recipient_pattern"))
+# The admin dashboard's figures (models/reports/dashboard.py), each one index range:
+# paid orders by the day they were paid (revenue, top products),
+Order.add_index(Order.index(Order.paid_at, where=(Order.payment_status == "paid"), name="orders_paid_at_paid"))
+# orders placed in a window by status (index-only),
+Order.add_index(Order.index(Order.created_at, Order.status, name="orders_created_at_status"))
+# and the orders waiting in each state that is not final, with the oldest one's last change.
+WAITING_STATUSES = ("pending", "reserved", "confirmed", "shipped")
+Order.add_index(Order.index(Order.status, Order.updated_at, where=Order.status.in_(WAITING_STATUSES),
+                            name="orders_waiting_status_updated_at"))
 
 
 class OrderItem(BaseModel):
@@ -346,6 +396,67 @@ class WebhookEvent(BaseModel):
         indexes = ((("gateway", "event_id"), True),)
 
 
+class DiscountUse(BaseModel):
+    """How many uses of a discount one customer holds (the per-customer limit's counter)."""
+
+    id = AutoField()
+    discount = ForeignKeyField(Discount, on_delete="CASCADE", index=False)  # the unique index leads with it
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    used_count = IntegerField(default=0, constraints=[Check("used_count >= 0")])
+
+    class Meta:
+        table_name = "discount_uses"
+        indexes = ((("discount", "user"), True),)
+
+
+STOCK_REASONS = ("initial", "reservation", "release", "restock", "adjustment", "return")
+
+
+class StockEntry(BaseModel):
+    """The stock ledger: one row per change of a product's stock_quantity, written in the same
+    statement as the change (models/stock/ledger.py), so the deltas of a product sum to its stock."""
+
+    id = BigAutoField()
+    product = ForeignKeyField(Product, on_delete="CASCADE", index=False)  # (product, id) below
+    delta = IntegerField(constraints=[Check("delta <> 0")])
+    stock_after = IntegerField(constraints=[Check("stock_after >= 0")])
+    reason = CharField(max_length=16, constraints=[Check(
+        "reason IN ('initial', 'reservation', 'release', 'restock', 'adjustment', 'return')")])
+    order = ForeignKeyField(Order, null=True, on_delete="SET NULL")
+    actor = CharField(max_length=80)  # "user:<id>", "task:<task name>", "system:<what>"
+    note = CharField(max_length=500, null=True)
+    at = DateTimeTZField(default=utcnow)
+
+    class Meta:
+        table_name = "stock_ledger"
+        indexes = ((("product", "id"), False),)
+
+
+class Review(BaseModel):
+    """A customer's review of a product they received; hidden ones are not published."""
+
+    id = AutoField()
+    product = ForeignKeyField(Product, on_delete="CASCADE", index=False)  # the unique index leads with it
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    order = ForeignKeyField(Order, null=True, on_delete="SET NULL", index=False)  # the delivered order
+    rating = SmallIntegerField(constraints=[Check("rating BETWEEN 1 AND 5")])
+    title = CharField(max_length=200)
+    body = TextField()
+    author_name = CharField(max_length=100)  # snapshot of the customer's name when they wrote it
+    hidden = BooleanField(default=False)
+    created_at = DateTimeTZField(default=utcnow)
+    updated_at = DateTimeTZField(default=utcnow)
+
+    class Meta:
+        table_name = "reviews"
+        indexes = ((("product", "user"), True),)
+
+
+# A product's published reviews, newest first (GET /products/{id}/reviews).
+Review.add_index(Review.index(Review.product, Review.created_at, Review.id, where=(Review.hidden == False),  # noqa: E712
+                              name="reviews_published_by_product"))
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     User,
     Address,
@@ -358,6 +469,10 @@ ALL_MODELS: list[type[BaseModel]] = [
     EmailLog,
     WebhookEvent,
     UsedRefreshToken,
+    Discount,
+    DiscountUse,
+    StockEntry,
+    Review,
 ]
 
 __all__ = [name for name in dir() if not name.startswith("_")] + ["SQL"]
