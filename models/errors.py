@@ -1,12 +1,17 @@
 """Domain errors. Each carries a stable snake_case `code`; web/errors.py maps codes to statuses.
 
     DomainError
-    ├── NotFound            (product_not_found, order_not_found, address_not_found, not_found)
+    ├── NotFound            (product_not_found, order_not_found, address_not_found, not_found,
+    │                        discount_not_found, review_not_found)
     ├── Conflict            (email_taken, sku_taken, slug_taken, insufficient_stock,
-    │                        invalid_state, invalid_transition, payment_in_progress)
+    │                        invalid_state, invalid_transition, payment_in_progress,
+    │                        discount_code_taken, review_exists)
     ├── InvalidInput        (validation_error, empty_cart, invalid_session, amount_mismatch,
     │                        idempotency_key_reused, invalid_signature)
-    ├── AuthError           (not_authenticated, token_expired, invalid_credentials, forbidden)
+    │   └── DiscountRefused (discount_invalid, discount_expired, discount_exhausted,
+    │                        discount_min_subtotal; models/discounts/rules.py)
+    ├── AuthError           (not_authenticated, token_expired, invalid_credentials, forbidden,
+    │                        review_not_allowed)
     └── RateLimited         (rate_limited; carries retry_after seconds)
 
 A database or Redis that is down is not a domain error: web/errors.py maps the drivers' own

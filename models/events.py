@@ -87,7 +87,11 @@ class SendOrderEmail(Command):
 
 @dataclass(frozen=True)
 class AlertLowStock(Command):
+    """A stock change took the product to or under its low-stock threshold from above it: one email
+    per such crossing (entry_id: the ledger row of the crossing; None from older senders: one a day)."""
+
     product_id: int
+    entry_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -87,9 +87,9 @@ def send_cart_reminder(self: Task, session_id: str, user_id: int) -> bool:
 
 
 @app.task(bind=True, name="pipeline.low_stock_alert", **{**MAIL_RETRY, "max_retries": 5})
-def low_stock_alert(self: Task, product_id: int) -> bool:
+def low_stock_alert(self: Task, product_id: int, entry_id: int | None = None) -> bool:
     with db.obj.connection_context():
-        return mail.send_low_stock_alert(product_id)
+        return mail.send_low_stock_alert(product_id, entry_id)
 
 
 @app.task(name="pipeline.remove_ordered_from_cart", autoretry_for=(RedisConnectionError,), retry_backoff=True,

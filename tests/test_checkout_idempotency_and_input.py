@@ -9,7 +9,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
-from models.tables import Address, Order, Product
+from models.tables import Address, Discount, Order, Product
 from tests.support import ADDRESS, checkout_body, register_shopper
 from tests.support import assert_error as error
 
@@ -76,10 +76,10 @@ def test_invalid_bodies_are_422_naming_the_field(client: Any, shopper: dict[str,
 
 def test_unknown_discount_code_is_422_and_known_one_discounts(client: Any, shopper: dict[str, str],
                                                               item: Product) -> None:
+    Discount.create(code="WELCOME10", kind="percent", value=10)
     add(client, "session-one", item.id, 3)
-    fields = error(post_order(client, shopper, body=checkout_body(discount_code="NOPE")), 422,
-                   "validation_error")["details"]["fields"]
-    assert "discount_code" in fields
+    refused = error(post_order(client, shopper, body=checkout_body(discount_code="NOPE")), 422, "discount_invalid")
+    assert refused["details"]["field"] == "discount_code" and "NOPE" in refused["message"]
     order = post_order(client, shopper, body=checkout_body(discount_code="welcome10", shipping_method="express")).json()
     amounts = (order["subtotal"], order["discount_amount"], order["shipping_fee"], order["total"])
     assert amounts == (60000, 6000, 6000, 60000)

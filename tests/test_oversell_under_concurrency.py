@@ -111,7 +111,7 @@ def test_direct_reservations_from_many_threads_never_go_below_zero(make_user: An
     def reserve(order_id: int) -> bool:
         with db.obj.connection_context(), db.atomic():
             order = orders.lock(order_id)
-            return not inventory.reserve(order)
+            return not inventory.reserve(order).shortages
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(reserve, order_ids))

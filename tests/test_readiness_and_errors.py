@@ -220,7 +220,8 @@ def test_every_error_code_the_code_raises_has_a_status() -> None:
 
     from web.errors import STATUS_BY_CODE
 
-    raised = re.compile(r'(?:NotFound|Conflict|InvalidInput|AuthError|DomainError|PaymentDeclined)\(\s*"([a-z_]+)"'
+    raised = re.compile(r'(?:NotFound|Conflict|InvalidInput|AuthError|DomainError|PaymentDeclined'
+                        r'|DiscountRefused)\(\s*"([a-z_]+)"'
                         r'|^    code = "([a-z_]+)"', re.M)  # raised with a code, or a class's own code
     root = Path(__file__).resolve().parent.parent
     codes = {a or b for package in ("models", "web", "tasks") for path in (root / package).rglob("*.py")

@@ -7,6 +7,7 @@ import secrets
 
 from models.accounts import service as accounts
 from models.infra.db import db
+from models.stock import ledger
 from models.tables import Product, User
 
 # (category, name, price in KRW, stock, tags)
@@ -58,13 +59,14 @@ def seed(admin_email: str = "admin@shop.local", admin_password: str | None = Non
             sku = f"DEMO-{index:03d}"
             if Product.get_or_none(Product.sku == sku):
                 continue
-            Product.create(
+            product = Product.create(
                 sku=sku, name=name, slug=slugify(name), description=f"{name}: part of the demo catalogue.",
                 price=price, compare_at_price=price + 20000 if index % 4 == 0 else None,
                 cost_price=price // 2, stock_quantity=stock, low_stock_threshold=5,
                 category=category, tags=tags, images=[image_path(name)],
                 is_published=index != 24, is_featured=index % 5 == 0,
             )
+            ledger.record_opening(product.id, stock, "system:seed-demo")
             inserted += 1
     if User.get_or_none(User.email == admin_email):
         return inserted, admin_email, None

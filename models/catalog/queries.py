@@ -17,8 +17,11 @@ from typing import Any
 
 from peewee import SQL, Expression, IntegrityError, fn
 
+from models import events
 from models.errors import Conflict, NotFound, validation_error
+from models.events import AlertLowStock
 from models.infra.db import db
+from models.stock import ledger
 from models.tables import PRODUCT_SEARCH_EXPRESSION, Product, utcnow
 
 MAX_ID = 2**31 - 1  # products.id is a SERIAL: larger ids cannot exist
@@ -205,9 +208,10 @@ def _free_slug(base: str) -> str:
     return free[0] if free else f"{base}-{secrets.token_hex(4)}"
 
 
-def create_product(data: dict[str, Any]) -> dict[str, Any]:
-    """Create a product (slug derived from the name when absent); raises Conflict sku_taken/slug_taken,
-    InvalidInput validation_error (compare_at_price not above price)."""
+def create_product(data: dict[str, Any], actor: str = "system:catalogue") -> dict[str, Any]:
+    """Create a product (slug derived from the name when absent), its stock the ledger's opening
+    entry; raises Conflict sku_taken/slug_taken, InvalidInput validation_error (compare_at_price not
+    above price)."""
     row = dict(data)
     _check_prices(row)
     derived = not row.get("slug")
@@ -218,6 +222,7 @@ def create_product(data: dict[str, Any]) -> dict[str, Any]:
         try:
             with db.atomic():
                 product_id = Product.insert(**row, created_at=now, updated_at=now).execute()
+                ledger.record_opening(product_id, row.get("stock_quantity", 0), actor)
             return get_product(product_id, is_admin=True)
         except IntegrityError as exc:
             # A derived slug taken by a concurrent create: pick the next free one.
@@ -227,11 +232,15 @@ def create_product(data: dict[str, Any]) -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
-def update_product(product_id: int, changes: dict[str, Any]) -> dict[str, Any]:
-    """Apply the given fields; raises NotFound product_not_found, Conflict sku_taken/slug_taken,
+def update_product(product_id: int, changes: dict[str, Any], actor: str = "system:catalogue") -> dict[str, Any]:
+    """Apply the given fields (a new stock_quantity as an adjustment in the stock ledger, which may ask
+    for the low-stock alert); raises NotFound product_not_found, Conflict sku_taken/slug_taken,
     InvalidInput validation_error (compare_at_price not above price)."""
     if not 0 < product_id <= MAX_ID:
         raise NotFound("product_not_found", "No such product.")
+    changes = dict(changes)
+    stock = changes.pop("stock_quantity", None)
+    entry = None
     try:
         with db.atomic():
             current = (Product.select(Product.price, Product.compare_at_price)
@@ -239,10 +248,14 @@ def update_product(product_id: int, changes: dict[str, Any]) -> dict[str, Any]:
             if current is None:
                 raise NotFound("product_not_found", "No such product.")
             _check_prices({**current, **changes})
-            if changes:
+            if stock is not None:
+                _, entry = ledger.set_to(product_id, stock, "adjustment", actor, "PATCH /products") or (0, None)
+            if changes or entry is not None:
                 Product.update(**changes, updated_at=utcnow()).where(Product.id == product_id).execute()
     except IntegrityError as exc:
         _raise_taken(exc)
+    if entry is not None and entry.crossed_low_stock:
+        events.emit(AlertLowStock(product_id, entry.id))
     return get_product(product_id, is_admin=True)
 
 

@@ -102,7 +102,6 @@ class Settings:
     db_max_connections: int
     failpoints: bool
     bcrypt_rounds: int
-    discount_codes: str
     stuck_after: int
     catalog_cache_ttl: float
     catalog_product_ttl: float
@@ -193,7 +192,6 @@ def load_settings() -> Settings:
         db_max_connections=_int("DB_MAX_CONNECTIONS", 20),
         failpoints=_bool(os.environ.get("FAILPOINTS")),
         bcrypt_rounds=_int("BCRYPT_ROUNDS", 12),
-        discount_codes=os.environ.get("DISCOUNT_CODES", "WELCOME10=10%"),
         stuck_after=_int("STUCK_AFTER", 30),
         catalog_cache_ttl=float(os.environ.get("CATALOG_CACHE_TTL", "2") or 2),
         catalog_product_ttl=float(os.environ.get("CATALOG_PRODUCT_TTL", "60") or 60),

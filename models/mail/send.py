@@ -198,13 +198,14 @@ def send_cart_reminder(session_id: str, user_id: int) -> bool:
                         email.subject, email.text, email.html)
 
 
-def send_low_stock_alert(product_id: int) -> bool:
-    """Tell OPS_EMAIL that a product is at or under its threshold, at most once a day per product."""
+def send_low_stock_alert(product_id: int, entry_id: int | None = None) -> bool:
+    """Tell OPS_EMAIL that a product is at or under its threshold: once per crossing (entry_id, the
+    stock ledger row that crossed), or at most once a day per product for a caller without one."""
     settings = get_settings()
     product = Product.get_or_none(Product.id == product_id)
     if not settings.ops_email or product is None:
         return False
-    day = datetime.now(UTC).strftime("%Y%m%d")
+    occasion = f"e{entry_id}" if entry_id is not None else datetime.now(UTC).strftime("%Y%m%d")
     subject, text = render_low_stock(product.sku, product.name, product.stock_quantity, product.low_stock_threshold)
-    return _send_logged(None, "low_stock", settings.ops_email, f"<low-stock.{product.id}.{day}@{_domain()}>",
+    return _send_logged(None, "low_stock", settings.ops_email, f"<low-stock.{product.id}.{occasion}@{_domain()}>",
                         subject, text, None)

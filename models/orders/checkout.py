@@ -76,7 +76,8 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
     same order.
 
     The cart is priced by models.orders.quote.price_cart, as POST /cart/quote prices it.
-    Raises InvalidInput empty_cart / idempotency_key_reused / validation_error, NotFound
+    Raises InvalidInput empty_cart / idempotency_key_reused / validation_error, DiscountRefused
+    discount_invalid / discount_expired / discount_exhausted / discount_min_subtotal, NotFound
     address_not_found, Conflict product_unavailable / insufficient_stock.
     """
     enabled = enabled_gateways()
@@ -100,7 +101,8 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
                     raise InvalidInput("idempotency_key_reused",
                                        "This Idempotency-Key was used with a different request.")
                 return Placed(Order.get_by_id(existing.order_id), created=False)
-        priced = price_cart(session_id, body["shipping_method"], body.get("discount_code"))
+        member = customer.id if isinstance(customer, User) else None
+        priced = price_cart(session_id, body["shipping_method"], body.get("discount_code"), member)
         lines, totals = priced.lines, priced.totals
         address = _shipping_address(customer, body.get("shipping_address"), body.get("address_id"))
         order = Order.create(
@@ -108,7 +110,7 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
             payment_status=PaymentStatus.PENDING,
             currency=get_settings().currency, subtotal=totals.subtotal, shipping_fee=totals.shipping_fee,
             discount_amount=totals.discount_amount, total=totals.total, shipping_address=address,
-            shipping_method=body["shipping_method"], discount_code=totals.discount_code,
+            shipping_method=body["shipping_method"], discount_code=totals.discount_code, discount=totals.discount_id,
             payment_method=body["payment_method"], payment_gateway=body["payment_method"],
             session_id=session_id,
         )

@@ -1,12 +1,14 @@
-"""Stock: reserve <-> release, side by side. Both run inside the caller's transaction."""
+"""Stock: reserve <-> release, side by side. Both run inside the caller's transaction, and every
+unit that moves is a stock ledger row written by the same statement (models/stock/ledger.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from peewee import fn
 
 from models.infra.db import db
+from models.stock import ledger
 from models.tables import Order, OrderItem, Product
 
 
@@ -18,6 +20,13 @@ class Shortage:
     available: int
 
 
+@dataclass(frozen=True)
+class Reservation:
+    shortages: list[Shortage] = field(default_factory=list)  # empty: every line is held
+    # Ledger rows that took a product to or under its low-stock threshold (one alert each).
+    crossed: list[ledger.Entry] = field(default_factory=list)
+
+
 def _lines(order: Order) -> list[tuple[int, int]]:
     """(product_id, quantity) per product, in primary-key order so that locks never deadlock."""
     rows = (OrderItem.select(OrderItem.product, fn.SUM(OrderItem.quantity).alias("qty"))
@@ -26,21 +35,20 @@ def _lines(order: Order) -> list[tuple[int, int]]:
     return [(int(pid), int(qty)) for pid, qty in rows]
 
 
-def reserve(order: Order) -> list[Shortage]:
+def reserve(order: Order, actor: str = "task:pipeline.reserve_stock") -> Reservation:
     """Take every line's units out of stock, or none: returns the shortages (empty on success).
 
     Each product is decremented by a conditional UPDATE (stock_quantity >= qty) in product-id
-    order; on any shortage the savepoint rolls back every decrement made so far.
+    order; on any shortage the savepoint rolls back every decrement (and ledger row) made so far.
     """
-    lines = _lines(order)
     shortages: list[Shortage] = []
+    crossed: list[ledger.Entry] = []
     with db.atomic() as savepoint:
-        for product_id, qty in lines:
-            updated = (Product.update(stock_quantity=Product.stock_quantity - qty)
-                       .where(Product.id == product_id, Product.track_inventory == True,  # noqa: E712
-                              Product.stock_quantity >= qty)
-                       .execute())
-            if updated:
+        for product_id, qty in _lines(order):
+            entry = ledger.change(product_id, -qty, "reservation", actor, order.id, tracked_only=True)
+            if entry is not None:
+                if entry.crossed_low_stock:
+                    crossed.append(entry)
                 continue
             product = Product.get_or_none(Product.id == product_id)
             if product is not None and not product.track_inventory:
@@ -49,23 +57,11 @@ def reserve(order: Order) -> list[Shortage]:
                                       product.stock_quantity if product else 0))
         if shortages:
             savepoint.rollback()
-    return shortages
+            return Reservation(shortages)
+    return Reservation([], crossed)
 
 
-def release(order: Order) -> None:
+def release(order: Order, actor: str) -> None:
     """Put the order's units back on the shelf (the undo of reserve). Caller clears stock_held."""
     for product_id, qty in _lines(order):
-        (Product.update(stock_quantity=Product.stock_quantity + qty)
-         .where(Product.id == product_id, Product.track_inventory == True)  # noqa: E712
-         .execute())
-
-
-def low_stock(order: Order) -> list[int]:
-    """Products of this order now at or under their low-stock threshold."""
-    ids = [pid for pid, _ in _lines(order)]
-    if not ids:
-        return []
-    query = Product.select(Product.id).where(
-        Product.id.in_(ids), Product.track_inventory == True,  # noqa: E712
-        Product.stock_quantity <= Product.low_stock_threshold)
-    return [p.id for p in query]
+        ledger.change(product_id, qty, "release", actor, order.id, tracked_only=True)

@@ -16,8 +16,8 @@ from models.errors import Conflict, InvalidInput, NotFound
 from models.events import CapturePayment, RefundPayment, RemoveOrderedFromCart, SendOrderEmail
 from models.infra import failpoints
 from models.infra.db import db
+from models.orders import holds
 from models.orders.guests import Customer, is_customer
-from models.orders.inventory import release
 from models.orders.states import (
     CANCELLED,
     CONFIRMED,
@@ -231,16 +231,16 @@ def flag(order_id: int, reason: str, task_id: str | None = None, **detail: Any) 
         record(order, "payment_flagged", {"reason": reason, **detail}, task_id)
 
 
-def _declined(order_id: int, declined: PaymentDeclined, task_id: str | None) -> None:
+def _declined(order_id: int, declined: PaymentDeclined, task_id: str | None,
+              actor: str = "task:pipeline.capture_payment") -> None:
     with db.atomic():
         order = lock(order_id)
         if order.status != RESERVED:
             return
-        if order.stock_held:
-            release(order)
+        released = holds.give_back(order, actor)
         transition(order, FAILED, "payment_declined", {"message": declined.message, **declined.details}, task_id,
                    failure_reason="payment_declined", failure_detail=declined.details,
-                   payment_status=PaymentStatus.FAILED, stock_held=False, reserved_until=None)
+                   payment_status=PaymentStatus.FAILED, reserved_until=None, **released)
     events.emit(SendOrderEmail(order_id, "payment_failed"))
 
 

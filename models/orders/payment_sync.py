@@ -39,6 +39,7 @@ from models.tables import Order, WebhookEvent, utcnow
 log = logging.getLogger("shop.payments.sync")
 # After this many reconciliation periods without an outcome, a person is asked to look.
 FLAG_AFTER_PERIODS = 4
+RECONCILER = "task:pipeline.reconcile_payment"  # who released stock, for the stock ledger
 
 
 def receive_webhook(hint: Hint) -> bool:
@@ -120,13 +121,13 @@ def _reserved(order: Order, truth: PaymentResult, task_id: str | None) -> None:
     elif order.payment_status == PaymentStatus.AWAITING_DEPOSIT:
         overdue = order.reserved_until is not None and order.reserved_until < utcnow()
         if truth.status == "expired" or (overdue and truth.status == "awaiting_deposit"):
-            pipeline.expire(order, "deposit_overdue", task_id)  # releases the stock, closes the account
+            pipeline.expire(order, "deposit_overdue", task_id, RECONCILER)  # releases the stock, closes the account
         elif truth.status in ("voided", "failed"):
-            pipeline.expire(order, "deposit_cancelled", task_id)
+            pipeline.expire(order, "deposit_cancelled", task_id, RECONCILER)
     elif truth.status in ("voided", "failed") and order.payment_submitted_at is not None:
         declined = PaymentDeclined(message="The payment was cancelled at the gateway.",
                                    decline_code=truth.raw.get("intent_status") or truth.status)
-        _declined(order.id, declined, task_id)  # a savepoint inside our transaction, on the row we hold
+        _declined(order.id, declined, task_id, RECONCILER)  # a savepoint inside our transaction, on the row we hold
 
 
 def _closed(order: Order, truth: PaymentResult, task_id: str | None) -> None:

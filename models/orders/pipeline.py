@@ -25,8 +25,8 @@ from models.events import (
 from models.infra.db import db
 from models.infra.settings import get_settings
 from models.mail import send as mail
-from models.orders import inventory
-from models.orders.guests import Customer, is_customer
+from models.orders import holds
+from models.orders.guests import Customer, GuestAccess, is_customer
 from models.orders.states import (
     CANCELLED,
     CONFIRMED,
@@ -51,7 +51,8 @@ PAYMENT_GRACE = timedelta(minutes=10)
 
 
 def reserve_stock(order_id: int, task_id: str | None = None) -> None:
-    """pending -> reserved (stock held until reserved_until) or failed (out_of_stock); else a no-op."""
+    """pending -> reserved (stock and the discount's use held until reserved_until) or failed
+    (out_of_stock, discount_exhausted); else a no-op."""
     with db.atomic():
         try:
             order = lock(order_id)
@@ -62,19 +63,25 @@ def reserve_stock(order_id: int, task_id: str | None = None) -> None:
             if order.status == RESERVED:
                 events.emit(PreparePayment(order.id))
             return
-        shortages = inventory.reserve(order)
-        if shortages:
+        taken = holds.take(order, "task:pipeline.reserve_stock")
+        if taken.shortages:
             lines = [{"product_id": s.product_id, "sku": s.sku, "requested": s.requested, "available": s.available}
-                     for s in shortages]
+                     for s in taken.shortages]
             transition(order, FAILED, "reservation_failed", {"reason": "out_of_stock", "lines": lines}, task_id,
                        failure_reason="out_of_stock", failure_detail={"lines": lines})
             events.emit(VoidPayment(order.id))
             return
+        if taken.refusal is not None:
+            refusal = taken.refusal
+            detail = {"code": refusal.code, "message": refusal.message, **refusal.details}
+            transition(order, FAILED, "reservation_failed", {"reason": refusal.code, **detail}, task_id,
+                       failure_reason=refusal.code, failure_detail=detail)
+            events.emit(VoidPayment(order.id))
+            return
         until = utcnow() + timedelta(seconds=get_settings().reservation_ttl)
         transition(order, RESERVED, "stock_reserved", {"reserved_until": until.isoformat()}, task_id,
-                   stock_held=True, reserved_until=until)
-        low = inventory.low_stock(order)
-    events.emit(PreparePayment(order.id), *(AlertLowStock(pid) for pid in low))
+                   stock_held=True, discount_held=taken.discount_held, reserved_until=until)
+    events.emit(PreparePayment(order.id), *(AlertLowStock(e.product_id, e.id) for e in taken.crossed))
 
 
 def expire_reservations(now: datetime | None = None, limit: int = 500, task_id: str | None = None) -> int:
@@ -99,19 +106,28 @@ def expire_reservations(now: datetime | None = None, limit: int = 500, task_id: 
     return expired
 
 
-def expire(order: Order, event_type: str, task_id: str | None = None) -> None:
-    """A locked reserved order -> expired: stock released, the payment voided, the shopper told."""
-    if order.stock_held:
-        inventory.release(order)
+def expire(order: Order, event_type: str, task_id: str | None = None,
+           actor: str = "task:beat.expire_reservations") -> None:
+    """A locked reserved order -> expired: stock and the discount's use released, the payment voided,
+    the shopper told."""
+    released = holds.give_back(order, actor)
     until = order.reserved_until.isoformat() if order.reserved_until else None
-    transition(order, EXPIRED, event_type, {"reserved_until": until}, task_id, stock_held=False)
+    transition(order, EXPIRED, event_type, {"reserved_until": until}, task_id, **released)
     events.emit(VoidPayment(order.id), SendOrderEmail(order.id, "expired"))
 
 
+def _actor(user: Customer | None) -> str:
+    """Who cancels, as the stock ledger names them."""
+    if isinstance(user, GuestAccess):
+        return f"guest:order-{user.order_id}"
+    return f"user:{user.id}" if user is not None else "system:admin"
+
+
 def cancel(order_id: int, user: Customer | None, reason: str = "", task_id: str | None = None,
-           error_code: str = "invalid_state") -> Order:
-    """Cancel before shipping: stock released, a payment refunded or voided. user (a member, or a
-    guest holding the order's token) cancels as the customer; None acts as admin.
+           error_code: str = "invalid_state", actor: str | None = None) -> Order:
+    """Cancel before shipping: stock and the discount's use released, a payment refunded or voided.
+    user (a member, or a guest holding the order's token) cancels as the customer; None acts as
+    admin (actor names who, for the stock ledger).
 
     Raises NotFound order_not_found (someone else's order), Conflict invalid_state.
     """
@@ -121,25 +137,26 @@ def cancel(order_id: int, user: Customer | None, reason: str = "", task_id: str 
             raise NotFound("order_not_found", "No such order.", order_id=order_id)
         if order.status == CANCELLED:
             return order
-        was_held = order.stock_held
-        if order.status in (PENDING, RESERVED, CONFIRMED) and was_held:
-            inventory.release(order)
+        released: dict[str, Any] = {}
+        if order.status in (PENDING, RESERVED, CONFIRMED):
+            released = holds.give_back(order, actor or _actor(user))
         transition(order, CANCELLED, "order_cancelled", {"by": "customer" if user else "admin", "reason": reason},
-                   task_id, error_code=error_code, stock_held=False, cancelled_at=utcnow())
+                   task_id, error_code=error_code, cancelled_at=utcnow(), **released)
     undo = RefundPayment(order.id) if order.payment_status == PaymentStatus.PAID else VoidPayment(order.id)
     events.emit(undo, SendOrderEmail(order.id, "cancelled"))
     return order
 
 
 def admin_update(order_id: int, status: str, tracking_number: str | None,
-                 carrier: str | None) -> Order:
+                 carrier: str | None, actor: str | None = None) -> Order:
     """Administrator moves: confirmed -> shipped (a known carrier and a tracking number required;
-    the carrier is then polled for updates), shipped -> delivered, cancel.
+    the carrier is then polled for updates), shipped -> delivered, cancel (actor: who, for the
+    stock ledger).
 
     Raises Conflict invalid_transition, InvalidInput validation_error, NotFound order_not_found.
     """
     if status == CANCELLED:
-        return cancel(order_id, None, "admin", error_code="invalid_transition")
+        return cancel(order_id, None, "admin", error_code="invalid_transition", actor=actor)
     if status == SHIPPED:
         carrier, tracking_number = _shipping_fields(carrier, tracking_number)
     with db.atomic():

@@ -1,14 +1,18 @@
-"""Order totals, computed on the server from catalogue prices. Money is integer minor units.
+"""Order totals, computed on the server from catalogue prices and the discount table: the one
+function behind both a quote and an order (models/orders/quote.py), so they agree. Money is integer
+minor units.
 
 Shipping fees and free-shipping thresholds are settings per currency (SHIPPING_*_FEE,
 SHIPPING_*_FREE_OVER); the shop charges in CURRENCY, so the figures for that currency apply.
+Discount codes are data (/admin/discounts, models/discounts/rules.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from models.errors import validation_error
+from models.discounts import rules
 from models.infra.settings import get_settings
 
 SHIPPING_METHODS = {"standard": "Standard delivery", "express": "Express delivery"}
@@ -30,6 +34,7 @@ class Totals:
     discount_amount: int
     total: int
     discount_code: str | None
+    discount_id: int | None = None
 
 
 def shipping_methods() -> list[ShippingMethod]:
@@ -48,34 +53,17 @@ def shipping_fee(method: str, subtotal: int) -> int:
     return settings.shipping_fees[method]
 
 
-def discount_codes() -> dict[str, str]:
-    """DISCOUNT_CODES="WELCOME10=10%,SAVE5000=5000": a percentage or a fixed amount per code."""
-    codes: dict[str, str] = {}
-    for item in get_settings().discount_codes.split(","):
-        code, _, value = item.partition("=")
-        if code.strip() and value.strip():
-            codes[code.strip().upper()] = value.strip()
-    return codes
+def compute_totals(lines: list[tuple[int, int]], shipping_method: str, discount_code: str | None,
+                   user_id: int | None = None, now: datetime | None = None) -> Totals:
+    """Totals for (unit_price, quantity) lines; the discount applies to the subtotal, not shipping.
+    user_id: the signed-in customer (None: a guest or an anonymous quote).
 
-
-def discount_for(code: str | None, subtotal: int) -> tuple[int, str | None]:
-    """(discount amount, normalised code); raises InvalidInput validation_error for an unknown code."""
-    if not code:
-        return 0, None
-    normalised = code.strip().upper()
-    rule = discount_codes().get(normalised)
-    if rule is None:
-        raise validation_error({"discount_code": "Unknown or expired discount code."})
-    if rule.endswith("%"):
-        amount = subtotal * int(rule[:-1]) // 100
-    else:
-        amount = int(rule)
-    return min(amount, subtotal), normalised
-
-
-def compute_totals(lines: list[tuple[int, int]], shipping_method: str, discount_code: str | None) -> Totals:
-    """Totals for (unit_price, quantity) lines. Raises InvalidInput validation_error (discount code)."""
+    Raises DiscountRefused (models/discounts/rules.py) discount_invalid / discount_expired /
+    discount_exhausted / discount_min_subtotal for a code this customer cannot use now.
+    """
     subtotal = sum(price * qty for price, qty in lines)
     fee = shipping_fee(shipping_method, subtotal)
-    discount, code = discount_for(discount_code, subtotal)
-    return Totals(subtotal, fee, discount, subtotal - discount + fee, code)
+    if not discount_code or not discount_code.strip():
+        return Totals(subtotal, fee, 0, subtotal + fee, None)
+    offer = rules.offer(discount_code, subtotal, user_id, now)
+    return Totals(subtotal, fee, offer.amount, subtotal - offer.amount + fee, offer.code, offer.discount_id)

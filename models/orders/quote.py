@@ -17,13 +17,15 @@ class PricedCart:
     totals: Totals
 
 
-def price_cart(cart_id: str, shipping_method: str, discount_code: str | None) -> PricedCart:
+def price_cart(cart_id: str, shipping_method: str, discount_code: str | None,
+               user_id: int | None = None) -> PricedCart:
     """The cart's lines at the catalogue's current prices, and its totals.
 
     Reads the products from the database (not a cache): what an order is charged is never stale.
     Raises InvalidInput empty_cart, Conflict product_unavailable (deleted or unpublished products),
-    Conflict insufficient_stock (more units than are in stock now), InvalidInput validation_error
-    (discount_code).
+    Conflict insufficient_stock (more units than are in stock now), DiscountRefused discount_invalid /
+    discount_expired / discount_exhausted / discount_min_subtotal (user_id: the signed-in customer,
+    whose per-customer limits apply; None for a guest or an anonymous quote).
     """
     quantities = cart_store.get_quantities(cart_id)
     if not quantities:
@@ -39,5 +41,5 @@ def price_cart(cart_id: str, shipping_method: str, discount_code: str | None) ->
     if short:
         raise Conflict("insufficient_stock", "The cart holds more than is in stock; lower the quantities.",
                        lines=short)
-    totals = compute_totals([(p.price, q) for p, q in lines], shipping_method, discount_code)
+    totals = compute_totals([(p.price, q) for p, q in lines], shipping_method, discount_code, user_id)
     return PricedCart(lines, totals)

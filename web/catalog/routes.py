@@ -14,6 +14,7 @@ from models.catalog import queries as catalog
 from models.errors import AuthError, validation_error
 from models.infra.settings import get_settings
 from models.tables import User
+from tasks.dispatch import perform
 from web.api import Registry, run
 from web.catalog import cache as catalog_cache
 from web.catalog.render import product_json, product_page_json
@@ -116,16 +117,18 @@ async def _one_product(request: Request, user: User | None, lookup: Callable[[An
 
 @api.route("POST", "/products", summary="Create a product (admin)", tags=TAGS, body=ProductIn, response=ProductOut,
            status=201, auth="admin", errors=["sku_taken", "slug_taken"])
-async def create_product(request: Request, body: ProductIn) -> dict[str, Any]:
-    row = await run(catalog.create_product, body.model_dump())
+async def create_product(request: Request, user: User, body: ProductIn) -> dict[str, Any]:
+    row = await run(catalog.create_product, body.model_dump(), f"user:{user.id}")
     catalog_cache.clear()  # here at once; PostgreSQL tells the other processes
     return product_json(row, True, get_settings().currency)
 
 
 @api.route("PATCH", "/products/{product_id:int}", summary="Change a product (admin)", tags=TAGS, body=ProductPatch,
            response=ProductOut, auth="admin", errors=["product_not_found", "sku_taken", "slug_taken"])
-async def update_product(request: Request, product_id: int, body: ProductPatch) -> dict[str, Any]:
-    row = await run(catalog.update_product, product_id, body.model_dump(exclude_unset=True))
+async def update_product(request: Request, user: User, product_id: int, body: ProductPatch) -> dict[str, Any]:
+    # perform: a new stock_quantity that crosses the low-stock threshold asks for the alert.
+    row = await run(perform, catalog.update_product, product_id, body.model_dump(exclude_unset=True),
+                    f"user:{user.id}")
     catalog_cache.clear()  # here at once; PostgreSQL tells the other processes
     return product_json(row, True, get_settings().currency)
 

@@ -183,5 +183,6 @@ async def cancel(request: Request, order_id: int) -> dict[str, Any]:
 
 @api.route("PATCH", "/orders/{order_id:int}", summary="Admin: ship, deliver or cancel", tags=TAGS, auth="admin",
            body=AdminUpdateIn, response=OrderOut, errors=["order_not_found", "invalid_transition", "invalid_state"])
-async def admin_update(request: Request, order_id: int, body: AdminUpdateIn) -> dict[str, Any]:
-    return await run(_perform, pipeline.admin_update, order_id, body.status, body.tracking_number, body.carrier)
+async def admin_update(request: Request, user: User, order_id: int, body: AdminUpdateIn) -> dict[str, Any]:
+    return await run(_perform, pipeline.admin_update, order_id, body.status, body.tracking_number, body.carrier,
+                     f"user:{user.id}")

@@ -96,7 +96,9 @@ class OrderOut(OrderSummaryOut):
     tracking_number: str | None
     carrier: str | None
     discount_code: str | None
-    failure_reason: str | None = Field(description="out_of_stock or payment_declined when status is failed")
+    failure_reason: str | None = Field(description="when status is failed: out_of_stock, payment_declined, or "
+                                                   "discount_exhausted (the code was used up between placing the "
+                                                   "order and reserving its stock; nothing was charged)")
     failure_detail: dict[str, Any] | None
     reserved_until: datetime | None
     paid_at: datetime | None
