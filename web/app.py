@@ -30,6 +30,7 @@ from web.categories import routes as categories
 from web.discounts import routes as discounts
 from web.errors import EXCEPTION_HANDLERS
 from web.health import routes as health
+from web.inventory import routes as inventory
 from web.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from web.orders import routes as orders
 from web.orders import status_waiter
@@ -45,7 +46,8 @@ API_PREFIX = "/api/v1"
 REGISTRIES = [("", health.api), (API_PREFIX, auth.api), (API_PREFIX, products.api), (API_PREFIX, addresses.api),
               (API_PREFIX, cart.api), (API_PREFIX, orders.api), (API_PREFIX, payments.api),
               (API_PREFIX, webhooks.api), (API_PREFIX, shipping.api), (API_PREFIX, shipping_methods.api),
-              (API_PREFIX, categories.api), (API_PREFIX, admin.api), (API_PREFIX, discounts.api)]
+              (API_PREFIX, categories.api), (API_PREFIX, admin.api), (API_PREFIX, discounts.api),
+              (API_PREFIX, inventory.api)]
 TITLE, VERSION = "Shop checkout API", "1.0.0"
 # The subscriptions each web process keeps while it serves (web/subscriptions.py): PostgreSQL's
 # product announcements for the catalogue cache, Redis's order announcements for long polls.
