@@ -12,7 +12,8 @@ from tests.support import assert_error
 API = "/api/v1/products"
 PUBLIC_FIELDS = {"id", "sku", "name", "slug", "description", "price", "compare_at_price", "currency",
                  "stock_quantity", "available_quantity", "in_stock", "low_stock_threshold", "track_inventory",
-                 "category", "tags", "images", "is_published", "is_featured", "created_at", "updated_at"}
+                 "category", "tags", "images", "is_published", "is_featured", "rating_average", "rating_count",
+                 "created_at", "updated_at"}
 
 
 

@@ -36,6 +36,7 @@ from web.orders import routes as orders
 from web.orders import status_waiter
 from web.payments import routes as payments
 from web.responses import JSONResponse
+from web.reviews import routes as reviews
 from web.routing import RouteTable
 from web.shipping import routes as shipping
 from web.shipping_methods import routes as shipping_methods
@@ -47,7 +48,7 @@ REGISTRIES = [("", health.api), (API_PREFIX, auth.api), (API_PREFIX, products.ap
               (API_PREFIX, cart.api), (API_PREFIX, orders.api), (API_PREFIX, payments.api),
               (API_PREFIX, webhooks.api), (API_PREFIX, shipping.api), (API_PREFIX, shipping_methods.api),
               (API_PREFIX, categories.api), (API_PREFIX, admin.api), (API_PREFIX, discounts.api),
-              (API_PREFIX, inventory.api)]
+              (API_PREFIX, inventory.api), (API_PREFIX, reviews.api)]
 TITLE, VERSION = "Shop checkout API", "1.0.0"
 # The subscriptions each web process keeps while it serves (web/subscriptions.py): PostgreSQL's
 # product announcements for the catalogue cache, Redis's order announcements for long polls.

@@ -25,12 +25,13 @@ from models.stock import ledger
 from models.tables import PRODUCT_SEARCH_EXPRESSION, Product, utcnow
 
 MAX_ID = 2**31 - 1  # products.id is a SERIAL: larger ids cannot exist
-# PostgreSQL NOTIFYs this channel on every committed change to products (migration 004): the payload
-# is 'stock:<id>' when only that product's stock changed, '*' for anything else.
+# PostgreSQL NOTIFYs this channel on every committed change to products (migrations 004, 010): the
+# payload is 'stock:<id>' when only that product's stock changed, 'rating:<id>' when only its rating
+# counters did, '*' for anything else.
 PRODUCTS_CHANNEL = "products_changed"
 PRODUCT_COLUMNS = ["id", "sku", "name", "slug", "description", "price", "compare_at_price", "cost_price",
                    "stock_quantity", "low_stock_threshold", "track_inventory", "category", "tags", "images",
-                   "is_published", "is_featured", "created_at", "updated_at"]
+                   "is_published", "is_featured", "rating_count", "rating_sum", "created_at", "updated_at"]
 _SELECT = [getattr(Product, name) for name in PRODUCT_COLUMNS]
 # Each sort ends in id, so rows with equal keys keep one order across pages; each matches an index.
 SORTS: dict[str, list[Any]] = {

@@ -4,10 +4,10 @@ Why: a catalogue is read far more than written, and a hit here costs no threadpo
 query. What is kept, and how it is kept true:
 - Product pages (by id and by slug) and the rows that price carts and check additions: until the
   product changes. PostgreSQL announces every committed change to products (migration 004; see
-  PgSubscription), so a checkout reserving stock in a worker drops that product's entries in every
-  web process within milliseconds of its commit. CATALOG_PRODUCT_TTL (default 60 s) is only a
-  safety net, and applies only while this process is listening: without the listener, entries live
-  CATALOG_CACHE_TTL.
+  PgSubscription), so a checkout reserving stock in a worker, or a review changing its rating, drops
+  that product's entries in every web process within milliseconds of its commit. CATALOG_PRODUCT_TTL
+  (default 60 s) is only a safety net, and applies only while this process is listening: without
+  the listener, entries live CATALOG_CACHE_TTL.
 - Listings: CATALOG_CACHE_TTL seconds (default 2), since a stock change can move products in or
   out of a filtered page. Their stock figures may lag reservations by that much (adding to a cart
   and reserving always check again, so nothing can oversell).
@@ -162,7 +162,7 @@ def clear() -> None:
 
 
 def forget_product(product_id: int) -> None:
-    """The product's stock changed: drop its pages and pricing row (listings keep their TTL)."""
+    """The product's stock or rating changed: drop its pages and pricing row (listings keep their TTL)."""
     global _clock
     _clock += 1
     _changed_at[product_id] = _clock
@@ -172,9 +172,9 @@ def forget_product(product_id: int) -> None:
 
 
 def on_announcement(payload: str) -> None:
-    """A committed change to products (migration 004's payloads)."""
+    """A committed change to products (the payloads of migrations 004 and 010)."""
     kind, _, product_id = payload.partition(":")
-    if kind == "stock" and product_id.isdigit():
+    if kind in ("stock", "rating") and product_id.isdigit():
         forget_product(int(product_id))
     else:
         clear()

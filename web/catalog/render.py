@@ -18,6 +18,8 @@ def product_json(row: dict[str, Any], is_admin: bool, currency: str) -> dict[str
     out["currency"] = currency
     out["available_quantity"] = stock if tracked else None
     out["in_stock"] = not tracked or stock > 0
+    count, rating_sum = row["rating_count"], out.pop("rating_sum")
+    out["rating_average"] = round(rating_sum / count, 2) if count else None
     out["created_at"] = iso(row["created_at"])
     out["updated_at"] = iso(row["updated_at"])
     if is_admin:

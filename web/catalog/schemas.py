@@ -119,6 +119,9 @@ class ProductOut(BaseModel):
     images: list[str]
     is_published: bool
     is_featured: bool
+    rating_average: float | None = Field(description="Mean rating of the published reviews, two decimals; null "
+                                                      "without any. Kept in step with every review write.")
+    rating_count: int = Field(description="How many published reviews the product has.")
     created_at: datetime
     updated_at: datetime
 
