@@ -86,6 +86,11 @@ async def parse_body(request: Request, model: type[BaseModel]) -> BaseModel:
     return parsed
 
 
+def _query_names(model: type[BaseModel]) -> frozenset[str]:
+    """The parameter names a query model accepts: its fields' aliases (`from`) or names."""
+    return frozenset(field.alias or name for name, field in model.model_fields.items())
+
+
 def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
     """The query string as model. On GET (and HEAD) parameters the model does not know are ignored:
     cache busters (`_=1712`) and tracking tags (`utm_*`) ride along on storefront reads. Elsewhere
@@ -93,8 +98,9 @@ def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
     tolerant = request.method in {"GET", "HEAD"}
     unknown = {}
     data: dict[str, Any] = {}
+    known = _query_names(model)
     for key in request.query_params.keys():
-        if key not in model.model_fields:
+        if key not in known:
             if not tolerant:
                 unknown[key] = "Unknown query parameter."
             continue

@@ -27,6 +27,7 @@ from web.cart import routes as cart
 from web.catalog import cache as catalog_cache
 from web.catalog import routes as products
 from web.categories import routes as categories
+from web.dashboard import routes as dashboard
 from web.discounts import routes as discounts
 from web.errors import EXCEPTION_HANDLERS
 from web.health import routes as health
@@ -48,7 +49,7 @@ REGISTRIES = [("", health.api), (API_PREFIX, auth.api), (API_PREFIX, products.ap
               (API_PREFIX, cart.api), (API_PREFIX, orders.api), (API_PREFIX, payments.api),
               (API_PREFIX, webhooks.api), (API_PREFIX, shipping.api), (API_PREFIX, shipping_methods.api),
               (API_PREFIX, categories.api), (API_PREFIX, admin.api), (API_PREFIX, discounts.api),
-              (API_PREFIX, inventory.api), (API_PREFIX, reviews.api)]
+              (API_PREFIX, inventory.api), (API_PREFIX, reviews.api), (API_PREFIX, dashboard.api)]
 TITLE, VERSION = "Shop checkout API", "1.0.0"
 # The subscriptions each web process keeps while it serves (web/subscriptions.py): PostgreSQL's
 # product announcements for the catalogue cache, Redis's order announcements for long polls.

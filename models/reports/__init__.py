@@ -1,0 +1,1 @@
+"""Read-only reports for staff (the admin dashboard)."""
