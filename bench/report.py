@@ -20,6 +20,8 @@ ROWS = [
     ("products_list_1000", "listing, 1k products", ()),
     ("products_list_10000", "listing, 10k products", ()),
     ("products_list_100000", "listing, 100k products", ()),
+    ("dashboard", "GET /admin/dashboard (the run's orders)", ()),
+    ("dashboard_100k", "GET /admin/dashboard (100k more orders)", ()),
 ]
 
 
@@ -73,9 +75,9 @@ def _pipeline(results: dict[str, Any]) -> list[str]:
     for key in ("integrity", "integrity_after_scaling"):
         if key in f:
             i = f[key]
-            lines.append(f"| {key}: negative stock / stock not conserved / stuck pending / confirmed unpaid | "
-                         f"{i['negative_stock']} / {i['stock_not_conserved']} / {i['stuck_pending']} / "
-                         f"{i['confirmed_unpaid']} |")
+            lines.append(f"| {key}: negative stock / stock not conserved / stuck pending / confirmed unpaid / "
+                         f"ledger not summing to stock | {i['negative_stock']} / {i['stock_not_conserved']} / "
+                         f"{i['stuck_pending']} / {i['confirmed_unpaid']} / {i.get('ledger_not_summing', '-')} |")
     return lines
 
 

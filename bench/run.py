@@ -1,6 +1,6 @@
 """`make bench`: measure the running system and its baselines in one run; write bench/results/.
 
-    python -m bench.run [--quick] [--only catalogue cart status pipeline scaling]
+    python -m bench.run [--quick] [--only catalogue cart status pipeline scaling dashboard]
 
 Services: BENCH_DATABASE_URL / BENCH_REDIS_URL when set, else embedded ones under var/bench.
 """
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 LOGS = ROOT / "var" / "bench" / "logs"
 APP_PORT, BASE_PORT = 18301, 18302
-SCENARIOS = ("catalogue", "cart", "status", "pipeline", "scaling")
+SCENARIOS = ("catalogue", "cart", "status", "pipeline", "scaling", "dashboard")
 
 
 def services() -> list[Any]:
@@ -46,7 +46,8 @@ def seed(products: int) -> list[int]:
     """Reset the catalogue to `products` rows with plenty of stock; returns their ids."""
     from models.infra.db import db
 
-    db.obj.execute_sql("TRUNCATE products, orders, order_items, order_events, idempotency_keys, email_log CASCADE")
+    db.obj.execute_sql("TRUNCATE products, orders, order_items, order_events, idempotency_keys, email_log, "
+                       "stock_ledger CASCADE")
     db.obj.execute_sql(f"""
         INSERT INTO products (sku, name, slug, description, price, stock_quantity, low_stock_threshold,
                               track_inventory, category, tags, images, is_published, is_featured,
@@ -55,6 +56,10 @@ def seed(products: int) -> list[int]:
                1000000, 5, true, 'cat-' || (i %% 20), jsonb_build_array('tag-' || (i %% 30)), '["/img.jpg"]',
                true, i %% 25 = 0, now() - i * interval '1 second', now()
         FROM generate_series(1, {products}) AS i""")
+    # Each product's opening balance in the stock ledger, as a product created through the API has.
+    db.obj.execute_sql("""INSERT INTO stock_ledger (product_id, delta, stock_after, reason, actor, note, at)
+                          SELECT id, stock_quantity, stock_quantity, 'initial', 'system:bench', 'seed', now()
+                          FROM products""")
     db.obj.execute_sql("ANALYZE products")
     return [pid for (pid,) in db.obj.execute_sql("SELECT id FROM products ORDER BY id").fetchall()]
 
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     seconds, runs = (3, 1) if args.quick else (10, 3)
     os.environ.setdefault("BCRYPT_ROUNDS", "4")
     handles = services()
-    from bench import cpu, load, pipeline, servers
+    from bench import cpu, dashboard, load, pipeline, servers
     from models.infra.db import init_db
     from models.infra.redis_client import get_redis
     from models.schema import migrate
@@ -161,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
             figures["checkout"]["cpu"] = cpu_per_order(meter.stop(), figures["checkout"]["confirmed"])
             figures["noop_chain"] = pipeline.noop_chains(300 if args.quick else 2000, in_flight=64)
             figures["integrity"] = integrity()
+        if "dashboard" in args.only:  # on the orders the scenarios above left
+            admin = {"BENCH_HEADERS": f"Authorization: Bearer {dashboard.admin_token()}"}
+            figures["dashboard"] = measure(shop + "/api/v1/admin/dashboard", extra=admin)
         if "scaling" in args.only:
             for count in (1, 4) if args.quick else (1, 2, 4):
                 worker.stop()
@@ -173,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             for count in (1_000, 10_000, 100_000):
                 product_ids = seed(count)
                 figures[f"products_list_{count}"] = measure(shop + "/api/v1/products?category=cat-3&sort=price")
+        if "dashboard" in args.only:  # last: 100,000 more orders would weigh on every scenario above
+            admin = {"BENCH_HEADERS": f"Authorization: Bearer {dashboard.admin_token()}"}
+            figures["dashboard_orders"] = dashboard.load_orders(100_000)
+            figures["dashboard_100k"] = measure(shop + "/api/v1/admin/dashboard", extra=admin)
     finally:
         for process in reversed(started):
             process.stop()
@@ -198,7 +210,8 @@ def cpu_per_order(used: dict[str, float], confirmed: int) -> dict[str, Any]:
 
 
 def integrity() -> dict[str, Any]:
-    """No oversell, no lost orders: checked in the database after a load."""
+    """No oversell, no lost orders, a stock ledger that sums to every product's stock: checked in the
+    database after a load."""
     from models.infra.db import db
 
     time.sleep(3)  # let in-flight tasks finish
@@ -210,9 +223,13 @@ def integrity() -> dict[str, Any]:
         SELECT count(*) FROM (SELECT p.id FROM products p JOIN order_items i ON i.product_id = p.id
         JOIN orders o ON o.id = i.order_id AND o.stock_held GROUP BY p.id
         HAVING p.stock_quantity + sum(i.quantity) <> 1000000) AS t""").fetchone()
+    (ledger_off,) = db.obj.execute_sql("""
+        SELECT count(*) FROM products p LEFT JOIN (SELECT product_id, sum(delta) AS total FROM stock_ledger
+        GROUP BY product_id) AS l ON l.product_id = p.id WHERE COALESCE(l.total, 0) <> p.stock_quantity""").fetchone()
     statuses = {status: count for status, count in rows}
     return {"orders_by_status": statuses, "negative_stock": negative, "stock_not_conserved": oversold,
-            "confirmed_unpaid": unpaid_confirmed, "stuck_pending": statuses.get("pending", 0)}
+            "confirmed_unpaid": unpaid_confirmed, "stuck_pending": statuses.get("pending", 0),
+            "ledger_not_summing": ledger_off}
 
 
 def ratios(f: dict[str, Any]) -> dict[str, float]:
