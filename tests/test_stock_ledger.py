@@ -14,12 +14,14 @@ import pytest
 
 from models import events
 from models.cart.store import cart_key
+from models.catalog import queries as catalog
 from models.events import AlertLowStock
 from models.infra.redis_client import get_redis
 from models.infra.settings import get_settings
 from models.mail import send as mail
 from models.orders import payment_steps, pipeline
 from models.orders.checkout import place_order
+from models.stock import admin as stock
 from models.stock import ledger
 from models.tables import Order, Product, StockEntry, User, utcnow
 from tests.smtp_sink import SMTPSink
@@ -186,4 +188,19 @@ def test_a_low_stock_alert_goes_out_once_per_crossing(client: Any, admin_headers
     assert again.entry_id != crossed.entry_id
     assert mail.send_low_stock_alert(again.product_id, again.entry_id) is True
     assert len(smtp.messages) == 2 and all("LEDGER-1" in m["Subject"] for m in smtp.messages)
+    assert_whole(product["id"])
+
+
+def test_staff_changes_and_the_catalogues_patch_alert_on_a_crossing_too(client: Any, admin_headers: dict[str, str],
+                                                                       make_user: Any) -> None:
+    product = new_product(client, admin_headers, stock=20, threshold=5)
+    assert [m for m in step(stock.adjust, product["id"], "user:1", "adjustment", -10) if isinstance(m, AlertLowStock)] \
+        == []  # 20 -> 10
+    [alert] = step(stock.adjust, product["id"], "user:1", "adjustment", None, 4)  # 10 -> 4: crossed
+    assert isinstance(alert, AlertLowStock) and alert.product_id == product["id"]
+    assert StockEntry.get_by_id(alert.entry_id).stock_after == 4
+    assert step(stock.adjust, product["id"], "user:1", "restock", 10) == []  # 4 -> 14: above again
+    with events.collecting() as emitted:
+        catalog.update_product(product["id"], {"stock_quantity": 5}, "user:1")  # 14 -> 5: crossed again
+    assert [type(m) for m in emitted] == [AlertLowStock]
     assert_whole(product["id"])
