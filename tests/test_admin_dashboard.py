@@ -80,6 +80,10 @@ def test_the_pipeline_shows_what_waits_and_for_how_long(client: Any, admin_heade
     assert pipeline["waiting"]["confirmed"]["oldest_age_s"] >= 7200
     assert pipeline["waiting"]["reserved"] == {"count": 0, "oldest_age_s": None}
     assert pipeline["payments_flagged"] == 0 and pipeline["tracking_failing"] == 0
+    flagged = order(user, "confirmed", now, now)
+    Order.update(payment_flag="the gateway says refunded", payment_flagged_at=now).where(
+        Order.id == flagged.id).execute()
+    assert client.get(API, headers=admin_headers).json()["pipeline"]["payments_flagged"] == 1
 
 
 def test_the_default_window_is_the_last_thirty_seoul_days(client: Any, admin_headers: dict[str, str]) -> None:

@@ -9,7 +9,8 @@ an index serves (tests/test_dashboard_query_plans.py shows the plans on 100k ord
   size of order_items);
 - low stock: tracked products at or under their threshold (products_low_stock_created_at);
 - pipeline: orders waiting in each state that is not final, with the age of the one that has
-  waited longest since its last change (orders_waiting_status_updated_at).
+  waited longest since its last change (orders_waiting_status_updated_at), and the payments
+  reconciliation flagged for a person (orders_payment_flagged).
 """
 
 from __future__ import annotations
@@ -60,13 +61,14 @@ PIPELINE = f"""
 SELECT status, count(*), EXTRACT(EPOCH FROM now() - min(updated_at)) FROM orders
 WHERE status IN ({_waiting}) GROUP BY status"""
 
-# TODO(payments, shipping): reconciliation's flagged payments and failing tracking are reported as 0
-# until their columns exist on main; then each is one count over its partial index.
-PAYMENTS_FLAGGED: str | None = None
+# Payments reconciliation could not settle (models/orders/payment_sync.py flags them): orders_payment_flagged.
+PAYMENTS_FLAGGED = "SELECT count(*) FROM orders WHERE payment_flag IS NOT NULL"
+# TODO(shipping): shipments whose carrier tracking fails are reported as 0 until the tracking columns
+# exist on main; then this becomes one count over their partial index.
 TRACKING_FAILING: str | None = None
 
 QUERIES = {"revenue_by_day": REVENUE_BY_DAY, "orders_by_status": ORDERS_BY_STATUS, "top_products": TOP_PRODUCTS,
-           "low_stock": LOW_STOCK, "pipeline": PIPELINE}
+           "low_stock": LOW_STOCK, "pipeline": PIPELINE, "payments_flagged": PAYMENTS_FLAGGED}
 
 
 @dataclass(frozen=True)
