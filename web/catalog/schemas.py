@@ -51,7 +51,8 @@ class ProductPatch(Strict):
     price: Money | None = None
     compare_at_price: Money | None = None
     cost_price: Money | None = None
-    stock_quantity: Count | None = None
+    stock_quantity: Count | None = Field(default=None, description="Recorded in the stock ledger as an adjustment; "
+                                                                "POST /admin/products/{id}/stock takes a reason.")
     low_stock_threshold: Count | None = None
     track_inventory: StrictBool | None = None
     category: str | None = Field(default=None, min_length=1, max_length=100)

@@ -12,6 +12,7 @@ from typing import Any, cast
 from starlette.requests import Request
 from starlette.responses import Response
 
+from models.discounts.rules import CODES as DISCOUNT_REFUSALS
 from models.errors import AuthError, validation_error
 from models.infra import failpoints, ratelimit
 from models.infra.settings import get_settings
@@ -73,7 +74,8 @@ def _idempotency_key(request: Request) -> str | None:
 @api.route("POST", "/orders", summary="Check out the cart, as a customer or a guest: 202 with the pending order",
            tags=TAGS, auth="optional", body=CheckoutIn, response=CheckoutOut, status=202, headers=SESSION_HEADER,
            errors=["empty_cart", "invalid_session", "idempotency_key_reused", "address_not_found",
-                   "product_unavailable", "insufficient_stock", "not_authenticated", "rate_limited"])
+                   "product_unavailable", "insufficient_stock", "not_authenticated", "rate_limited",
+                   *DISCOUNT_REFUSALS])
 async def create_order(request: Request, user: User | None, body: CheckoutIn) -> dict[str, Any]:
     key = _idempotency_key(request)
     checkout_body = body.model_dump(mode="json", exclude={"guest"})
