@@ -327,6 +327,10 @@ class Shipment(BaseModel):
 
 Shipment.add_index(Shipment.index(Shipment.next_poll_at, where=Shipment.next_poll_at.is_null(False),
                                   name="shipments_due"))
+# The admin dashboard's count of shipments whose tracking fails (models/reports/dashboard.py): the
+# predicate is models/shipping/tracking.py's failing_filter, FAILING_AFTER (3) failed polls in a row.
+Shipment.add_index(Shipment.index(Shipment.order, name="shipments_failing",
+                                  where=(Shipment.failures >= 3) | (Shipment.stopped_reason == "gave_up")))
 
 
 class IdempotencyKey(BaseModel):

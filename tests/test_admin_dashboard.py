@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from models.tables import Order, OrderItem, Product, User, utcnow
+from models.tables import Order, OrderItem, Product, Shipment, User, utcnow
 from tests.support import assert_error
 
 API = "/api/v1/admin/dashboard"
@@ -83,7 +83,10 @@ def test_the_pipeline_shows_what_waits_and_for_how_long(client: Any, admin_heade
     flagged = order(user, "confirmed", now, now)
     Order.update(payment_flag="the gateway says refunded", payment_flagged_at=now).where(
         Order.id == flagged.id).execute()
-    assert client.get(API, headers=admin_headers).json()["pipeline"]["payments_flagged"] == 1
+    Shipment.create(order=flagged.id, failures=3, last_error="carrier timeout")  # three failed polls in a row
+    Shipment.create(order=order(user, "shipped", now, now).id, failures=1)  # one failure: not yet
+    pipeline = client.get(API, headers=admin_headers).json()["pipeline"]
+    assert (pipeline["payments_flagged"], pipeline["tracking_failing"]) == (1, 1)
 
 
 def test_the_default_window_is_the_last_thirty_seoul_days(client: Any, admin_headers: dict[str, str]) -> None:

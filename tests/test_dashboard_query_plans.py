@@ -49,8 +49,9 @@ EXPECTED = {
     "low_stock": "products_low_stock_created_at",
     "pipeline": "orders_waiting_status_updated_at",
     "payments_flagged": "orders_payment_flagged",
+    "tracking_failing": "shipments_failing",
 }
-SCANNED = {"orders", "order_items", "products"}
+SCANNED = {"orders", "order_items", "products", "shipments"}
 
 
 def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
@@ -64,7 +65,13 @@ def test_every_dashboard_figure_uses_an_index_on_100k_orders(make_user: Any) -> 
     db.obj.execute_sql(ITEMS)
     db.obj.execute_sql("UPDATE orders SET payment_flag = 'the gateway says voided', payment_flagged_at = now() "
                        "WHERE id %% 1000 = 0")  # a few payments reconciliation could not settle
-    for table in ("products", "orders", "order_items"):
+    # Every shipped or delivered order has its shipment; a few shipped ones fail to track.
+    db.obj.execute_sql("""INSERT INTO shipments (order_id, level, delivered, failures, created_at, stopped_reason)
+                          SELECT id, CASE WHEN status = 'delivered' THEN 6 ELSE 3 END, status = 'delivered',
+                                 CASE WHEN status = 'shipped' AND id %% 5 = 0 THEN 4 ELSE 0 END, created_at,
+                                 CASE WHEN status = 'delivered' THEN 'delivered' END
+                          FROM orders WHERE status IN ('shipped', 'delivered')""")
+    for table in ("products", "orders", "order_items", "shipments"):
         db.obj.execute_sql(f"VACUUM ANALYZE {table}")  # fresh statistics and visibility map, as autovacuum keeps
     window = dashboard.Window(date(2026, 10, 1), date(2026, 10, 30))
     failures, report = [], []
@@ -90,3 +97,5 @@ def test_every_dashboard_figure_uses_an_index_on_100k_orders(make_user: Any) -> 
     assert figures["top_products"] and figures["low_stock_total"] > 0
     assert figures["pipeline"]["waiting"]["pending"]["count"] == ORDERS // 100
     assert figures["pipeline"]["payments_flagged"] == ORDERS // 1000
+    (failing,) = db.obj.execute_sql("SELECT count(*) FROM shipments WHERE failures > 0").fetchone()
+    assert figures["pipeline"]["tracking_failing"] == failing > 0

@@ -1,7 +1,7 @@
 """010: the roadmap's tables. Discount codes as data (discounts, discount_uses, orders.discount_id
 and discount_held), the stock ledger with an opening balance per product, reviews with the
-products' rating counters, the admin dashboard's order indexes, and the product announcement
-trigger taught that a rating change, like a stock change, concerns one product only.
+products' rating counters, the admin dashboard's order and shipment indexes, and the product
+announcement trigger taught that a rating change, like a stock change, concerns one product only.
 
 Data: the codes of the retired DISCOUNT_CODES setting (default `WELCOME10=10%`) become discounts
 without limits, once, here; the setting is read nowhere else.
@@ -29,6 +29,7 @@ STATEMENTS = [
     """CREATE INDEX "orders_paid_at_paid" ON "orders" ("paid_at") WHERE ("payment_status" = 'paid')""",
     """CREATE INDEX "orders_created_at_status" ON "orders" ("created_at", "status")""",
     """CREATE INDEX "orders_waiting_status_updated_at" ON "orders" ("status", "updated_at") WHERE ("status" IN ('pending', 'reserved', 'confirmed', 'shipped'))""",
+    """CREATE INDEX "shipments_failing" ON "shipments" ("order_id") WHERE (("failures" >= 3) OR ("stopped_reason" = 'gave_up'))""",
     # The stock ledger, opened with each product's stock on hand
     """CREATE TABLE "stock_ledger" ("id" BIGSERIAL NOT NULL PRIMARY KEY, "product_id" INTEGER NOT NULL, "delta" INTEGER NOT NULL CHECK (delta <> 0), "stock_after" INTEGER NOT NULL CHECK (stock_after >= 0), "reason" VARCHAR(16) NOT NULL CHECK (reason IN ('initial', 'reservation', 'release', 'restock', 'adjustment', 'return')), "order_id" INTEGER, "actor" VARCHAR(80) NOT NULL, "note" VARCHAR(500), "at" TIMESTAMPTZ NOT NULL, FOREIGN KEY ("product_id") REFERENCES "products" ("id") ON DELETE CASCADE, FOREIGN KEY ("order_id") REFERENCES "orders" ("id") ON DELETE SET NULL)""",
     """CREATE INDEX "stock_ledger_order_id" ON "stock_ledger" ("order_id")""",
@@ -111,7 +112,8 @@ def rollback(migrator: Any, database: Any, *, fake: bool = False) -> None:
     migrator.sql(ANNOUNCE_004)
     for table in ("reviews", "stock_ledger"):
         migrator.sql(f'DROP TABLE IF EXISTS "{table}"')
-    for index in ("orders_waiting_status_updated_at", "orders_created_at_status", "orders_paid_at_paid"):
+    for index in ("shipments_failing", "orders_waiting_status_updated_at", "orders_created_at_status",
+                  "orders_paid_at_paid"):
         migrator.sql(f'DROP INDEX IF EXISTS "{index}"')
     migrator.sql('ALTER TABLE "products" DROP COLUMN IF EXISTS "rating_sum", DROP COLUMN IF EXISTS "rating_count"')
     migrator.sql('ALTER TABLE "orders" DROP COLUMN IF EXISTS "discount_held", DROP COLUMN IF EXISTS "discount_id"')

@@ -10,7 +10,8 @@ an index serves (tests/test_dashboard_query_plans.py shows the plans on 100k ord
 - low stock: tracked products at or under their threshold (products_low_stock_created_at);
 - pipeline: orders waiting in each state that is not final, with the age of the one that has
   waited longest since its last change (orders_waiting_status_updated_at), and the payments
-  reconciliation flagged for a person (orders_payment_flagged).
+  reconciliation flagged for a person (orders_payment_flagged) and the shipments whose tracking
+  fails (shipments_failing).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from models.infra.db import db
+from models.shipping.tracking import FAILING_AFTER
 from models.tables import WAITING_STATUSES
 
 TIMEZONE = "Asia/Seoul"
@@ -63,12 +65,14 @@ WHERE status IN ({_waiting}) GROUP BY status"""
 
 # Payments reconciliation could not settle (models/orders/payment_sync.py flags them): orders_payment_flagged.
 PAYMENTS_FLAGGED = "SELECT count(*) FROM orders WHERE payment_flag IS NOT NULL"
-# TODO(shipping): shipments whose carrier tracking fails are reported as 0 until the tracking columns
-# exist on main; then this becomes one count over their partial index.
-TRACKING_FAILING: str | None = None
+# Shipments whose carrier tracking fails: FAILING_AFTER polls failed in a row, or polling gave up
+# (models/shipping/tracking.py's failing_filter, with the predicate of the shipments_failing index).
+TRACKING_FAILING = (f"SELECT count(*) FROM shipments WHERE failures >= {FAILING_AFTER} "
+                    "OR stopped_reason = 'gave_up'")
 
 QUERIES = {"revenue_by_day": REVENUE_BY_DAY, "orders_by_status": ORDERS_BY_STATUS, "top_products": TOP_PRODUCTS,
-           "low_stock": LOW_STOCK, "pipeline": PIPELINE, "payments_flagged": PAYMENTS_FLAGGED}
+           "low_stock": LOW_STOCK, "pipeline": PIPELINE, "payments_flagged": PAYMENTS_FLAGGED,
+           "tracking_failing": TRACKING_FAILING}
 
 
 @dataclass(frozen=True)
@@ -134,5 +138,5 @@ def dashboard(window: Window) -> dict[str, Any]:
     }
 
 
-def _count(sql: str | None) -> int:
-    return int(db.execute_sql(sql).fetchone()[0]) if sql else 0
+def _count(sql: str) -> int:
+    return int(db.execute_sql(sql).fetchone()[0])
