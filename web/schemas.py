@@ -3,9 +3,11 @@ that match the columns they are stored in."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 
 class Strict(BaseModel):
@@ -46,6 +48,22 @@ Id = Annotated[int, Field(strict=True, ge=1, le=MAX_INT8)]
 # What both POST /cart/quote and POST /orders take to price a cart (one type: the same 422s).
 ShippingMethodCode = Literal["standard", "express"]
 DiscountCode = Annotated[str, Field(max_length=64)]
+
+
+def at_most(characters: int) -> Callable[[Any], Any]:
+    """A check before parsing: a text longer than `characters` is refused without being parsed."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > characters:
+            raise ValueError(f"At most {characters} characters.")
+        return value
+
+    return check
+
+
+# An instant with its UTC offset ("2026-03-01T00:00:00+09:00") and a calendar day ("2026-03-01").
+Instant = Annotated[AwareDatetime, BeforeValidator(at_most(40)), Field(json_schema_extra={"maxLength": 40})]
+Day = Annotated[date, BeforeValidator(at_most(10)), Field(json_schema_extra={"maxLength": 10})]
 
 
 def dedupe(values: list[str] | None) -> list[str] | None:

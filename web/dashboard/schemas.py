@@ -6,13 +6,15 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, Field, model_validator
 
+from web.schemas import Day
+
 MAX_DAYS = 366
 
 
 class DashboardQuery(BaseModel):
-    from_: date | None = Field(default=None, alias="from", description="First Asia/Seoul day (YYYY-MM-DD), "
+    from_: Day | None = Field(default=None, alias="from", description="First Asia/Seoul day (YYYY-MM-DD), "
                                                                        "included; default: 29 days before `to`.")
-    to: date | None = Field(default=None, description="Last Asia/Seoul day, included; default: today in Seoul.")
+    to: Day | None = Field(default=None, description="Last Asia/Seoul day, included; default: today in Seoul.")
 
     @model_validator(mode="after")
     def ordered(self) -> DashboardQuery:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
-from web.schemas import MAX_INT4, MAX_MONEY, Count, Money, Page, Strict, not_null
+from web.schemas import MAX_INT4, MAX_MONEY, Count, Instant, Money, Page, Strict, not_null
 
-Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True,
+Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, max_length=64,
                                         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
 Value = Annotated[int, Field(strict=True, ge=1, le=MAX_MONEY, description="percent: 1-100; fixed: an amount "
                                                                           "in minor units")]
@@ -22,8 +22,8 @@ class DiscountIn(Strict):
     kind: Kind
     value: Value
     min_subtotal: Money = Field(default=0, description="The cart's subtotal must be at least this.")
-    starts_at: AwareDatetime | None = Field(default=None, description="Usable from (with a UTC offset).")
-    ends_at: AwareDatetime | None = Field(default=None, description="Usable until, exclusive.")
+    starts_at: Instant | None = Field(default=None, description="Usable from (with a UTC offset).")
+    ends_at: Instant | None = Field(default=None, description="Usable until, exclusive.")
     usage_limit: Count | None = Field(default=None, description="Orders that may hold it at once, in all; "
                                                                 "null: unlimited.")
     per_customer_limit: Limit | None = Field(default=None, description="Orders per customer; null: unlimited.")
@@ -37,8 +37,8 @@ class DiscountPatch(Strict):
     kind: Kind | None = None
     value: Value | None = None
     min_subtotal: Money | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     usage_limit: Count | None = None
     per_customer_limit: Limit | None = None
     active: StrictBool | None = None
