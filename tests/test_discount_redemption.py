@@ -194,3 +194,26 @@ def test_an_order_failing_for_stock_claims_no_use(make_user: Any) -> None:
     Product.update(stock_quantity=0).where(Product.id == scarce.id).execute()
     step(pipeline.reserve_stock, order.id)
     assert Order.get_by_id(order.id).failure_reason == "out_of_stock" and used(d) == 0
+
+
+def test_guests_use_codes_but_not_the_ones_limited_per_customer(client: Any, item: Product) -> None:
+    """A guest is only an email they type, so a code limited per customer needs an account; any
+    other code works for a guest, and the guest's order holds a use like anyone's."""
+    d = discount(usage_limit=5)
+    discount("ONCE", "fixed", 3000, per_customer_limit=1)
+    guest = {"email": "guest@example.com", "phone": "010-1234-5678", "full_name": "Guest"}
+    client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1},
+                headers={"X-Session-ID": "session-guest"})
+    refused = client.post(f"{API}/orders", json=checkout_body(guest=guest, discount_code="once"),
+                          headers={"X-Session-ID": "session-guest"})
+    assert "sign in" in assert_error(refused, 422, "discount_invalid")["message"]
+    quoted = client.post(f"{API}/cart/quote", json={"shipping_method": "standard", "discount_code": "once"},
+                         headers={"X-Session-ID": "session-guest"})
+    assert quoted.json() == refused.json()
+    placed = client.post(f"{API}/orders", json=checkout_body(guest=guest, discount_code="save10"),
+                         headers={"X-Session-ID": "session-guest"})
+    assert placed.status_code == 202, placed.text
+    order_id = placed.json()["id"]
+    assert placed.json()["discount_amount"] == 2000
+    step(pipeline.reserve_stock, order_id)
+    assert Order.get_by_id(order_id).discount_held and used(d) == 1 and DiscountUse.select().count() == 0

@@ -1,7 +1,9 @@
 """POST /cart/quote answers exactly what POST /orders then charges, or fails with exactly the same
 error: hypothesis builds random carts (prices, quantities, stock that dropped after the cart was
-filled, products unpublished since, discount codes good and bad, both shipping methods) and sends
-each to both endpoints over HTTP. Shipping fees and thresholds come from the settings per currency."""
+filled, products unpublished since, discount codes good and bad: unknown, expired, used up, with a
+minimum subtotal, limited per customer (which a guest cannot use), both shipping methods) and sends
+each to both endpoints over HTTP. Shipping fees and thresholds come from the settings per currency;
+discount codes from the discounts table."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 
 from models.infra import ratelimit
 from models.infra.settings import ConfigError, get_settings, load_settings
-from models.tables import Product
+from models.tables import Discount, Product, utcnow
 from tests.support import assert_error, checkout_body
 
 API = "/api/v1"
@@ -33,8 +35,20 @@ carts = st.fixed_dictionaries({
     "who": st.sampled_from(["customer", "guest"]),
     "lines": st.lists(line, min_size=0, max_size=4),
     "shipping_method": st.sampled_from(["standard", "express"]),
-    "discount_code": st.sampled_from([None, "WELCOME10", "welcome10", "NOPE", ""]),
+    "discount_code": st.sampled_from([None, "WELCOME10", "welcome10", "NOPE", "", "FLAT5000", "OVER100K",
+                                      "GONE", "USEDUP", "ONCE"]),
 })
+
+
+@pytest.fixture(autouse=True)
+def codes() -> None:
+    """The codes the carts try, one of each kind of answer."""
+    Discount.create(code="WELCOME10", kind="percent", value=10)
+    Discount.create(code="FLAT5000", kind="fixed", value=5000)
+    Discount.create(code="OVER100K", kind="percent", value=15, min_subtotal=100_000)
+    Discount.create(code="GONE", kind="percent", value=50, ends_at=utcnow())
+    Discount.create(code="USEDUP", kind="fixed", value=1000, usage_limit=3, used_count=3)
+    Discount.create(code="ONCE", kind="fixed", value=2000, per_customer_limit=1)
 
 
 def fill(client: Any, session: str, lines: list[dict[str, Any]]) -> None:
@@ -109,10 +123,10 @@ def test_quote_errors(client: Any, tee: Product) -> None:
     fields = assert_error(client.post(f"{API}/cart/quote", json={"shipping_method": "drone", "total": 1},
                                       headers=headers), 422, "validation_error")["details"]["fields"]
     assert {"shipping_method", "total"} <= set(fields)
-    fields = assert_error(client.post(f"{API}/cart/quote", json={"shipping_method": "standard",
-                                                                "discount_code": "NOPE"}, headers=headers),
-                          422, "validation_error")["details"]["fields"]
-    assert "discount_code" in fields
+    refused = assert_error(client.post(f"{API}/cart/quote", json={"shipping_method": "standard",
+                                                                 "discount_code": "NOPE"}, headers=headers),
+                           422, "discount_invalid")
+    assert refused["details"]["field"] == "discount_code" and "NOPE" in refused["message"]
     Product.update(stock_quantity=1).where(Product.id == tee.id).execute()
     details = assert_error(client.post(f"{API}/cart/quote", json={"shipping_method": "standard"}, headers=headers),
                            409, "insufficient_stock")["details"]

@@ -48,8 +48,11 @@ def amount_off(kind: str, value: int, subtotal: int) -> int:
 def offer(code: str, subtotal: int, user_id: int | None, now: datetime | None = None) -> Offer:
     """What `code` takes off `subtotal` for this customer now (one query).
 
-    Raises DiscountRefused discount_invalid (unknown, inactive, not started), discount_expired,
-    discount_exhausted (no uses left, in all or for this customer), discount_min_subtotal.
+    user_id: the signed-in customer; None for a guest (or an anonymous quote), who cannot use a
+    code limited per customer, since a guest's identity is only an email they type.
+    Raises DiscountRefused discount_invalid (unknown, inactive, not started, limited per customer
+    and no account), discount_expired, discount_exhausted (no uses left, in all or for this
+    customer), discount_min_subtotal.
     """
     now = now or utcnow()
     normalised = normalise(code)
@@ -71,7 +74,10 @@ def offer(code: str, subtotal: int, user_id: int | None, now: datetime | None = 
                               f"{ends_at:%Y-%m-%d %H:%M} UTC.", ends_at=ends_at.isoformat(), **details)
     if usage_limit is not None and used >= usage_limit:
         raise DiscountRefused("discount_exhausted", f"The discount code {normalised} has been used up.", **details)
-    if per_customer is not None and user_id is not None and used_by_customer >= per_customer:
+    if per_customer is not None and user_id is None:
+        raise DiscountRefused("discount_invalid", f"The discount code {normalised} is for customers with an "
+                              "account: sign in to use it.", per_customer_limit=per_customer, **details)
+    if per_customer is not None and used_by_customer >= per_customer:
         times = "once" if per_customer == 1 else f"{per_customer} times"
         raise DiscountRefused("discount_exhausted", f"You have already used the discount code {normalised}; "
                               f"it can be used {times} per customer.", per_customer_limit=per_customer, **details)

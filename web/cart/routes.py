@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from models.cart import store as cart
+from models.discounts.rules import CODES as DISCOUNT_REFUSALS
 from models.infra.settings import get_settings
 from models.orders import quote
 from models.tables import User
@@ -76,8 +77,10 @@ async def clear_cart(request: Request, user: User | None) -> Response:
            tags=TAGS, body=QuoteIn, response=QuoteOut, auth="optional",
            headers={"X-Session-ID": "Required, as for POST /orders (the same cart: with an access token, the "
                                     "customer's)."},
-           errors=["invalid_session", "empty_cart", "product_unavailable", "insufficient_stock"])
+           errors=["invalid_session", "empty_cart", "product_unavailable", "insufficient_stock", *DISCOUNT_REFUSALS])
 async def quote_cart(request: Request, user: User | None, body: QuoteIn) -> dict[str, Any]:
     ref = await cart_for(request, user, session_required=True)
-    priced = await run(quote.price_cart, ref.cart_id, body.shipping_method, body.discount_code)
+    # The signed-in customer's per-customer discount limits apply, as they will to their order.
+    priced = await run(quote.price_cart, ref.cart_id, body.shipping_method, body.discount_code,
+                       user.id if user is not None else None)
     return quote_json(priced, body.shipping_method, get_settings().currency)
