@@ -10,16 +10,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from models.infra.db import init_db
 from models.infra.logs import setup_logging
 from models.infra.redis_client import close_async_redis
 from models.infra.settings import Settings, get_settings
-from web import demo_images, openapi
+from web import demo_images, docs, openapi
 from web.accounts import routes as auth
 from web.addresses import routes as addresses
 from web.admin import routes as admin
@@ -58,14 +56,6 @@ def _openapi_doc() -> dict[str, object]:
 
 async def openapi_json(request: Request) -> Response:
     return JSONResponse(request.app.state.openapi)
-
-
-async def swagger(request: Request) -> Response:
-    return HTMLResponse(openapi.SWAGGER_HTML.format(title=TITLE))
-
-
-async def redoc(request: Request) -> Response:
-    return HTMLResponse(openapi.REDOC_HTML.format(title=TITLE))
 
 
 @asynccontextmanager
@@ -107,9 +97,7 @@ def create_app() -> Starlette:
     routes: list[BaseRoute] = [
         RouteTable(API_PREFIX, api_routes),
         Route("/api/openapi.json", openapi_json, include_in_schema=False),
-        Route("/api/docs", swagger, include_in_schema=False),
-        Mount("/api/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-static"),
-        Route("/api/redoc", redoc, include_in_schema=False),
+        *docs.routes(TITLE),
         *demo_images.routes,
     ]
     for prefix, registry in REGISTRIES:

@@ -95,12 +95,3 @@ def build(endpoints: list[tuple[str, Endpoint]], title: str, version: str) -> di
                                                       "description": "itsdangerous-signed access token"}}},
     }
 
-
-SWAGGER_HTML = """<!doctype html><html><head><title>{title} - Swagger UI</title>
-<link rel="stylesheet" href="/api/docs/static/swagger-ui.css"></head><body><div id="ui"></div>
-<script src="/api/docs/static/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({{url: "/api/openapi.json", dom_id: "#ui"}});</script></body></html>"""
-
-REDOC_HTML = """<!doctype html><html><head><title>{title} - ReDoc</title><meta charset="utf-8"></head>
-<body><redoc spec-url="/api/openapi.json"></redoc>
-<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script></body></html>"""
