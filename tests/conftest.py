@@ -34,10 +34,8 @@ def _configure_environment() -> None:
         os.environ["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
     if os.environ.get("TEST_REDIS_URL"):
         os.environ["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
-    env, handles = embedded.start_services(var, database="shop_test")
-    for handle in handles:
-        if isinstance(handle, embedded.EmbeddedRedis):
-            handle.persist = False
+    # The suite empties Redis before every test: nothing to keep, no disk writes.
+    env, handles = embedded.start_services(var, database="shop_test", persist=False)
     _HANDLES.extend(handles)
     os.environ.update(env)
     os.environ.update(
@@ -105,6 +103,16 @@ def _clean() -> Iterator[None]:
     get_redis().flushdb()
     catalog_cache.clear()  # this process's catalogue cache must not outlive the data it saw
     yield
+
+
+@pytest.fixture(scope="session")
+def embedded_redis() -> embedded.EmbeddedRedis:
+    """The suite's own embedded Redis, for tests that stop, kill and restart it (skipped when
+    TEST_REDIS_URL names a server the suite does not own)."""
+    for handle in _HANDLES:
+        if isinstance(handle, embedded.EmbeddedRedis):
+            return handle
+    pytest.skip("TEST_REDIS_URL names a Redis this suite did not start: it cannot restart it")
 
 
 @pytest.fixture
