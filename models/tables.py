@@ -346,6 +346,17 @@ class WebhookEvent(BaseModel):
         indexes = ((("gateway", "event_id"), True),)
 
 
+class SeedRun(BaseModel):
+    """Data loads that run once per database (the demo catalogue): a row says it was done, so a
+    later start neither repeats it nor brings back what an administrator changed or deleted."""
+
+    name = CharField(max_length=64, primary_key=True)
+    applied_at = DateTimeTZField(default=utcnow)
+
+    class Meta:
+        table_name = "seed_runs"
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     User,
     Address,
@@ -358,6 +369,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     EmailLog,
     WebhookEvent,
     UsedRefreshToken,
+    SeedRun,
 ]
 
 __all__ = [name for name in dir() if not name.startswith("_")] + ["SQL"]
