@@ -12,6 +12,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from models.infra.db import init_db
 from models.infra.logs import setup_logging
@@ -27,7 +28,7 @@ from web.catalog import routes as products
 from web.categories import routes as categories
 from web.errors import EXCEPTION_HANDLERS
 from web.health import routes as health
-from web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from web.middleware import BodyLimitMiddleware, RequestContextMiddleware, security_headers
 from web.orders import routes as orders
 from web.orders import status_waiter
 from web.payments import routes as payments
@@ -74,7 +75,13 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 def middleware_for(settings: Settings) -> list[Middleware]:
     """Outermost first. Host and CORS checks are left out when they would allow everything and
     deny nothing (ALLOWED_HOSTS=*, CORS_ORIGINS empty): each layer costs every request."""
-    stack = [Middleware(RequestContextMiddleware)]
+    stack = []
+    if settings.forwarded_allow_ips:
+        # The client's address (rate limits, logs) from X-Forwarded-For, only when the peer is a
+        # configured proxy. The servers' command lines pass the same FORWARDED_ALLOW_IPS (their
+        # own default would trust 127.0.0.1); doing it here too holds however the app is served.
+        stack.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips))
+    stack.append(Middleware(RequestContextMiddleware, headers=security_headers(settings)))
     if "*" not in settings.allowed_hosts:
         stack.append(Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts))
     if settings.cors_origins:
