@@ -152,8 +152,8 @@ def dev(root: Path, admin_email: str, admin_password: str | None) -> int:
 
     migrate()
     phase("loading demo data (once per database)")
-    from models import demo
-    from models.db import init_db
+    from models.catalog import demo
+    from models.infra.db import init_db
 
     init_db()
     new_password = None

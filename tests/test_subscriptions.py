@@ -43,7 +43,7 @@ def test_a_dropped_listen_connection_leaves_no_reader_on_a_closed_descriptor() -
     """When PostgreSQL drops the LISTEN connection, the listener unregisters the descriptor it
     registered: asking the closed connection for its fileno() raises, and a reader left on that
     number would capture whichever socket (an HTTP client's) gets it next, never to be served."""
-    from models.db import db
+    from models.infra.db import db
     from web.subscriptions import PgSubscription
 
     def terminate() -> int:
