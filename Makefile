@@ -42,7 +42,7 @@ test: $(TEST_STAMP)
 soak: $(TEST_STAMP)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} FUZZ_PHASES=examples,coverage,fuzzing \
 		$(PY) -m pytest tests/test_openapi_fuzzing_finds_no_500.py $(PYTEST_ARGS)
-	@SOAK_ROUNDS=$${SOAK_ROUNDS:-5} $(PY) -m pytest -m soak $(PYTEST_ARGS) tests/test_faults_under_load.py
+	@SOAK_ROUNDS=$${SOAK_ROUNDS:-5} $(PY) -m pytest --timeout=3600 -k soak $(PYTEST_ARGS) tests/test_faults_under_load.py
 
 # Chromium for the browser test of /api/docs and /api/redoc (Debian's package; needs root). Without
 # it that test is skipped, and pytest's summary says so.
