@@ -142,10 +142,24 @@ def app() -> Any:
 
 @pytest.fixture
 def client(app: Any) -> Iterator[Any]:
+    """A TestClient whose every response is checked against the OpenAPI document (its status is
+    documented for the operation, its JSON body matches the documented schema)."""
     from starlette.testclient import TestClient
 
+    from tests.openapi_check import problems
+
+    found: list[str] = []
+
+    def check(response: Any) -> None:
+        response.read()
+        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else None
+        found.extend(problems(app.state.openapi, response.request.method, response.request.url.path,
+                              response.status_code, response.headers.get("content-type", ""), body))
+
     with TestClient(app, raise_server_exceptions=False) as test_client:
+        test_client.event_hooks = {"request": [], "response": [check]}
         yield test_client
+    assert found == [], "responses that disagree with the OpenAPI document:\n" + "\n".join(found)
 
 
 PASSWORD = "correct-horse-9"
