@@ -65,6 +65,23 @@ def restart_pg(stack: Stack) -> None:
     pg_ctl(["-w", "-m", "fast", "restart"], pgdata=stack.var / "postgres", user=user, timeout=60)
 
 
+def worker_ready(stack: Stack) -> None:
+    """Wait until a worker answers a ping: the fault hits a running worker, not one still starting
+    (Celery's warm shutdown can hang when SIGTERM lands in the middle of its start-up)."""
+    from celery import Celery
+
+    def answers() -> bool:
+        app = Celery(broker=f"redis://127.0.0.1:{_redis(stack).connection_pool.connection_kwargs['port']}/0")
+        try:
+            return bool(app.control.ping(timeout=1.0))
+        except (redis.ConnectionError, OSError):  # Redis itself may be coming back
+            return False
+        finally:
+            app.close()
+
+    wait_for(answers, timeout=60, interval=0.2, what="the worker to answer ping")
+
+
 def kill_worker(stack: Stack) -> None:
     os.killpg(stack.child("celery", "worker").pid, signal.SIGKILL)  # main process and pool, as a lost machine
 
@@ -107,6 +124,7 @@ def run_rounds(stack: Stack, rounds: int, shoppers_count: int) -> dict[str, Any]
         wait_for(lambda: len(shoppers.orders) >= shoppers_count, timeout=60, what="the first orders")
         for _ in range(rounds):
             for name, inject, web_down in FAULTS:
+                worker_ready(stack)  # each fault hits a shop in its steady state
                 (last_order,) = stack.sql("SELECT coalesce(max(id), 0) FROM orders")[0]
                 fault_began = time.monotonic()
                 inject(stack)
