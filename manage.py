@@ -25,10 +25,11 @@ def _ensure_services(need_redis: bool = False) -> list[object]:
     return handles
 
 
-def ensure_secret_key(embedded_only: bool = False, path: Path = ROOT / "var" / "secret_key") -> None:
-    """Local work: SECRET_KEY from the environment, else the key kept in var/secret_key, else a new
-    random one written there (0600) on first start. With embedded_only, only when the database is
-    the embedded one (no DATABASE_URL): a deployment sets SECRET_KEY itself, or refuses to start."""
+def ensure_secret_key(embedded_only: bool = False, path: Path | None = None) -> None:
+    """Local work: SECRET_KEY from the environment, else the key kept in var/secret_key (VAR_DIR),
+    else a new random one written there (0600) on first start. With embedded_only, only when the
+    database is the embedded one (no DATABASE_URL): a deployment sets SECRET_KEY itself, or refuses
+    to start."""
     import secrets
 
     from dotenv import load_dotenv
@@ -36,6 +37,7 @@ def ensure_secret_key(embedded_only: bool = False, path: Path = ROOT / "var" / "
     load_dotenv(ROOT / ".env", override=False)
     if os.environ.get("SECRET_KEY", "").strip() or (embedded_only and os.environ.get("DATABASE_URL")):
         return
+    path = path or Path(os.environ.get("VAR_DIR") or ROOT / "var") / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
