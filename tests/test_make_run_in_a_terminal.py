@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pty
+import secrets
 import select
 import shutil
 import signal
@@ -46,7 +47,7 @@ def test_make_run_explains_itself_and_ctrl_c_exits_0() -> None:
     keep = {"PATH", "HOME", "LANG", "TMPDIR", "USER"}
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(VAR_DIR=str(VAR), PORT=str(port), FLOWER_PORT=str(flower_port),
-               SECRET_KEY="make-run-test-secret", BCRYPT_ROUNDS="4", TERM="dumb")
+               SECRET_KEY=secrets.token_urlsafe(48), BCRYPT_ROUNDS="4", TERM="dumb")
     pid, fd = pty.fork()
     if pid == 0:  # the child: a terminal session running make, as a shell would
         os.chdir(ROOT)

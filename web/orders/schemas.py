@@ -219,7 +219,7 @@ class TossPayIn(Strict):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"payment_key": "tgen_20261130abcd", "amount": 39000}]})
     payment_key: str = Field(max_length=200)
-    amount: int = Field(ge=0)
+    amount: Money
 
 
 class StripePayIn(Strict):
