@@ -44,6 +44,7 @@ class Stack:
         self.process: subprocess.Popen[bytes] | None = None
         self.log = var.parent / f"{var.name}-stack.log"
         self.database_url = ""
+        self.secret_key = secrets.token_urlsafe(48)  # one per stack: tokens outlive a restart
 
     @classmethod
     def fresh(cls, var: Path) -> Stack:
@@ -56,7 +57,7 @@ class Stack:
         keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"}
         env = {k: v for k, v in os.environ.items() if k in keep}
         env.update(VAR_DIR=str(self.var), PORT=str(self.port), FLOWER_PORT=str(self.flower_port), HOST="127.0.0.1",
-                   LOG_LEVEL="INFO", SECRET_KEY=secrets.token_urlsafe(48), BCRYPT_ROUNDS="4",
+                   LOG_LEVEL="INFO", SECRET_KEY=self.secret_key, BCRYPT_ROUNDS="4",
                    WORKER_CONCURRENCY="2", REGISTER_RATE_LIMIT="1000/hour")
         started = time.monotonic()
         offset = self.log.stat().st_size if self.log.exists() else 0
