@@ -1,7 +1,7 @@
 """The OpenAPI document tells a client generator the truth: it is a valid OpenAPI 3.1 document
 (openapi-spec-validator), statuses and error codes are enums, the payment's next action and the pay
 body are one schema per gateway, the polling endpoint's 304 and every documented header are
-there, required headers are marked required, the checkout has examples, and a schema name used by
+there, headers say when they are required, the checkout has examples, and a schema name used by
 two models stops the build. (Every response the suite receives is checked against the document
 by the `client` fixture: tests/openapi_check.py.)"""
 
@@ -77,14 +77,23 @@ def test_polling_documents_304_and_the_headers(spec: dict[str, Any]) -> None:
     assert "429" in register and "503" in register
 
 
-def test_required_headers_are_marked_required(spec: dict[str, Any]) -> None:
+def test_headers_are_described_with_their_rules(spec: dict[str, Any]) -> None:
     checkout = {p["name"]: p for p in spec["paths"]["/api/v1/orders"]["post"]["parameters"]}
-    assert checkout["X-Session-ID"]["required"] is True
+    # X-Session-ID is required only without an access token (OpenAPI cannot say "either"): the
+    # description says so, the schema carries the rule it is checked against.
+    assert checkout["X-Session-ID"]["schema"]["pattern"] == "^[A-Za-z0-9_-]{8,128}$"
+    assert "required without an access token" in checkout["X-Session-ID"]["description"]
     assert checkout["Idempotency-Key"]["required"] is False
     assert checkout["Idempotency-Key"]["schema"]["maxLength"] == 255
     for method, op in spec["paths"]["/api/v1/cart"].items():
         session = next(p for p in op["parameters"] if p["name"] == "X-Session-ID")
-        assert session["required"] is True, method
+        assert "required without an access token" in session["description"], method
+        assert session["schema"]["pattern"] == "^[A-Za-z0-9_-]{8,128}$", method
+    for path, item in spec["paths"].items():  # a header marked required is one no request may omit
+        for method, op in item.items():
+            for param in op.get("parameters", []):
+                if param["in"] == "header" and param["required"]:
+                    assert param["name"] not in {"X-Session-ID", "Idempotency-Key"}, (method, path)
 
 
 def test_the_checkout_has_examples(spec: dict[str, Any]) -> None:
