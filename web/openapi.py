@@ -129,7 +129,7 @@ def _responses(ep: Endpoint, schemas: dict[tuple[Any, str], dict[str, Any]], api
         responses["304"] = _with_headers({"description": "Not modified: the ETag you sent is still current "
                                                           "(no body)"}, "ETag")
     codes = list(ep.errors)
-    if ep.auth in {"user", "admin", "token"}:
+    if ep.auth in {"user", "admin", "token", "optional"}:  # optional: a token sent must be valid
         codes += ["not_authenticated", "token_expired"]
     if ep.auth == "admin":
         codes.append("forbidden")
