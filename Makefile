@@ -4,37 +4,58 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test soak install bench lint clean
+.PHONY: run test soak install browser bench lint clean
 
-$(STAMP): requirements.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
-	touch $(STAMP)
+$(PY):
+	@echo "==> creating the virtual environment ($(VENV))"
+	@$(PYTHON) -m venv $(VENV)
 
-install: $(STAMP)
+# make run: the production packages plus embedded PostgreSQL/Redis and a mail sink.
+$(RUN_STAMP): requirements.txt requirements-local.txt | $(PY)
+	@echo "==> installing Python packages for make run (requirements-local.txt; a minute or so the first time)"
+	@$(PIP) -r requirements-local.txt
+	@touch $@
 
-run: $(STAMP)
-	$(PY) manage.py dev
+# make test: the same plus the test tools.
+$(TEST_STAMP): requirements.txt requirements-local.txt requirements-dev.txt | $(PY)
+	@echo "==> installing Python packages for make test (requirements-dev.txt; a minute or so the first time)"
+	@$(PIP) -r requirements-dev.txt
+	@touch $@ $(RUN_STAMP)
 
-test: $(STAMP)
+install: $(TEST_STAMP)
+
+# manage.py dev prints its own phases, and exits 0 on Ctrl-C (see devstack/run.py).
+run: $(RUN_STAMP)
+	@$(PY) manage.py dev
+
+test: $(TEST_STAMP)
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
 
 # Longer runs of what `make test` samples: schemathesis with many examples per operation and the
-# boundary values of every field, as a customer and as an admin (FUZZ_EXAMPLES to change how many).
-soak: $(STAMP)
+# boundary values of every field, as a customer and as an admin (FUZZ_EXAMPLES to change how many);
+# then faults under load, several rounds (SOAK_ROUNDS to change how many).
+soak: $(TEST_STAMP)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} FUZZ_PHASES=examples,coverage,fuzzing \
 		$(PY) -m pytest tests/test_openapi_fuzzing_finds_no_500.py $(PYTEST_ARGS)
+	@SOAK_ROUNDS=$${SOAK_ROUNDS:-5} $(PY) -m pytest --timeout=3600 -k soak $(PYTEST_ARGS) tests/test_faults_under_load.py
 
-bench: $(STAMP)
-	$(PY) -m pip install --quiet -r requirements-bench.txt
+# Chromium for the browser test of /api/docs and /api/redoc (Debian's package; needs root). Without
+# it that test is skipped, and pytest's summary says so.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "==> installing Chromium (apt-get)"; \
+	  apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
+
+bench: $(TEST_STAMP)
+	@$(PIP) -r requirements-bench.txt
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-lint: $(STAMP)
-	$(PY) -m pip install --quiet -r requirements-lint.txt
+lint: $(TEST_STAMP)
+	@$(PIP) -r requirements-lint.txt
 	$(PY) -m ruff check .
 
 clean:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from kombu import Queue
 
 from models.infra.settings import get_settings
+from tasks.broker import install as _install_transport
 
 _settings = get_settings()
 
 broker_url = _settings.broker_url
+# The stock Redis transport, with clients that replace connections a Redis restart closed.
+_install_transport()
 # Tasks never wait on each other, and every outcome lands in PostgreSQL, so results are not kept:
 # storing them would also make each publish touch the result store (and stall when Redis is
 # down). A caller that wants one (the tests) asks with apply_async(ignore_result=False).

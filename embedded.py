@@ -18,6 +18,7 @@ from typing import Any
 log = logging.getLogger("shop.embedded")
 ROOT = Path(__file__).resolve().parent
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+AOF_FILE = "appendonly.aof"
 
 
 def free_port() -> int:
@@ -54,11 +55,25 @@ class EmbeddedRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> str:
+        """Start the server (again, on the same port and files, after a stop or a crash)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
+        # Each option and each of its values is its own argument: redis-server quotes a value that
+        # holds a space, so ["--save", "60 1"] reads as one odd rule and nothing is ever saved.
         args = [redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-                "--daemonize", "no", "--logfile", str(self.data_dir / "redis.log"), "--appendonly", "no"]
-        args += ["--save", "60 1"] if self.persist else ["--save", ""]
+                "--daemonize", "no", "--logfile", str(self.data_dir / "redis.log")]
+        late_aof = False
+        if self.persist:
+            # The append-only file, fsynced every second, so a crash loses at most the last second
+            # (a killed process loses nothing: Redis writes the file before it answers), plus a
+            # snapshot a minute after any change. A directory holding only a snapshot (from before
+            # AOF was on) starts from the snapshot and switches AOF on once loaded: started with
+            # AOF on and no AOF file, Redis would ignore the snapshot and start empty.
+            late_aof = not (self.data_dir / AOF_FILE).exists() and (self.data_dir / "dump.rdb").exists()
+            args += ["--save", "60", "1", "--appendonly", "no" if late_aof else "yes",
+                     "--appendfsync", "everysec", "--appendfilename", AOF_FILE]
+        else:
+            args += ["--save", "", "--appendonly", "no"]
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True,
                                         preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
@@ -66,13 +81,25 @@ class EmbeddedRedis:
             if self.process.poll() is not None:
                 raise RuntimeError(f"redis-server exited with {self.process.returncode}; see {self.data_dir}/redis.log")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return self.url
+                if self.command("PING") == b"+PONG":  # not -LOADING: the data is all back
+                    if late_aof:
+                        self.command("CONFIG", "SET", "appendonly", "yes")
+                    return self.url
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout}s")
+
+    def command(self, *args: str) -> bytes:
+        """Send one command and return the first line of the reply (raises OSError when down)."""
+        request = f"*{len(args)}\r\n".encode() + b"".join(
+            f"${len(arg.encode())}\r\n{arg}\r\n".encode() for arg in args)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+            sock.sendall(request)
+            return sock.recv(512).split(b"\r\n", 1)[0]
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -111,7 +138,7 @@ class EmbeddedPostgres:
 
 
 def start_services(
-    var_dir: Path | None = None, database: str = "shop", redis: bool = True
+    var_dir: Path | None = None, database: str = "shop", redis: bool = True, persist: bool = True
 ) -> tuple[dict[str, str], list[Any]]:
     """Start whatever DATABASE_URL / REDIS_URL do not name; returns (env to set, handles to stop)."""
     var_dir = var_dir or ROOT / "var"
@@ -128,7 +155,7 @@ def start_services(
         handles.append(pg)
         log.info("embedded PostgreSQL at %s", env["DATABASE_URL"])
     if redis and not os.environ.get("REDIS_URL"):
-        server = EmbeddedRedis(var_dir / "redis")
+        server = EmbeddedRedis(var_dir / "redis", persist=persist)
         env["REDIS_URL"] = server.start()
         handles.append(server)
         log.info("embedded Redis at %s", env["REDIS_URL"])

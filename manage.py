@@ -25,10 +25,11 @@ def _ensure_services(need_redis: bool = False) -> list[object]:
     return handles
 
 
-def ensure_secret_key(embedded_only: bool = False, path: Path = ROOT / "var" / "secret_key") -> None:
-    """Local work: SECRET_KEY from the environment, else the key kept in var/secret_key, else a new
-    random one written there (0600) on first start. With embedded_only, only when the database is
-    the embedded one (no DATABASE_URL): a deployment sets SECRET_KEY itself, or refuses to start."""
+def ensure_secret_key(embedded_only: bool = False, path: Path | None = None) -> None:
+    """Local work: SECRET_KEY from the environment, else the key kept in var/secret_key (VAR_DIR),
+    else a new random one written there (0600) on first start. With embedded_only, only when the
+    database is the embedded one (no DATABASE_URL): a deployment sets SECRET_KEY itself, or refuses
+    to start."""
     import secrets
 
     from dotenv import load_dotenv
@@ -36,6 +37,7 @@ def ensure_secret_key(embedded_only: bool = False, path: Path = ROOT / "var" / "
     load_dotenv(ROOT / ".env", override=False)
     if os.environ.get("SECRET_KEY", "").strip() or (embedded_only and os.environ.get("DATABASE_URL")):
         return
+    path = path or Path(os.environ.get("VAR_DIR") or ROOT / "var") / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -118,43 +120,11 @@ def cmd_mail_preview(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    """Embedded services + migrate + demo data + web, worker, beat, flower (and a mail sink)."""
-    from honcho.environ import parse_procfile
-    from honcho.manager import Manager
+    """Embedded services + migrate + demo data + web, worker, beat, flower (and a mail sink), kept
+    running by supervisor.py; the URLs and credentials are printed last, once everything answers."""
+    from devstack import run
 
-    import embedded
-
-    handles = _ensure_services(need_redis=True)
-    env = dict(os.environ)
-    # The Procfile names uvicorn and celery: find them beside this interpreter (.venv/bin).
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env.setdefault("PORT", "8000")
-    env.setdefault("FLOWER_PORT", "5555")
-    (ROOT / "var").mkdir(exist_ok=True)
-    from models.schema import migrate
-
-    migrate()
-    cmd_seed_demo(argparse.Namespace(admin_email=args.admin_email, admin_password=args.admin_password))
-    procfile = parse_procfile((ROOT / "Procfile").read_text())
-    manager = Manager()
-    if not env.get("SMTP_HOST"):
-        port = embedded.free_port()
-        env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_TLS="none")
-        manager.add_process("mail", f"{sys.executable} manage.py mailsink --port {port}", cwd=str(ROOT), env=env)
-    for name, entry in procfile.processes.items():
-        manager.add_process(name, entry, cwd=str(ROOT), env=env)
-    host = env.get("HOST", "127.0.0.1")
-    print(f"\n  API      http://{host}:{env['PORT']}/api/v1  (docs: /api/docs, ready: /readyz)\n"
-          f"  Flower   http://{host}:{env['FLOWER_PORT']}\n"
-          f"  Database {env['DATABASE_URL']}\n  Redis    {env['REDIS_URL']}\n"
-          f"  Mail     {env['SMTP_HOST']}:{env['SMTP_PORT']}"
-          + (" (messages in var/mail)" if not os.environ.get("SMTP_HOST") else "")
-          + "\n  Ctrl-C stops everything.\n", flush=True)
-    try:
-        manager.loop()
-    finally:
-        embedded.stop_services(handles)
-    return manager.returncode or 0
+    return run.dev(ROOT, admin_email=args.admin_email, admin_password=args.admin_password)
 
 
 def main(argv: list[str] | None = None) -> int:

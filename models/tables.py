@@ -461,6 +461,17 @@ Review.add_index(Review.index(Review.product, Review.created_at, Review.id, wher
                               name="reviews_published_by_product"))
 
 
+class SeedRun(BaseModel):
+    """Data loads that run once per database (the demo catalogue): a row says it was done, so a
+    later start neither repeats it nor brings back what an administrator changed or deleted."""
+
+    name = CharField(max_length=64, primary_key=True)
+    applied_at = DateTimeTZField(default=utcnow)
+
+    class Meta:
+        table_name = "seed_runs"
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     User,
     Address,
@@ -477,6 +488,7 @@ ALL_MODELS: list[type[BaseModel]] = [
     DiscountUse,
     StockEntry,
     Review,
+    SeedRun,
 ]
 
 __all__ = [name for name in dir() if not name.startswith("_")] + ["SQL"]

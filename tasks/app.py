@@ -8,6 +8,7 @@ from celery.signals import setup_logging, worker_process_init
 from models.infra.db import init_db
 from models.infra.logs import setup_logging as _setup_logging
 from models.infra.settings import get_settings
+from tasks import metrics as _metrics  # noqa: F401  (counts each task run's outcome)
 
 # Every module that defines tasks; the worker imports them at start.
 TASK_MODULES: list[str] = ["tasks.pipeline", "tasks.shipping", "tasks.accounts"]

@@ -16,12 +16,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from models import events
 from models.cart import store as cart
 from models.orders import payment_steps
 from models.orders.states import announce
+from models.tables import Order
 
 log = logging.getLogger("shop.dispatch")
 T = TypeVar("T")
@@ -92,12 +94,32 @@ def handle(messages: list[events.Message]) -> int:
     return published
 
 
+@lru_cache(maxsize=8192)
+def _order_number(order_id: int) -> str | None:
+    """An order's number (it never changes, so each process looks it up once)."""
+    number = Order.select(Order.order_number).where(Order.id == order_id).scalar()
+    if number is None:
+        raise LookupError(order_id)  # not cached: an order not committed yet, or gone
+    return str(number)
+
+
+def _shadow(name: str, command: events.Command) -> str | None:
+    """The name Flower and the worker's logs show: the task's, then the order number."""
+    order_id = getattr(command, "order_id", None)
+    if order_id is None:
+        return None
+    try:
+        return f"{name} {_order_number(order_id)}"
+    except Exception:  # a label is not worth failing a publish over
+        return None
+
+
 def _publish(command: events.Command) -> bool:
     from tasks.app import app
 
     name = ROUTES[type(command)].task
     try:
-        app.send_task(name, kwargs=command.fields())
+        app.send_task(name, kwargs=command.fields(), shadow=_shadow(name, command))
         return True
     except Exception as exc:  # kombu raises many types when the broker is unreachable
         log.warning("could not enqueue %s%s: %s; the re-drive will retry", name, command.fields(),

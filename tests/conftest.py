@@ -34,10 +34,8 @@ def _configure_environment() -> None:
         os.environ["DATABASE_URL"] = os.environ["TEST_DATABASE_URL"]
     if os.environ.get("TEST_REDIS_URL"):
         os.environ["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
-    env, handles = embedded.start_services(var, database="shop_test")
-    for handle in handles:
-        if isinstance(handle, embedded.EmbeddedRedis):
-            handle.persist = False
+    # The suite empties Redis before every test: nothing to keep, no disk writes.
+    env, handles = embedded.start_services(var, database="shop_test", persist=False)
     _HANDLES.extend(handles)
     os.environ.update(env)
     os.environ.update(
@@ -107,6 +105,16 @@ def _clean() -> Iterator[None]:
     yield
 
 
+@pytest.fixture(scope="session")
+def embedded_redis() -> embedded.EmbeddedRedis:
+    """The suite's own embedded Redis, for tests that stop, kill and restart it (skipped when
+    TEST_REDIS_URL names a server the suite does not own)."""
+    for handle in _HANDLES:
+        if isinstance(handle, embedded.EmbeddedRedis):
+            return handle
+    pytest.skip("TEST_REDIS_URL names a Redis this suite did not start: it cannot restart it")
+
+
 @pytest.fixture
 def fake_stripe() -> Iterator[Any]:
     """The session's fake Stripe (tests/fakes/stripe_server.py), with no failure armed."""
@@ -134,10 +142,24 @@ def app() -> Any:
 
 @pytest.fixture
 def client(app: Any) -> Iterator[Any]:
+    """A TestClient whose every response is checked against the OpenAPI document (its status is
+    documented for the operation, its JSON body matches the documented schema)."""
     from starlette.testclient import TestClient
 
+    from tests.openapi_check import problems
+
+    found: list[str] = []
+
+    def check(response: Any) -> None:
+        response.read()
+        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else None
+        found.extend(problems(app.state.openapi, response.request.method, response.request.url.path,
+                              response.status_code, response.headers.get("content-type", ""), body))
+
     with TestClient(app, raise_server_exceptions=False) as test_client:
+        test_client.event_hooks = {"request": [], "response": [check]}
         yield test_client
+    assert found == [], "responses that disagree with the OpenAPI document:\n" + "\n".join(found)
 
 
 PASSWORD = "correct-horse-9"

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import redis
 import uvicorn
 
 import embedded
@@ -60,7 +61,10 @@ class WorkerProcess:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise AssertionError(f"celery worker exited with {self.process.returncode}; see {self.log_path}")
-            replies = app.control.ping(destination=[self.name], timeout=0.5)
+            try:
+                replies = app.control.ping(destination=[self.name], timeout=0.5)
+            except (redis.ConnectionError, OSError):  # a broker that has just restarted
+                return False
             return any(self.name in reply for reply in replies)
 
         try:

@@ -1,5 +1,6 @@
 """Operators watch the pipeline in Flower: its HTTP API lists the worker and each pipeline task by
-name with the order id in its arguments (a real Flower, a real worker, the real broker)."""
+name with the order's number (the task's shadow name) and the order id in its arguments (a real
+Flower, a real worker, the real broker); its pages need the same password as its API."""
 
 from __future__ import annotations
 
@@ -46,7 +47,15 @@ def flower(tmp_path: Path) -> Any:
 
 
 def test_flower_lists_worker_and_pipeline_tasks_with_order_ids(client: Any, worker: Any, flower: str) -> None:
-    assert httpx.get(f"{flower}/api/workers", timeout=5).status_code == 401  # the API needs credentials
+    for path in ("/api/workers", "/", "/tasks"):  # the API and the pages need credentials
+        assert httpx.get(f"{flower}{path}", timeout=5).status_code == 401, path
+
+    def workers() -> dict[str, Any]:
+        response = httpx.get(f"{flower}/api/workers", params={"refresh": "1"}, auth=AUTH, timeout=10)
+        return response.json() if response.status_code == 200 else {}
+
+    # Flower hears task events only once it has found the worker: before that, tasks go unseen.
+    assert worker.name in wait_for(workers, timeout=20, interval=0.5, what="flower to see the worker")
     headers = register_shopper(client, "ana@example.com")
     item = Product.create(sku="SKU-1", name="Tee", slug="tee", price=20000, stock_quantity=5, tags=[], images=[])
     session = {"X-Session-ID": "session-one"}
@@ -55,16 +64,13 @@ def test_flower_lists_worker_and_pipeline_tasks_with_order_ids(client: Any, work
     wait_for(lambda: Order.get_by_id(order_id).status == "reserved", what="reservation")
     client.post(f"/api/v1/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers)
     wait_for(lambda: Order.get_by_id(order_id).status == "confirmed", what="confirmation")
-
-    def workers() -> dict[str, Any]:
-        response = httpx.get(f"{flower}/api/workers", params={"refresh": "1"}, auth=AUTH, timeout=10)
-        return response.json() if response.status_code == 200 else {}
-
-    assert worker.name in wait_for(workers, timeout=20, interval=0.5, what="flower to see the worker")
+    number = Order.get_by_id(order_id).order_number
 
     def pipeline_tasks() -> dict[str, str]:
         tasks = httpx.get(f"{flower}/api/tasks", auth=AUTH, timeout=10).json()
-        return {t["name"]: t["kwargs"] for t in tasks.values() if f"'order_id': {order_id}" in (t.get("kwargs") or "")}
+        found = {t["name"]: t["kwargs"] for t in tasks.values() if f"'order_id': {order_id}" in (t.get("kwargs") or "")}
+        # Shown as "<task> <order number>": strip the number, which every pipeline task carries.
+        return {name.removesuffix(f" {number}"): kwargs for name, kwargs in found.items() if name.endswith(number)}
 
     wanted = {"pipeline.reserve_stock", "pipeline.capture_payment", "pipeline.send_order_email"}
     seen = wait_for(lambda: (found := pipeline_tasks()) and wanted <= set(found) and found, timeout=20,

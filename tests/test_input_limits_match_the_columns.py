@@ -24,6 +24,8 @@ TARGETS: dict[str, type[peewee.Model]] = {
     "RegisterIn": User, "LoginIn": User, "ProfilePatch": User,
     "AddressFields": Address, "AddressIn": Address, "AddressPatch": Address,
     "CheckoutIn": Order, "PayIn": Order, "AdminUpdateIn": Order,
+    # The pay body as documented: one schema per gateway (PayIn parses them all).
+    "DummyPayIn": Order, "TossPayIn": Order, "StripePayIn": Order,
     "ProductIn": Product, "ProductPatch": Product, "ProductQuery": Product,
     "CartItemIn": OrderItem, "CartQuantityIn": OrderItem,
     "GuestIn": Order, "AdminOrderQuery": Order,
@@ -38,6 +40,9 @@ COLUMN_OF: dict[tuple[str, str], peewee.Field] = {
     ("PayIn", "payment_intent_id"): Order.payment_transaction_id,
     ("PayIn", "payment_key"): Order.payment_transaction_id,
     ("PayIn", "amount"): Order.total,
+    ("TossPayIn", "payment_key"): Order.payment_transaction_id,
+    ("TossPayIn", "amount"): Order.total,
+    ("StripePayIn", "payment_intent_id"): Order.payment_transaction_id,
     ("ProductQuery", "min_price"): Product.price,
     ("ProductQuery", "max_price"): Product.price,
     ("GuestIn", "email"): Order.guest_email,
@@ -130,7 +135,7 @@ def test_the_mapping_reaches_the_columns_it_should() -> None:
     names = {(model, field) for model, field, _branch, _column in stored()}
     assert {("RegisterIn", "phone"), ("AddressFields", "phone"), ("AddressPatch", "postal_code"),
             ("CheckoutIn", "discount_code"), ("AdminUpdateIn", "tracking_number"), ("ProductIn", "sku"),
-            ("ProductPatch", "stock_quantity"), ("PayIn", "amount"), ("CartItemIn", "quantity")} <= names
+            ("ProductPatch", "stock_quantity"), ("TossPayIn", "amount"), ("CartItemIn", "quantity")} <= names
 
 
 @pytest.mark.parametrize("kind", ["text", "integer"])

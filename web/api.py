@@ -27,6 +27,16 @@ from web.responses import JSONResponse
 Handler = Callable[..., Awaitable[Any]]
 PATH_PARAM = re.compile(r"{(\w+)(?::(\w+))?}")
 
+
+@dataclass(frozen=True)
+class Header:
+    """A request header an endpoint reads, as the OpenAPI document describes it."""
+
+    description: str
+    required: bool = False
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
 @dataclass
 class Endpoint:
     method: str
@@ -40,7 +50,7 @@ class Endpoint:
     status: int = 200
     errors: list[str] = field(default_factory=list)
     auth: str = "none"  # none | optional | user | admin | token (required; the handler verifies it)
-    headers: dict[str, str] = field(default_factory=dict)  # documented request headers
+    headers: dict[str, str | Header] = field(default_factory=dict)  # documented request headers
     # Answers a request from a cache before authentication and parsing, or None to serve it.
     cached: Callable[[Request], Response | None] | None = None
     params: frozenset[str] = field(init=False)  # the handler's parameter names, read once
@@ -145,7 +155,7 @@ class Registry:
         status: int = 200,
         errors: list[str] | None = None,
         auth: str = "none",
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str | Header] | None = None,
         cached: Callable[[Request], Response | None] | None = None,
     ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
@@ -219,4 +229,4 @@ async def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return await run_in_threadpool(_with_connection, fn, *args, **kwargs)
 
 
-__all__ = ["Registry", "Endpoint", "run", "DomainError"]
+__all__ = ["Registry", "Endpoint", "Header", "run", "DomainError"]

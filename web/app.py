@@ -10,16 +10,15 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from models.infra.db import init_db
 from models.infra.logs import setup_logging
 from models.infra.redis_client import close_async_redis
 from models.infra.settings import Settings, get_settings
-from web import demo_images, openapi
+from web import demo_images, docs, openapi
 from web.accounts import routes as auth
 from web.addresses import routes as addresses
 from web.admin import routes as admin
@@ -32,7 +31,7 @@ from web.discounts import routes as discounts
 from web.errors import EXCEPTION_HANDLERS
 from web.health import routes as health
 from web.inventory import routes as inventory
-from web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from web.middleware import BodyLimitMiddleware, RequestContextMiddleware, security_headers
 from web.orders import routes as orders
 from web.orders import status_waiter
 from web.payments import routes as payments
@@ -65,14 +64,6 @@ async def openapi_json(request: Request) -> Response:
     return JSONResponse(request.app.state.openapi)
 
 
-async def swagger(request: Request) -> Response:
-    return HTMLResponse(openapi.SWAGGER_HTML.format(title=TITLE))
-
-
-async def redoc(request: Request) -> Response:
-    return HTMLResponse(openapi.REDOC_HTML.format(title=TITLE))
-
-
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     init_db()
@@ -89,7 +80,13 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 def middleware_for(settings: Settings) -> list[Middleware]:
     """Outermost first. Host and CORS checks are left out when they would allow everything and
     deny nothing (ALLOWED_HOSTS=*, CORS_ORIGINS empty): each layer costs every request."""
-    stack = [Middleware(RequestContextMiddleware)]
+    stack = []
+    if settings.forwarded_allow_ips:
+        # The client's address (rate limits, logs) from X-Forwarded-For, only when the peer is a
+        # configured proxy. The servers' command lines pass the same FORWARDED_ALLOW_IPS (their
+        # own default would trust 127.0.0.1); doing it here too holds however the app is served.
+        stack.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips))
+    stack.append(Middleware(RequestContextMiddleware, headers=security_headers(settings)))
     if "*" not in settings.allowed_hosts:
         stack.append(Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts))
     if settings.cors_origins:
@@ -112,9 +109,7 @@ def create_app() -> Starlette:
     routes: list[BaseRoute] = [
         RouteTable(API_PREFIX, api_routes),
         Route("/api/openapi.json", openapi_json, include_in_schema=False),
-        Route("/api/docs", swagger, include_in_schema=False),
-        Mount("/api/docs/static", StaticFiles(directory=swagger_ui_path), name="swagger-static"),
-        Route("/api/redoc", redoc, include_in_schema=False),
+        *docs.routes(TITLE),
         *demo_images.routes,
     ]
     for prefix, registry in REGISTRIES:

@@ -8,7 +8,7 @@ import secrets
 from models.accounts import service as accounts
 from models.infra.db import db
 from models.stock import ledger
-from models.tables import Product, User
+from models.tables import Product, SeedRun, User
 
 # (category, name, price in KRW, stock, tags)
 CATALOGUE: list[tuple[str, str, int, int, list[str]]] = [
@@ -48,19 +48,29 @@ def image_path(name: str) -> str:
     return f"/static/demo/{slugify(name)}.svg"
 
 
-def seed(admin_email: str = "admin@shop.local", admin_password: str | None = None) -> tuple[int, str, str | None]:
-    """Insert the demo catalogue (skipping SKUs already there) and ensure an admin.
+DEMO_CATALOGUE = "demo-catalogue"  # its seed_runs row
+SEED_LOCK = 727273  # advisory lock: two processes seeding at once seed once
 
-    Returns (products inserted, admin email, admin password or None when the admin already existed).
-    """
+
+def seed_catalogue() -> int:
+    """Insert the demo catalogue once per database; returns how many products were inserted.
+
+    Once done (a seed_runs row), later calls insert nothing: products an administrator edited,
+    re-skued or deleted stay as they are. A demo product whose SKU or slug is already taken by
+    another product is left out rather than failing the load."""
     inserted = 0
     with db.atomic():
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SEED_LOCK,))
+        if SeedRun.get_or_none(SeedRun.name == DEMO_CATALOGUE) is not None:
+            return 0
+        skus = {sku for (sku,) in Product.select(Product.sku).tuples()}
+        slugs = {slug for (slug,) in Product.select(Product.slug).tuples()}
         for index, (category, name, price, stock, tags) in enumerate(CATALOGUE, start=1):
-            sku = f"DEMO-{index:03d}"
-            if Product.get_or_none(Product.sku == sku):
+            sku, slug = f"DEMO-{index:03d}", slugify(name)
+            if sku in skus or slug in slugs:
                 continue
             product = Product.create(
-                sku=sku, name=name, slug=slugify(name), description=f"{name}: part of the demo catalogue.",
+                sku=sku, name=name, slug=slug, description=f"{name}: part of the demo catalogue.",
                 price=price, compare_at_price=price + 20000 if index % 4 == 0 else None,
                 cost_price=price // 2, stock_quantity=stock, low_stock_threshold=5,
                 category=category, tags=tags, images=[image_path(name)],
@@ -68,6 +78,16 @@ def seed(admin_email: str = "admin@shop.local", admin_password: str | None = Non
             )
             ledger.record_opening(product.id, stock, "system:seed-demo")
             inserted += 1
+        SeedRun.create(name=DEMO_CATALOGUE)
+    return inserted
+
+
+def seed(admin_email: str = "admin@shop.local", admin_password: str | None = None) -> tuple[int, str, str | None]:
+    """The demo catalogue (once per database, seed_catalogue) and an admin.
+
+    Returns (products inserted, admin email, admin password or None when the admin already existed).
+    """
+    inserted = seed_catalogue()
     if User.get_or_none(User.email == admin_email):
         return inserted, admin_email, None
     password = admin_password or secrets.token_urlsafe(9)

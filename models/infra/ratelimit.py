@@ -11,12 +11,13 @@ from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from models.errors import RateLimited
+from models.infra.redis_client import reconnecting
 from models.infra.settings import get_settings
 
 
 @lru_cache(maxsize=4)
 def _limiter(url: str) -> MovingWindowRateLimiter:
-    return MovingWindowRateLimiter(RedisStorage(url, socket_timeout=2, socket_connect_timeout=2))
+    return MovingWindowRateLimiter(RedisStorage(url, socket_timeout=2, socket_connect_timeout=2, **reconnecting()))
 
 
 @lru_cache(maxsize=32)

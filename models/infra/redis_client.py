@@ -10,14 +10,24 @@ from weakref import WeakKeyDictionary
 import redis
 import redis.asyncio as aioredis
 from redis.connection import HiredisRespSerializer
+from redis.maint_notifications import MaintNotificationsConfig
 
 from models.infra.settings import get_settings
+
+
+def reconnecting() -> dict[str, Any]:
+    """Options every Redis client here is made with (the rate limiter's and pub/sub's too), so a
+    connection that Redis closed (a restart) is replaced when the pool hands it out, and the first
+    command after Redis returns succeeds. redis-py 8 skips that check while its "maintenance
+    notifications" are on, which they are by default ("auto") though Redis 6 and 7 never send any."""
+    return {"maint_notifications_config": MaintNotificationsConfig(enabled=False)}
 
 
 @lru_cache(maxsize=4)
 def _client(url: str) -> redis.Redis:
     return redis.Redis.from_url(
-        url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+        url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30,
+        **reconnecting(),
     )
 
 
@@ -113,7 +123,8 @@ def _batch() -> CommandBatch:
     batch = _batches.get(loop)
     if batch is None:
         # One client per event loop, since an asyncio connection belongs to the loop that opened it.
-        client = aioredis.Redis.from_url(get_redis_url(), decode_responses=True, socket_connect_timeout=2)
+        client = aioredis.Redis.from_url(get_redis_url(), decode_responses=True, socket_connect_timeout=2,
+                                         **reconnecting())
         if client.connection_pool.connection_class is aioredis.Connection:  # plain TCP (not TLS, not a socket)
             client.connection_pool.connection_class = HiredisPackingConnection
         batch = _batches[loop] = CommandBatch(client)

@@ -69,6 +69,7 @@ class Settings:
     refresh_token_ttl: int
     cors_origins: list[str]
     allowed_hosts: list[str]
+    forwarded_allow_ips: list[str]
     max_body_bytes: int
     currency: str
     smtp_host: str
@@ -159,6 +160,9 @@ def load_settings() -> Settings:
         refresh_token_ttl=_int("REFRESH_TOKEN_TTL", 14 * 24 * 3600),
         cors_origins=_list(os.environ.get("CORS_ORIGINS")),
         allowed_hosts=_list(os.environ.get("ALLOWED_HOSTS")) or ["*"],
+        # The proxies whose X-Forwarded-For / -Proto are believed (addresses or networks); none
+        # by default, so no client can choose the address its rate limits are counted under.
+        forwarded_allow_ips=_list(os.environ.get("FORWARDED_ALLOW_IPS")),
         max_body_bytes=_int("MAX_BODY_BYTES", 1024 * 1024),
         currency=currency,
         smtp_host=os.environ.get("SMTP_HOST", "").strip(),

@@ -16,7 +16,7 @@ from models.discounts.rules import CODES as DISCOUNT_REFUSALS
 from models.infra.settings import get_settings
 from models.orders import quote
 from models.tables import User
-from web.api import Registry, run
+from web.api import Header, Registry, run
 from web.cart.render import cart_json, quote_json
 from web.cart.schemas import CartItemIn, CartOut, CartQuantityIn, QuoteIn, QuoteOut
 from web.cart.session import CartRef, cart_for
@@ -24,11 +24,12 @@ from web.catalog import cache as catalog_cache
 
 api = Registry()
 TAGS = ["cart"]
-SESSION = {"X-Session-ID": "The cart's id, 8-128 characters of A-Z, a-z, 0-9, '_' or '-' (400 invalid_session "
-                           "otherwise); required without an access token. An unknown session is an empty cart. "
-                           "With an access token too, the session is attached to the customer: its lines are "
-                           "merged into the customer's cart, which every request with either the token or "
-                           "that session id then reads and writes. With a token alone: the customer's cart."}
+SESSION = {"X-Session-ID": Header(
+    "The cart's id, 8-128 characters of A-Z, a-z, 0-9, '_' or '-' (400 invalid_session otherwise); required "
+    "without an access token. An unknown session is an empty cart. With an access token too, the session is "
+    "attached to the customer: its lines are merged into the customer's cart, which every request with either "
+    "the token or that session id then reads and writes. With a token alone: the customer's cart.",
+    schema={"type": "string", "pattern": "^[A-Za-z0-9_-]{8,128}$"})}
 
 
 def _json(value: cart.Cart, ref: CartRef) -> dict[str, Any]:

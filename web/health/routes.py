@@ -6,12 +6,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from models.infra import stats
 from models.infra.db import db
 from models.infra.redis_client import get_redis
 from tasks.app import broker_reachable
 from web.api import Registry
 from web.errors import error_response
-from web.metrics import render
+from web.metrics import APP, SHOP, ASGIResponse
 from web.responses import JSONResponse
 
 api = Registry()
@@ -55,7 +56,9 @@ async def readyz(request: Request) -> Response:
                           {"checks": checks}, headers={"Retry-After": "5"})
 
 
-@api.route("GET", "/metrics", summary="Prometheus metrics (text exposition format)", tags=TAGS)
+@api.route("GET", "/metrics", summary="Prometheus metrics (text exposition format; OpenMetrics when asked, "
+           "gzip when accepted)", tags=TAGS)
 async def metrics(request: Request) -> Response:
-    body, content_type = render()
-    return Response(body, media_type=content_type)
+    # The checkout's figures are read off the event loop, then prometheus-client's app renders.
+    SHOP.stats = await run_in_threadpool(stats.read)
+    return ASGIResponse(APP)

@@ -20,7 +20,7 @@ from models.orders import checkout, guests, payment_steps, pipeline
 from models.orders import queries as order_queries
 from models.tables import Order, User
 from tasks.dispatch import perform
-from web.api import Registry, run
+from web.api import Header, Registry, run
 from web.auth import client_address
 from web.cart.session import cart_for
 from web.etags import if_none_match
@@ -44,9 +44,15 @@ from web.responses import JSONResponse
 
 api = Registry()
 TAGS = ["orders"]
-SESSION_HEADER = {"X-Session-ID": "The cart to check out (8-128 chars of [A-Za-z0-9_-]); with an access token, "
-                                  "the customer's cart, with this session's lines merged in",
-                  "Idempotency-Key": "Retries with the same key and body return the same order"}
+SESSION_HEADER = {
+    "X-Session-ID": Header("The cart to check out (8-128 characters of [A-Za-z0-9_-]); required without an access "
+                           "token; with one, the customer's cart, with this session's lines merged in",
+                           schema={"type": "string", "pattern": "^[A-Za-z0-9_-]{8,128}$"}),
+    "Idempotency-Key": Header("Send one per checkout and reuse it on retries: the same key and body return the "
+                              "same order (never a second one); the same key with another body is 422 "
+                              "idempotency_key_reused", schema={"type": "string", "minLength": 1, "maxLength": 255,
+                                                                "examples": ["3f2b8c1e-checkout-1"]}),
+}
 
 
 def _rendered(order: Order) -> dict[str, Any]:

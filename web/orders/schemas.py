@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, EmailStr, Field, model_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, GetJsonSchemaHandler, TypeAdapter, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
-from models.orders.states import ADMIN_TARGETS, STATUSES
+from models.orders.states import ADMIN_TARGETS, STATUSES, PaymentStatus
 from web.addresses.schemas import AddressFields
 from web.schemas import DiscountCode, Id, Money, Page, Phone, ShippingMethodCode, Strict
 from web.shipping.schemas import TrackingOut
+
+OrderStatus = Literal[STATUSES]  # type: ignore[valid-type]
+PaymentStatusValue = Literal[tuple(status.value for status in PaymentStatus)]  # type: ignore[valid-type]
 
 
 class OrderItemOut(BaseModel):
@@ -42,18 +47,46 @@ class VirtualAccountOut(BaseModel):
     holder: str | None = Field(description="the name the account is issued in")
 
 
+class TokenAction(BaseModel):
+    """dummy: send POST /orders/{id}/pay {token}."""
+
+    type: Literal["token"]
+
+
+class TossWidgetAction(BaseModel):
+    """toss: open the TossPayments widget with these, then send {payment_key, amount} to /pay."""
+
+    type: Literal["toss_widget"]
+    client_key: str
+    order_id: str = Field(description="the order_number")
+    order_name: str
+    amount: int
+    customer_email: str | None = None
+    customer_name: str | None = None
+
+
+class StripeConfirmAction(BaseModel):
+    """stripe: confirm the PaymentIntent with Stripe.js, then send {payment_intent_id} to /pay."""
+
+    type: Literal["stripe_confirm"]
+    client_secret: str
+    payment_intent_id: str
+    publishable_key: str
+
+
+NextAction = Annotated[TokenAction | TossWidgetAction | StripeConfirmAction, Field(discriminator="type")]
+
+
 class PaymentOut(BaseModel):
-    gateway: str
+    gateway: Literal["dummy", "stripe", "toss"]
     amount: int
     currency: str
-    status: str
+    status: PaymentStatusValue
     transaction_id: str | None
-    next_action: dict[str, Any] | None = Field(
-        description="dummy {type: token}; toss {type: toss_widget, client_key, order_id, order_name, amount}; "
-                    "stripe {type: stripe_confirm, client_secret, payment_intent_id, publishable_key}. "
-                    "null until the gateway has prepared the payment, a moment after the order turns reserved "
-                    "(the order's ETag changes again when it is set), and once it is paid, waiting for a "
-                    "deposit, or no longer reserved.")
+    next_action: NextAction | None = Field(
+        description="What the client does to pay, by gateway (`type` says which). null until the gateway has "
+                    "prepared the payment, a moment after the order turns reserved (the order's ETag changes "
+                    "again when it is set), and once it is paid, waiting for a deposit, or no longer reserved.")
     virtual_account: VirtualAccountOut | None = Field(
         default=None, description="toss virtual accounts (가상계좌): where and by when to transfer the amount, "
                                   "while payment status is awaiting_deposit and after")
@@ -62,8 +95,8 @@ class PaymentOut(BaseModel):
 class OrderSummaryOut(BaseModel):
     id: int
     order_number: str
-    status: str
-    payment_status: str
+    status: OrderStatus
+    payment_status: PaymentStatusValue
     currency: str
     item_count: int
     subtotal: int
@@ -118,10 +151,14 @@ class OrderPage(Page):
 
 
 class OrderStatusOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"id": 42, "order_number": "ORD-20261130-7UAWRK7B", "status": "reserved", "payment_status": "pending",
+         "version": 3, "updated_at": "2026-11-30T09:00:00+00:00"}]})
+
     id: int
     order_number: str
-    status: str
-    payment_status: str
+    status: OrderStatus
+    payment_status: PaymentStatusValue
     version: int
     updated_at: datetime
 
@@ -134,6 +171,12 @@ class GuestIn(Strict):
 
 
 class CheckoutIn(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"shipping_address": {"recipient_name": "Kim Minji", "phone": "010-1234-5678", "postal_code": "04524",
+                              "address_line1": "1 Sejong-daero", "city": "Seoul"},
+         "shipping_method": "standard", "payment_method": "dummy"},
+        {"address_id": 7, "shipping_method": "express", "payment_method": "toss", "discount_code": "WELCOME10"}]})
+
     guest: GuestIn | None = Field(default=None, description="Checkout without an account (no Authorization "
                                                             "header): who the order is for. Guests give "
                                                             "shipping_address, not address_id.")
@@ -166,11 +209,41 @@ class LookupOut(BaseModel):
     order_token: str = Field(description="As CheckoutOut.order_token.")
 
 
+class DummyPayIn(Strict):
+    """dummy: tok_ok succeeds, tok_decline is declined, tok_error fails transiently once."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"token": "tok_ok"}]})
+    token: str = Field(max_length=200)
+
+
+class TossPayIn(Strict):
+    """toss: the paymentKey the widget returned, and the amount it charged (must be the order total)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"payment_key": "tgen_20261130abcd", "amount": 39000}]})
+    payment_key: str = Field(max_length=200)
+    amount: Money
+
+
+class StripePayIn(Strict):
+    """stripe: the PaymentIntent confirmed with Stripe.js (created with manual capture)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"payment_intent_id": "pi_3Nabc123"}]})
+    payment_intent_id: str = Field(max_length=200)
+
+
 class PayIn(Strict):
+    """The payment proof. Parsed leniently here (the order's gateway checks its own fields), and
+    documented as exactly one of the gateways' bodies (DummyPayIn, TossPayIn, StripePayIn)."""
+
     token: str | None = Field(default=None, max_length=200, description="dummy gateway")
     payment_key: str | None = Field(default=None, max_length=200, description="toss")
     amount: Money | None = Field(default=None, description="toss: must equal the order total")
     payment_intent_id: str | None = Field(default=None, max_length=200, description="stripe")
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        union = handler(TypeAdapter(DummyPayIn | TossPayIn | StripePayIn).core_schema)
+        return {"oneOf": union["anyOf"], "description": "One gateway's body: the order's payment_method decides"}
 
 
 class OrderListQuery(Strict):
