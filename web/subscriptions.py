@@ -104,7 +104,11 @@ class PgSubscription(Subscription):
         conn = await loop.run_in_executor(None, self._connect)
         readable = asyncio.Event()
         try:
-            loop.add_reader(conn.fileno(), readable.set)
+            # The descriptor is kept from here: once the server drops the connection, psycopg2
+            # closes its socket and fileno() raises, and a reader left registered on the number
+            # would take over the next socket to get it (an HTTP client's, never to be served).
+            fd = conn.fileno()
+            loop.add_reader(fd, readable.set)
             try:
                 self._subscribed()
                 while True:
@@ -114,6 +118,6 @@ class PgSubscription(Subscription):
                     while conn.notifies:
                         self.on_message(conn.notifies.pop(0).payload)
             finally:
-                loop.remove_reader(conn.fileno())
+                loop.remove_reader(fd)
         finally:
             conn.close()
