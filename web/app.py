@@ -1,9 +1,13 @@
-"""Wiring only: routes, middleware, exception handlers, lifespan."""
+"""Wiring only: routes, middleware, exception handlers, lifespan.
+
+What an app keeps in memory lives on its own app.state (web/state.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -24,19 +28,18 @@ from web.accounts import routes as auth
 from web.addresses import routes as addresses
 from web.admin import routes as admin
 from web.cart import routes as cart
-from web.catalog import cache as catalog_cache
 from web.catalog import routes as products
 from web.categories import routes as categories
 from web.errors import EXCEPTION_HANDLERS
 from web.health import routes as health
-from web.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from web.middleware import BodyLimitMiddleware, RequestContextMiddleware, RequestIds
 from web.orders import routes as orders
-from web.orders import status_waiter
 from web.payments import routes as payments
 from web.responses import JSONResponse
 from web.routing import RouteTable
 from web.shipping import routes as shipping
 from web.shipping_methods import routes as shipping_methods
+from web.state import AppState
 from web.webhooks import routes as webhooks
 
 API_PREFIX = "/api/v1"
@@ -46,9 +49,6 @@ REGISTRIES = [("", health.api), (API_PREFIX, auth.api), (API_PREFIX, products.ap
               (API_PREFIX, webhooks.api), (API_PREFIX, shipping.api), (API_PREFIX, shipping_methods.api),
               (API_PREFIX, categories.api), (API_PREFIX, admin.api)]
 TITLE, VERSION = "Shop checkout API", "1.0.0"
-# The subscriptions each web process keeps while it serves (web/subscriptions.py): PostgreSQL's
-# product announcements for the catalogue cache, Redis's order announcements for long polls.
-SUBSCRIPTIONS = [catalog_cache.subscription, status_waiter.subscription]
 
 
 def _openapi_doc() -> dict[str, object]:
@@ -71,20 +71,22 @@ async def redoc(request: Request) -> Response:
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     init_db()
-    for subscription in SUBSCRIPTIONS:
+    state = cast(AppState, app.state)
+    state.request_ids.reseed()  # this process's own prefix, even if the app was built before a fork
+    for subscription in state.subscriptions:
         subscription.start()
     try:
         yield
     finally:
-        for subscription in SUBSCRIPTIONS:
+        for subscription in state.subscriptions:
             await subscription.stop()
         await close_async_redis()
 
 
-def middleware_for(settings: Settings) -> list[Middleware]:
+def middleware_for(settings: Settings, request_ids: RequestIds | None = None) -> list[Middleware]:
     """Outermost first. Host and CORS checks are left out when they would allow everything and
     deny nothing (ALLOWED_HOSTS=*, CORS_ORIGINS empty): each layer costs every request."""
-    stack = [Middleware(RequestContextMiddleware)]
+    stack = [Middleware(RequestContextMiddleware, ids=request_ids)]
     if "*" not in settings.allowed_hosts:
         stack.append(Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts))
     if settings.cors_origins:
@@ -99,9 +101,11 @@ def middleware_for(settings: Settings) -> list[Middleware]:
 
 
 def create_app() -> Starlette:
+    """A new app with its own state (cache, waiters, request ids)."""
     settings = get_settings()
     setup_logging(settings.log_level)
     init_db()
+    state = AppState()
     # The API's routes in one table (web/routing.py), tried first: they are nearly all the traffic.
     api_routes = [route for prefix, registry in REGISTRIES if prefix == API_PREFIX for route in registry.routes(prefix)]
     routes: list[BaseRoute] = [
@@ -115,8 +119,9 @@ def create_app() -> Starlette:
     for prefix, registry in REGISTRIES:
         if prefix != API_PREFIX:
             routes += registry.routes(prefix)
-    app = Starlette(routes=routes, middleware=middleware_for(settings), exception_handlers=EXCEPTION_HANDLERS,
-                    lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware_for(settings, state.request_ids),
+                    exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app.state = state
     app.state.openapi = _openapi_doc()
     return app
 
