@@ -1,9 +1,15 @@
 """What a web app keeps in memory is its own: two apps in one process share no catalogue cache, no
-long-poll waiters and no request ids (each lives on its app.state, made by create_app)."""
+long-poll waiters and no request ids (each lives on its app.state, made by create_app), and
+importing web.app connects to nothing and configures nothing (the lifespan does, when it serves)."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -12,6 +18,8 @@ from models.orders.states import announce
 from models.tables import Order, Product
 from tests.support import wait_for
 from web.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _listening(app: Any) -> None:
@@ -63,3 +71,54 @@ def test_two_apps_in_one_process_share_no_cache_waiters_or_request_ids(make_user
         assert first_id.startswith(first.state.request_ids.prefix)
         assert second_id.startswith(second.state.request_ids.prefix)
         assert first.state.request_ids.prefix != second.state.request_ids.prefix
+
+
+class _Listener:
+    """A TCP port that counts the connections made to it (standing in for PostgreSQL and Redis)."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.port = self.socket.getsockname()[1]
+        self.accepted = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.socket.accept()
+            except TimeoutError:
+                continue
+            self.accepted += 1
+            connection.close()
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+        self.socket.close()
+
+
+def test_importing_the_web_app_connects_to_nothing() -> None:
+    database, redis = _Listener(), _Listener()
+    script = (
+        "import logging\n"
+        "import web.app\n"
+        "from models.infra.db import db\n"
+        "assert web.app.app.state.catalog is not None\n"
+        "web.app.create_app()\n"
+        "assert db.obj is None, 'the database proxy was bound at import'\n"
+        "assert logging.getLogger().handlers == [], 'logging was configured at import'\n"
+        "print('imported')\n"
+    )
+    env = {**os.environ, "DATABASE_URL": f"postgresql://shop@127.0.0.1:{database.port}/shop",
+           "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis.port}/0"}
+    try:
+        done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        database.close()
+        redis.close()
+    assert done.returncode == 0 and done.stdout.strip() == "imported", done.stderr
+    assert (database.accepted, redis.accepted) == (0, 0)

@@ -1,6 +1,8 @@
 """Wiring only: routes, middleware, exception handlers, lifespan.
 
-What an app keeps in memory lives on its own app.state (web/state.py).
+Importing this module builds `app` (for `uvicorn web.app:app`) and touches nothing outside it: the
+database, Redis, logging and the subscriptions are set up by the lifespan, in the process that
+serves. What an app keeps in memory lives on its own app.state (web/state.py).
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ async def redoc(request: Request) -> Response:
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    settings = get_settings()
+    setup_logging(settings.log_level)
     init_db()
     state = cast(AppState, app.state)
     state.request_ids.reseed()  # this process's own prefix, even if the app was built before a fork
@@ -101,10 +105,8 @@ def middleware_for(settings: Settings, request_ids: RequestIds | None = None) ->
 
 
 def create_app() -> Starlette:
-    """A new app with its own state (cache, waiters, request ids)."""
+    """A new app with its own state (cache, waiters, request ids); connects to nothing."""
     settings = get_settings()
-    setup_logging(settings.log_level)
-    init_db()
     state = AppState()
     # The API's routes in one table (web/routing.py), tried first: they are nearly all the traffic.
     api_routes = [route for prefix, registry in REGISTRIES if prefix == API_PREFIX for route in registry.routes(prefix)]
