@@ -3,8 +3,9 @@
 A hypothesis state machine places orders, reserves, pays (accepted, declined, a transient gateway
 error), cancels at any point, expires reservations, ships, delivers, refunds and re-drives,
 calling the same domain steps the Celery tasks call. What a step emits is kept in an outbox and
-carried out by a rule of its own, in whatever order hypothesis picks (as the queue would): a
-capture may land after the order was cancelled, a refund only happens when its follow-up runs.
+carried out by a rule of its own, in whatever order hypothesis picks (as the queue would), or
+right after the step (a warm worker): a capture may land after the order was cancelled, a refund
+only happens when its follow-up runs.
 After every step it checks:
 - stock on hand + units of the orders holding stock = the starting stock, and no stock is negative;
 - only reserved orders and sold ones (confirmed, shipped, delivered) hold stock; a pending or
@@ -183,14 +184,17 @@ class StockMachine(RuleBasedStateMachine):
         return candidates[pick % len(candidates)] if candidates else None
 
     def prepare(self, step: tuple[Any, ...]) -> Callable[[], None] | None:
-        """A drawn step as a call, its order or follow-up chosen now (None: nothing to do)."""
-        kind, pick, arg = step
+        """A drawn step as a call, its order or follow-up chosen now (None: nothing to do). A quick
+        step is followed at once by its order's follow-ups, as a warm worker would run them."""
+        kind, pick, arg, quick = step
         if kind == "place":
             first, qty, extra = arg
             lines = {first: qty, 1 - first: extra} if extra else {first: qty}
 
             def place() -> None:
-                self.place(pick, lines)
+                order_id = self.place(pick, lines)
+                if quick:
+                    self.follow_ups_of(order_id)
 
             return place
         if kind == "follow_up":
@@ -212,7 +216,14 @@ class StockMachine(RuleBasedStateMachine):
             "deliver": lambda: self.deliver_order(order_id),
             "refund": lambda: self.step(payment_steps.refund, order_id),
         }
-        return calls[kind]
+        if not quick:
+            return calls[kind]
+
+        def then_its_follow_ups() -> None:
+            calls[kind]()
+            self.follow_ups_of(order_id)
+
+        return then_its_follow_ups
 
     def run_step(self, step: tuple[Any, ...]) -> None:
         call = self.prepare(step)
@@ -281,26 +292,29 @@ class StockMachine(RuleBasedStateMachine):
         target(float(len(self.reached_here)), label="distinct states reached")
 
 
-# The steps hypothesis draws, as tuples: (kind, pick, argument). An order step picks among the
-# orders in the statuses where it can do something (None: any order, so refusals are tried too).
+# The steps hypothesis draws, as tuples: (kind, pick, argument, quick). An order step picks among
+# the orders in the statuses where it can do something (None: any order, so refusals are tried too).
+# Quick: the order's follow-ups run right after the step (a warm worker), so that runs reach the
+# later states often; otherwise they wait in the outbox for a worker rule.
 ORDER_STEPS: dict[str, tuple[str, ...] | None] = {
     "reserve": None, "pay": ("reserved",), "cancel": ("pending", "reserved", "confirmed", "shipped"),
     "cancel_sold": ("confirmed",), "ship": ("confirmed",), "deliver": ("shipped",), "refund": None,
 }
 TOKENS = st.sampled_from(["tok_ok", "tok_ok", "tok_decline", "tok_error"])
+slow = st.just(False)
 STEPS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
-    "place": st.tuples(st.just("place"), st.integers(0, 1), st.tuples(st.integers(0, 1), st.integers(1, 3),
-                                                                       st.integers(0, 2))),
-    "follow_up": st.tuples(st.just("follow_up"), queue_picks, st.none()),
-    "expire": st.tuples(st.just("expire"), st.none(), st.sampled_from(sorted(LATER))),
-    "redrive": st.tuples(st.just("redrive"), st.none(), st.none()),
-    "reserve": st.tuples(st.just("reserve"), picks, st.none()),
-    "pay": st.tuples(st.just("pay"), picks, TOKENS),
-    "cancel": st.tuples(st.just("cancel"), picks, st.booleans()),
-    "cancel_sold": st.tuples(st.just("cancel_sold"), picks, st.booleans()),
-    "ship": st.tuples(st.just("ship"), picks, st.none()),
-    "deliver": st.tuples(st.just("deliver"), picks, st.none()),
-    "refund": st.tuples(st.just("refund"), picks, st.none()),
+    "place": st.tuples(st.just("place"), st.integers(0, 1),
+                       st.tuples(st.integers(0, 1), st.integers(1, 3), st.integers(0, 2)), st.booleans()),
+    "follow_up": st.tuples(st.just("follow_up"), queue_picks, st.none(), slow),
+    "expire": st.tuples(st.just("expire"), st.none(), st.sampled_from(sorted(LATER)), slow),
+    "redrive": st.tuples(st.just("redrive"), st.none(), st.none(), slow),
+    "reserve": st.tuples(st.just("reserve"), picks, st.none(), slow),
+    "pay": st.tuples(st.just("pay"), picks, TOKENS, st.booleans()),
+    "cancel": st.tuples(st.just("cancel"), picks, st.booleans(), st.booleans()),
+    "cancel_sold": st.tuples(st.just("cancel_sold"), picks, st.booleans(), st.booleans()),
+    "ship": st.tuples(st.just("ship"), picks, st.none(), slow),
+    "deliver": st.tuples(st.just("deliver"), picks, st.none(), slow),
+    "refund": st.tuples(st.just("refund"), picks, st.none(), slow),
 }
 
 
