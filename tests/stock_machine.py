@@ -98,15 +98,19 @@ class StockMachine(RuleBasedStateMachine):
             return self.outbox.pop(pick % len(self.outbox)) if self.outbox else None
 
     # ---------------------------------------------------------------------- the steps, by name
-    def place(self, user: int, lines: dict[int, int]) -> int:
+    def place(self, user: int, lines: dict[int, int]) -> int | None:
+        """Check a cart out; None when the checkout refuses it (more than is in stock right now)."""
         with self.outbox_lock:
             self.sessions += 1
             session = f"property-session-{self.sessions:05d}"
         # The cart store's own format (models/cart/store.py): product id -> quantity in one hash.
         get_redis().hset(cart_key(session), mapping={self.products[i].id: q for i, q in lines.items()})
         body = {"shipping_address": ADDRESS, "shipping_method": "standard", "payment_method": "dummy"}
-        with events.collecting() as emitted:
-            order_id = place_order(self.users[user], session, body, None).order.id
+        try:
+            with events.collecting() as emitted:
+                order_id = place_order(self.users[user], session, body, None).order.id
+        except DomainError:
+            return None
         self.post(emitted)
         return order_id
 
@@ -174,7 +178,7 @@ class StockMachine(RuleBasedStateMachine):
 
             def place() -> None:
                 order_id = self.place(pick, lines)
-                if quick:
+                if quick and order_id is not None:
                     self.follow_ups_of(order_id)
 
             return place
