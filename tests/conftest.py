@@ -95,13 +95,16 @@ def _schema() -> Iterator[None]:
     embedded.stop_services(_HANDLES)
 
 
+# The apps this session has served (web.app's, the live server's): each keeps a catalogue cache.
+_APPS: list[Any] = []
+
+
 @pytest.fixture(autouse=True)
 def _clean() -> Iterator[None]:
-    from web.catalog import cache as catalog_cache
-
     truncate_all()
     get_redis().flushdb()
-    catalog_cache.clear()  # this process's catalogue cache must not outlive the data it saw
+    for served in _APPS:
+        served.state.catalog.clear()  # an app's catalogue cache must not outlive the data it saw
     yield
 
 
@@ -135,8 +138,11 @@ def fake_toss() -> Iterator[Any]:
 
 @pytest.fixture
 def app() -> Any:
+    """web.app's app, as uvicorn serves it (the live server has an app of its own)."""
     from web.app import app as asgi_app
 
+    if asgi_app not in _APPS:
+        _APPS.append(asgi_app)
     return asgi_app
 
 
@@ -220,5 +226,6 @@ def worker(_worker_process: WorkerProcess) -> WorkerProcess:
 def live_server() -> Iterator[LiveServer]:
     server = LiveServer()
     server.start()
+    _APPS.append(server.app)
     yield server
     server.stop()

@@ -98,18 +98,20 @@ class WorkerProcess:
 
 
 class LiveServer:
-    """The real ASGI app under uvicorn on a free port, in a background thread."""
+    """The real ASGI app under uvicorn on a free port, in a background thread: an app of its own
+    (create_app), so its catalogue cache and listeners are not the TestClient's."""
 
     def __init__(self) -> None:
+        from web.app import create_app
+
         self.port = embedded.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app()
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:
-        from web.app import app
-
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
                                 limit_concurrency=500, backlog=512)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -1,4 +1,4 @@
-"""The per-process catalogue cache: anonymous reads are served without the database; any committed
+"""The catalogue cache (one per app): anonymous reads are served without the database; any committed
 change to a product (an admin's, a worker's reservation, plain SQL) reaches every process's cache
 through PostgreSQL's announcement; listings lag stock by at most CATALOG_CACHE_TTL."""
 
@@ -15,7 +15,7 @@ from models.infra.db import connect_params, db, init_db
 from models.infra.settings import get_settings
 from models.tables import Product
 from tests.support import wait_for
-from web.catalog import cache as catalog_cache
+from web.catalog.cache import CatalogCache
 
 API = "/api/v1/products"
 
@@ -26,8 +26,34 @@ def item() -> Product:
                           category="tops", tags=[], images=[])
 
 
+def _cache(client: Any) -> CatalogCache:
+    """The catalogue cache of the app this client talks to."""
+    cache: CatalogCache = client.app.state.catalog
+    return cache
+
+
+def _listening(client: Any) -> None:
+    wait_for(_cache(client).subscription.subscribed.is_set, what="the listener to subscribe")
+
+
+def _heard_everything_so_far(cache: CatalogCache) -> None:
+    """Wait until the cache's listener has handled every announcement committed so far (the insert
+    of the `item` fixture, say, which may reach it at any moment): PostgreSQL delivers
+    notifications in commit order, so once a marker sent now has arrived, the earlier ones have."""
+    clock = cache._clock
+    db.obj.execute_sql("SELECT pg_notify(%s, 'stock:0')", (PRODUCTS_CHANNEL,))  # no product has id 0
+    wait_for(lambda: cache._clock > clock, what="the marker announcement")
+
+
+def _quiet(client: Any) -> CatalogCache:
+    """The client's cache, listening, with every announcement so far behind it; returns the cache."""
+    _listening(client)
+    _heard_everything_so_far(_cache(client))
+    return _cache(client)
+
+
 def test_a_cached_listing_needs_no_database(client: Any, item: Product) -> None:
-    _listening()  # subscribing clears the cache (a gap): cache after it, not before
+    _quiet(client)  # subscribing and the fixture's insert clear the cache: cache after them
     first = client.get(API, params={"category": "tops"})
     assert first.status_code == 200 and first.json()["total"] == 1
     original = db.obj
@@ -49,17 +75,14 @@ def test_an_admin_update_shows_at_once(client: Any, item: Product, admin_headers
     assert client.get(API).json()["items"][0]["price"] == 25000
 
 
-def _listening() -> None:
-    wait_for(catalog_cache.subscription.subscribed.is_set, what="the listener to subscribe")
-
-
 def test_a_change_committed_anywhere_clears_this_cache(client: Any, item: Product) -> None:
-    _listening()
+    cache = _quiet(client)  # the fixture's insert may not clear what this test caches
     client.get(API)
     assert client.get(f"{API}/{item.id}").json()["name"] == "Linen Shirt"
+    assert cache._entries
     # An administrator's edit made by another process, or by hand: no HTTP request to this one.
     Product.update(name="Linen Shirt II").where(Product.id == item.id).execute()
-    wait_for(lambda: not catalog_cache._entries, what="the cache to be cleared")
+    wait_for(lambda: not _cache(client)._entries, what="the cache to be cleared")
     assert client.get(f"{API}/{item.id}").json()["name"] == "Linen Shirt II"
 
 
@@ -68,10 +91,10 @@ def test_a_reservation_shows_on_the_product_page_at_once(client: Any, item: Prod
     monkeypatch.setenv("CATALOG_CACHE_TTL", "60")  # so that only the announcement can explain the change
     get_settings.cache_clear()
     try:
-        _listening()
+        _quiet(client)  # the fixture's insert may not clear what this test caches
         assert client.get(f"{API}/{item.id}").json()["available_quantity"] == 5
         listing = client.get(API).json()
-        assert catalog_cache.get(f"id:{item.id}") is not None
+        assert _cache(client).get(f"id:{item.id}") is not None
         Product.update(stock_quantity=2).where(Product.id == item.id).execute()  # a worker reserving 3
         wait_for(lambda: client.get(f"{API}/{item.id}").json()["available_quantity"] == 2, timeout=15,
                  what="the page to show the reservation")
@@ -128,8 +151,9 @@ def test_postgres_announces_stock_changes_and_other_changes_apart(item: Product)
 
 
 def test_without_the_listener_product_entries_live_only_the_listing_ttl() -> None:
-    assert not catalog_cache.subscription.subscribed.is_set()  # no app lifespan in this test
-    assert catalog_cache._product_ttl() == get_settings().catalog_cache_ttl
+    cache = CatalogCache()
+    assert not cache.subscription.subscribed.is_set()  # no app lifespan started its listener
+    assert cache._product_ttl() == get_settings().catalog_cache_ttl
 
 
 def test_admins_and_signed_in_users_bypass_the_cache(client: Any, item: Product, admin_headers: dict[str, str]) -> None:
@@ -149,8 +173,10 @@ def test_requests_arriving_together_render_an_entry_once() -> None:
         await asyncio.sleep(0.05)  # the database query, during which the others arrive
         return b"[1, 2, 3]"
 
+    cache = CatalogCache()
+
     async def scenario() -> list[bytes]:
-        return await asyncio.gather(*(catalog_cache.through("list:together", render) for _ in range(20)))
+        return await asyncio.gather(*(cache.through("list:together", render) for _ in range(20)))
 
     assert asyncio.run(scenario()) == [b"[1, 2, 3]"] * 20
     assert calls == ["render"]
@@ -164,13 +190,15 @@ def test_when_the_first_render_fails_the_others_find_out_for_themselves() -> Non
         await asyncio.sleep(0.05)
         raise LookupError("no such product")
 
+    cache = CatalogCache()
+
     async def scenario() -> list[Any]:
-        return await asyncio.gather(*(catalog_cache.through("list:404", render) for _ in range(3)),
+        return await asyncio.gather(*(cache.through("list:404", render) for _ in range(3)),
                                     return_exceptions=True)
 
     assert all(isinstance(result, LookupError) for result in asyncio.run(scenario()))
     assert len(calls) == 3  # failures are not cached or shared
-    assert catalog_cache.get("list:404") is None
+    assert cache.get("list:404") is None
 
 
 def test_carts_read_together_look_their_products_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -186,22 +214,16 @@ def test_carts_read_together_look_their_products_up_once(monkeypatch: pytest.Mon
         return real(product_ids)  # the real query, on the real database
 
     monkeypatch.setattr(cart, "pricing_rows", counted)
+    cache = CatalogCache()  # not listening: nothing but this test touches it
 
     async def scenario() -> list[dict[int, Any]]:
-        return await asyncio.gather(*(catalog_cache.cart_rows([item.id]) for _ in range(20)))
+        return await asyncio.gather(*(cache.cart_rows([item.id]) for _ in range(20)))
 
     results = asyncio.run(scenario())
     assert queries == [[item.id]]
     assert all(rows[item.id][1] == "Linen Shirt" for rows in results)
-
-    def served_from_the_cache() -> bool:
-        # Another event loop of this test process (the live server's) may be listening too, and
-        # its announcements (of this test's insert, say) may clear the cache at any moment.
-        before = len(queries)
-        asyncio.run(catalog_cache.cart_rows([item.id]))
-        return len(queries) == before
-
-    wait_for(served_from_the_cache, what="a read served from the cache")
+    asyncio.run(cache.cart_rows([item.id]))
+    assert queries == [[item.id]]  # the next read is served from the cache
 
 
 def test_a_render_that_began_before_an_admin_write_is_not_kept() -> None:
@@ -212,20 +234,22 @@ def test_a_render_that_began_before_an_admin_write_is_not_kept() -> None:
         await release.wait()  # the query ran before the admin's write committed
         return b"old"
 
+    cache = CatalogCache()
+
     async def scenario() -> tuple[bytes, bytes]:
-        first = asyncio.ensure_future(catalog_cache.through("list:race", slow_render))
+        first = asyncio.ensure_future(cache.through("list:race", slow_render))
         await started.wait()
-        catalog_cache.clear()  # the admin's write commits meanwhile
+        cache.clear()  # the admin's write commits meanwhile
 
         async def fresh_render() -> bytes:
             return b"new"
 
-        after = await catalog_cache.through("list:race", fresh_render)  # not joined to the old render
+        after = await cache.through("list:race", fresh_render)  # not joined to the old render
         release.set()
         return await first, after
 
     assert asyncio.run(scenario()) == (b"old", b"new")
-    assert catalog_cache.get("list:race") == b"new"
+    assert cache.get("list:race") == b"new"
 
 
 def test_a_page_render_that_began_before_a_stock_change_is_not_kept() -> None:
@@ -236,40 +260,45 @@ def test_a_page_render_that_began_before_a_stock_change_is_not_kept() -> None:
         await release.wait()  # read before the reservation committed
         return b"old", 7
 
+    cache = CatalogCache()
+
     async def scenario() -> tuple[bytes, bytes]:
-        first = asyncio.ensure_future(catalog_cache.through_product("id:7", slow_render))
+        first = asyncio.ensure_future(cache.through_product("id:7", slow_render))
         await started.wait()
-        catalog_cache.on_announcement("stock:7")
+        cache.on_announcement("stock:7")
 
         async def fresh_render() -> tuple[bytes, int]:
             return b"new", 7
 
-        after = await catalog_cache.through_product("id:7", fresh_render)  # not joined to the old render
+        after = await cache.through_product("id:7", fresh_render)  # not joined to the old render
         release.set()
         return await first, after
 
     assert asyncio.run(scenario()) == (b"old", b"new")
-    assert catalog_cache.get("id:7") == b"new"
-    catalog_cache.on_announcement("stock:8")  # another product's change leaves this one's page alone
-    assert catalog_cache.get("id:7") == b"new"
-    catalog_cache.on_announcement("stock:7")
-    assert catalog_cache.get("id:7") is None
+    assert cache.get("id:7") == b"new"
+    cache.on_announcement("stock:8")  # another product's change leaves this one's page alone
+    assert cache.get("id:7") == b"new"
+    cache.on_announcement("stock:7")
+    assert cache.get("id:7") is None
 
 
 def test_a_dropped_listener_clears_the_cache_and_listens_again(client: Any, item: Product) -> None:
-    _listening()
-    client.get(f"{API}/{item.id}")
-    assert catalog_cache.get(f"id:{item.id}") is not None
-    generation = catalog_cache._generation
+    page, key = f"{API}/{item.id}", f"id:{item.id}"
+    cache = _quiet(client)  # from here on, only this test's own writes are announced
+    client.get(page)
+    assert cache.get(key) is not None
+    generation = cache._generation
     (killed,) = db.obj.execute_sql(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
         "WHERE query = %s AND datname = current_database()", (f'LISTEN "{PRODUCTS_CHANNEL}"',)).fetchone()
     assert killed >= 1
-    wait_for(lambda: catalog_cache._generation > generation, what="the gap to clear the cache")
-    assert catalog_cache.get(f"id:{item.id}") is None  # announcements may have been missed meanwhile
-    _listening()
-    wait_for(lambda: client.get(f"{API}/{item.id}").json() and catalog_cache.get(f"id:{item.id}") is not None,
-             what="the page to be cached again")
+    # The gap: the listener knows at once that it is not subscribed, and the cache is emptied.
+    wait_for(lambda: cache._generation > generation and cache.get(key) is None
+             and not cache.subscription.subscribed.is_set(), what="the gap to clear the cache")
+    _listening(client)  # a new connection, LISTENing (it clears the cache again as it subscribes)
+    wait_for(lambda: client.get(page).json() and cache.get(key) is not None, what="the page to be cached again")
     Product.update(stock_quantity=1).where(Product.id == item.id).execute()
-    wait_for(lambda: client.get(f"{API}/{item.id}").json()["available_quantity"] == 1, timeout=15,
+    # The page is kept for CATALOG_PRODUCT_TTL (60 s) while listening: only the announcement, heard
+    # by the new connection, can drop it this soon.
+    wait_for(lambda: client.get(page).json()["available_quantity"] == 1, timeout=15,
              what="the new listener to hear the next change")

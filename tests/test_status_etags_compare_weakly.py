@@ -13,7 +13,6 @@ from models.orders.states import announce
 from models.tables import Order
 from tests.support import wait_for
 from web import etags
-from web.orders import status_waiter
 
 API = "/api/v1"
 
@@ -51,7 +50,7 @@ def test_a_long_poll_with_a_weak_etag_is_held_until_the_order_changes(
     weak = {**headers, "If-None-Match": f"W/{etag}"}
     with ThreadPoolExecutor(1) as pool:
         answer = pool.submit(client.get, f"{API}/orders/{order.id}/status", params={"wait": "20"}, headers=weak)
-        wait_for(lambda: order.id in status_waiter._waiters, what="the poll to be held")
+        wait_for(lambda: client.app.state.waiters.waiting() == 1, what="the poll to be held")
         Order.update(version=Order.version + 1).where(Order.id == order.id).execute()
         announce(order.id)
         response = answer.result(timeout=30)

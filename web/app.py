@@ -1,9 +1,15 @@
-"""Wiring only: routes, middleware, exception handlers, lifespan."""
+"""Wiring only: routes, middleware, exception handlers, lifespan.
+
+Importing this module builds `app` (for `uvicorn web.app:app`) and touches nothing outside it: the
+database, Redis, logging and the subscriptions are set up by the lifespan, in the process that
+serves. What an app keeps in memory lives on its own app.state (web/state.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,7 +29,6 @@ from web.accounts import routes as auth
 from web.addresses import routes as addresses
 from web.admin import routes as admin
 from web.cart import routes as cart
-from web.catalog import cache as catalog_cache
 from web.catalog import routes as products
 from web.categories import routes as categories
 from web.dashboard import routes as dashboard
@@ -31,15 +36,15 @@ from web.discounts import routes as discounts
 from web.errors import EXCEPTION_HANDLERS
 from web.health import routes as health
 from web.inventory import routes as inventory
-from web.middleware import BodyLimitMiddleware, RequestContextMiddleware, security_headers
+from web.middleware import BodyLimitMiddleware, RequestContextMiddleware, RequestIds, security_headers
 from web.orders import routes as orders
-from web.orders import status_waiter
 from web.payments import routes as payments
 from web.responses import JSONResponse
 from web.reviews import routes as reviews
 from web.routing import RouteTable
 from web.shipping import routes as shipping
 from web.shipping_methods import routes as shipping_methods
+from web.state import AppState
 from web.webhooks import routes as webhooks
 
 API_PREFIX = "/api/v1"
@@ -50,9 +55,6 @@ REGISTRIES = [("", health.api), (API_PREFIX, auth.api), (API_PREFIX, products.ap
               (API_PREFIX, categories.api), (API_PREFIX, admin.api), (API_PREFIX, discounts.api),
               (API_PREFIX, inventory.api), (API_PREFIX, reviews.api), (API_PREFIX, dashboard.api)]
 TITLE, VERSION = "Shop checkout API", "1.0.0"
-# The subscriptions each web process keeps while it serves (web/subscriptions.py): PostgreSQL's
-# product announcements for the catalogue cache, Redis's order announcements for long polls.
-SUBSCRIPTIONS = [catalog_cache.subscription, status_waiter.subscription]
 
 
 def _openapi_doc() -> dict[str, object]:
@@ -66,18 +68,22 @@ async def openapi_json(request: Request) -> Response:
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    settings = get_settings()
+    setup_logging(settings.log_level)
     init_db()
-    for subscription in SUBSCRIPTIONS:
+    state = cast(AppState, app.state)
+    state.request_ids.reseed()  # this process's own prefix, even if the app was built before a fork
+    for subscription in state.subscriptions:
         subscription.start()
     try:
         yield
     finally:
-        for subscription in SUBSCRIPTIONS:
+        for subscription in state.subscriptions:
             await subscription.stop()
         await close_async_redis()
 
 
-def middleware_for(settings: Settings) -> list[Middleware]:
+def middleware_for(settings: Settings, request_ids: RequestIds | None = None) -> list[Middleware]:
     """Outermost first. Host and CORS checks are left out when they would allow everything and
     deny nothing (ALLOWED_HOSTS=*, CORS_ORIGINS empty): each layer costs every request."""
     stack = []
@@ -86,7 +92,7 @@ def middleware_for(settings: Settings) -> list[Middleware]:
         # configured proxy. The servers' command lines pass the same FORWARDED_ALLOW_IPS (their
         # own default would trust 127.0.0.1); doing it here too holds however the app is served.
         stack.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips))
-    stack.append(Middleware(RequestContextMiddleware, headers=security_headers(settings)))
+    stack.append(Middleware(RequestContextMiddleware, ids=request_ids, headers=security_headers(settings)))
     if "*" not in settings.allowed_hosts:
         stack.append(Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts))
     if settings.cors_origins:
@@ -101,9 +107,9 @@ def middleware_for(settings: Settings) -> list[Middleware]:
 
 
 def create_app() -> Starlette:
+    """A new app with its own state (cache, waiters, request ids); connects to nothing."""
     settings = get_settings()
-    setup_logging(settings.log_level)
-    init_db()
+    state = AppState()
     # The API's routes in one table (web/routing.py), tried first: they are nearly all the traffic.
     api_routes = [route for prefix, registry in REGISTRIES if prefix == API_PREFIX for route in registry.routes(prefix)]
     routes: list[BaseRoute] = [
@@ -115,8 +121,9 @@ def create_app() -> Starlette:
     for prefix, registry in REGISTRIES:
         if prefix != API_PREFIX:
             routes += registry.routes(prefix)
-    app = Starlette(routes=routes, middleware=middleware_for(settings), exception_handlers=EXCEPTION_HANDLERS,
-                    lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware_for(settings, state.request_ids),
+                    exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app.state = state
     app.state.openapi = _openapi_doc()
     return app
 

@@ -18,26 +18,21 @@ log = logging.getLogger("shop.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def _new_ids() -> tuple[str, itertools.count[int]]:
-    return os.urandom(8).hex(), itertools.count(1)
+class RequestIds:
+    """The request ids one app makes: 16 random hex digits, then a counter (32 hex digits in all).
+    Unique across processes and restarts without a random read per request; they identify requests
+    in logs, they are not secrets. The app's lifespan calls reseed() in the process that serves, so
+    workers forked from one parent (gunicorn --preload) get prefixes of their own."""
 
+    def __init__(self) -> None:
+        self.reseed()
 
-# Request ids made here: 16 random hex digits per process, then a counter (32 hex digits in all).
-# Unique across processes and restarts without a random read per request; they identify requests
-# in logs, they are not secrets.
-_prefix, _counter = _new_ids()
+    def reseed(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count(1)
 
-
-def _reset_ids() -> None:
-    global _prefix, _counter
-    _prefix, _counter = _new_ids()
-
-
-os.register_at_fork(after_in_child=_reset_ids)  # workers forked from one parent get prefixes of their own
-
-
-def new_request_id() -> str:
-    return f"{_prefix}{next(_counter):016x}"
+    def new(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
 
 
 def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
@@ -54,8 +49,10 @@ class RequestContextMiddleware:
     """Give every request an id (X-Request-ID in and out) and the security headers, log one line,
     and count it."""
 
-    def __init__(self, app: ASGIApp, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    def __init__(self, app: ASGIApp, ids: RequestIds | None = None,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
         self.app = app
+        self.ids = ids or RequestIds()  # the app's own (app.state.request_ids), from create_app
         self.headers = headers or []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,7 +64,7 @@ class RequestContextMiddleware:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        request_id = incoming if incoming and REQUEST_ID.match(incoming) else new_request_id()
+        request_id = incoming if incoming and REQUEST_ID.match(incoming) else self.ids.new()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = 500

@@ -59,15 +59,16 @@ class Subscription:
     async def _listen(self) -> None:
         while self._current():
             try:
-                await self._session()
+                try:
+                    await self._session()
+                finally:
+                    self.subscribed.clear()  # at once: not after the second before reconnecting
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("%s listener: %s; reconnecting", self.channel, exc.__class__.__name__)
                 self.on_gap()
                 await asyncio.sleep(1)
-            finally:
-                self.subscribed.clear()
 
     def _subscribed(self) -> None:
         self.subscribed.set()

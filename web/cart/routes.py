@@ -2,7 +2,7 @@
 access token: web/cart/session.py), priced from the catalogue.
 
 Served on the event loop: the cart is one async Redis call, and the catalogue rows that price it
-come from the per-process cache (web/catalog/cache.py), so a cart read costs no threadpool hop."""
+come from the app's catalogue cache (web/catalog/cache.py), so a cart read costs no threadpool hop."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from web.api import Header, Registry, run
 from web.cart.render import cart_json, quote_json
 from web.cart.schemas import CartItemIn, CartOut, CartQuantityIn, QuoteIn, QuoteOut
 from web.cart.session import CartRef, cart_for
-from web.catalog import cache as catalog_cache
 
 api = Registry()
 TAGS = ["cart"]
@@ -40,7 +39,7 @@ def _json(value: cart.Cart, ref: CartRef) -> dict[str, Any]:
            response=CartOut, headers=SESSION, auth="optional", errors=["invalid_session"])
 async def get_cart(request: Request, user: User | None) -> dict[str, Any]:
     ref = await cart_for(request, user)
-    return _json(await cart.read(ref.cart_id, catalog_cache.cart_rows), ref)
+    return _json(await cart.read(ref.cart_id, request.app.state.catalog.cart_rows), ref)
 
 
 @api.route("POST", "/cart/items", summary="Add units of a product (added to the line's quantity)", tags=TAGS,
@@ -48,7 +47,8 @@ async def get_cart(request: Request, user: User | None) -> dict[str, Any]:
            errors=["invalid_session", "product_not_found", "insufficient_stock"])
 async def add_item(request: Request, user: User | None, body: CartItemIn) -> dict[str, Any]:
     ref = await cart_for(request, user)
-    return _json(await cart.add_item(ref.cart_id, body.product_id, body.quantity, catalog_cache.cart_rows), ref)
+    rows = request.app.state.catalog.cart_rows
+    return _json(await cart.add_item(ref.cart_id, body.product_id, body.quantity, rows), ref)
 
 
 @api.route("PATCH", "/cart/items/{product_id:int}", summary="Set a line's quantity (0 removes it)", tags=TAGS,
@@ -56,14 +56,15 @@ async def add_item(request: Request, user: User | None, body: CartItemIn) -> dic
            errors=["invalid_session", "cart_item_not_found", "product_not_found", "insufficient_stock"])
 async def set_quantity(request: Request, user: User | None, product_id: int, body: CartQuantityIn) -> dict[str, Any]:
     ref = await cart_for(request, user)
-    return _json(await cart.set_quantity(ref.cart_id, product_id, body.quantity, catalog_cache.cart_rows), ref)
+    rows = request.app.state.catalog.cart_rows
+    return _json(await cart.set_quantity(ref.cart_id, product_id, body.quantity, rows), ref)
 
 
 @api.route("DELETE", "/cart/items/{product_id:int}", summary="Remove a line (no error when absent)", tags=TAGS,
            response=CartOut, headers=SESSION, auth="optional", errors=["invalid_session"])
 async def remove_item(request: Request, user: User | None, product_id: int) -> dict[str, Any]:
     ref = await cart_for(request, user)
-    return _json(await cart.remove_item(ref.cart_id, product_id, catalog_cache.cart_rows), ref)
+    return _json(await cart.remove_item(ref.cart_id, product_id, request.app.state.catalog.cart_rows), ref)
 
 
 @api.route("DELETE", "/cart", summary="Empty the cart", tags=TAGS, status=204, headers=SESSION, auth="optional",

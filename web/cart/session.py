@@ -11,7 +11,6 @@ from starlette.requests import Request
 from models.cart import owners
 from models.cart import store as cart
 from models.tables import User
-from web.catalog import cache as catalog_cache
 
 
 @dataclass(frozen=True)
@@ -33,4 +32,4 @@ async def cart_for(request: Request, user: User | None, session_required: bool =
         return CartRef(session_id, session_id)
     if session_id is None:
         return CartRef(owners.customer_cart_id(user.id), None)
-    return CartRef(await owners.attach(session_id, user.id, catalog_cache.cart_rows), session_id)
+    return CartRef(await owners.attach(session_id, user.id, request.app.state.catalog.cart_rows), session_id)

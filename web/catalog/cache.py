@@ -16,6 +16,10 @@ query. What is kept, and how it is kept true:
   connection, since announcements may have been missed meanwhile.
 A render that began before a change it may not have seen is never kept, nor shared with requests
 that arrive after the change.
+
+Each app owns one CatalogCache (web/app.py's create_app puts it on app.state.catalog; routes reach
+it as request.app.state.catalog), with the PostgreSQL subscription that keeps it true, started by
+the app's lifespan: two apps in one process never share entries.
 """
 
 from __future__ import annotations
@@ -35,180 +39,171 @@ from web.subscriptions import PgSubscription
 
 MAX_ENTRIES = 2000
 MAX_ROWS = 50000
-# key -> (expires, body, product id or None for a listing)
-_entries: OrderedDict[str, tuple[float, bytes, int | None]] = OrderedDict()
-_keys_of: dict[int, set[str]] = {}  # product id -> its page entries' keys (by id, by slug)
-_rows: dict[int, tuple[float, PricingRow]] = {}  # cart pricing rows by product id
-_in_flight: dict[tuple[int, int, int, str], asyncio.Future[object]] = {}
-# _generation: bumped by clear(). _clock: bumped by every announcement; _changed_at[id] is the
-# _clock of the product's last one. A render that started at clock c may be kept for product p only
-# if p has not changed since c, and for a listing only if nothing was cleared since it started.
-_generation = 0
-_clock = 0
-_changed_at: dict[int, int] = {}
 T = TypeVar("T")
 
 
-def get(key: str) -> bytes | None:
-    """The cached body for key, if fresh."""
-    entry = _entries.get(key)
-    if entry is None:
-        return None
-    if entry[0] < time.monotonic():
-        _drop(key)
-        return None
-    _entries.move_to_end(key)
-    return entry[1]
+class CatalogCache:
+    """Product pages, listings and cart pricing rows of one app, kept true by `subscription`."""
 
+    def __init__(self) -> None:
+        # key -> (expires, body, product id or None for a listing)
+        self._entries: OrderedDict[str, tuple[float, bytes, int | None]] = OrderedDict()
+        self._keys_of: dict[int, set[str]] = {}  # product id -> its page entries' keys (by id, by slug)
+        self._rows: dict[int, tuple[float, PricingRow]] = {}  # cart pricing rows by product id
+        self._in_flight: dict[tuple[int, int, int, str], asyncio.Future[object]] = {}
+        # _generation: bumped by clear(). _clock: bumped by every announcement; _changed_at[id] is
+        # the _clock of the product's last one. A render that started at clock c may be kept for
+        # product p only if p has not changed since c, and for a listing only if nothing was
+        # cleared since it started.
+        self._generation = 0
+        self._clock = 0
+        self._changed_at: dict[int, int] = {}
+        # Every web process listens; the announcements come from PostgreSQL, whoever wrote.
+        self.subscription = PgSubscription(PRODUCTS_CHANNEL, self.on_announcement, on_gap=self.clear)
 
-async def through(key: str | None, render: Callable[[], Awaitable[bytes]]) -> bytes:
-    """A listing's body for key (kept CATALOG_CACHE_TTL seconds); see through_product."""
+    def get(self, key: str) -> bytes | None:
+        """The cached body for key, if fresh."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] < time.monotonic():
+            self._drop(key)
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
 
-    async def unowned() -> tuple[bytes, None]:
-        return await render(), None
+    async def through(self, key: str | None, render: Callable[[], Awaitable[bytes]]) -> bytes:
+        """A listing's body for key (kept CATALOG_CACHE_TTL seconds); see through_product."""
 
-    return await through_product(key, unowned)
+        async def unowned() -> tuple[bytes, None]:
+            return await render(), None
 
+        return await self.through_product(key, unowned)
 
-async def through_product(key: str | None, render: Callable[[], Awaitable[tuple[bytes, int | None]]]) -> bytes:
-    """The body for key: from the cache, or rendered once however many requests ask for it at the
-    same moment (when an entry expires under load, one request reads the database, not all of
-    them). render returns the body and the id of the product it shows, and the entry is kept until
-    that product changes (None: a listing, kept CATALOG_CACHE_TTL seconds). key None: not cacheable
-    (a signed-in caller), always rendered."""
-    if key is None:
-        return (await render())[0]
-    body = get(key)
-    if body is not None:
-        return body
-    generation, clock = _generation, _clock
+    async def through_product(self, key: str | None,
+                              render: Callable[[], Awaitable[tuple[bytes, int | None]]]) -> bytes:
+        """The body for key: from the cache, or rendered once however many requests ask for it at the
+        same moment (when an entry expires under load, one request reads the database, not all of
+        them). render returns the body and the id of the product it shows, and the entry is kept until
+        that product changes (None: a listing, kept CATALOG_CACHE_TTL seconds). key None: not
+        cacheable (a signed-in caller), always rendered."""
+        if key is None:
+            return (await render())[0]
+        body = self.get(key)
+        if body is not None:
+            return body
+        generation, clock = self._generation, self._clock
 
-    async def render_and_keep() -> bytes:
-        body, product_id = await render()
-        if _unchanged_since(generation, clock, product_id):
-            ttl = get_settings().catalog_cache_ttl if product_id is None else _product_ttl()
-            _put(key, body, product_id, ttl)
-        return body
+        async def render_and_keep() -> bytes:
+            body, product_id = await render()
+            if self._unchanged_since(generation, clock, product_id):
+                ttl = get_settings().catalog_cache_ttl if product_id is None else self._product_ttl()
+                self._put(key, body, product_id, ttl)
+            return body
 
-    return await _once(key, render_and_keep)
+        return await self._once(key, render_and_keep)
 
+    def _unchanged_since(self, generation: int, clock: int, product_id: int | None) -> bool:
+        """Nothing was cleared since generation, nor (for a product) was the product announced since clock."""
+        return generation == self._generation and (product_id is None or self._changed_at.get(product_id, -1) <= clock)
 
-def _unchanged_since(generation: int, clock: int, product_id: int | None) -> bool:
-    """Nothing was cleared since generation, nor (for a product) was the product announced since clock."""
-    return generation == _generation and (product_id is None or _changed_at.get(product_id, -1) <= clock)
+    def _product_ttl(self) -> float:
+        settings = get_settings()
+        if settings.catalog_cache_ttl <= 0 or not self.subscription.subscribed.is_set():
+            return settings.catalog_cache_ttl
+        return max(settings.catalog_product_ttl, settings.catalog_cache_ttl)
 
+    async def _once(self, key: str, produce: Callable[[], Awaitable[T]]) -> T:
+        """produce() once for every caller in this event loop that asks for key while it runs; if it
+        fails (a 404, say), each waiting caller finds out for itself. A caller arriving after a change
+        does not join a render that began before it."""
+        loop = asyncio.get_running_loop()
+        flight = (id(loop), self._generation, self._clock, key)
+        pending = self._in_flight.get(flight)
+        if pending is not None:
+            await asyncio.wait({pending})
+            if not pending.cancelled():
+                return cast(T, pending.result())
+            return await produce()
+        future: asyncio.Future[object] = loop.create_future()
+        self._in_flight[flight] = future
+        try:
+            value = await produce()
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            self._in_flight.pop(flight, None)
+        future.set_result(value)
+        return value
 
-def _product_ttl() -> float:
-    settings = get_settings()
-    if settings.catalog_cache_ttl <= 0 or not subscription.subscribed.is_set():
-        return settings.catalog_cache_ttl
-    return max(settings.catalog_product_ttl, settings.catalog_cache_ttl)
+    def _put(self, key: str, body: bytes, product_id: int | None, ttl: float) -> None:
+        if ttl <= 0:
+            return
+        self._drop(key)
+        self._entries[key] = (time.monotonic() + ttl, body, product_id)
+        if product_id is not None:
+            self._keys_of.setdefault(product_id, set()).add(key)
+        while len(self._entries) > MAX_ENTRIES:
+            self._drop(next(iter(self._entries)))
 
+    def _drop(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None and entry[2] is not None:
+            keys = self._keys_of.get(entry[2])
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._keys_of[entry[2]]
 
-async def _once(key: str, produce: Callable[[], Awaitable[T]]) -> T:
-    """produce() once for every caller in this event loop that asks for key while it runs; if it
-    fails (a 404, say), each waiting caller finds out for itself. A caller arriving after a change
-    does not join a render that began before it."""
-    loop = asyncio.get_running_loop()
-    flight = (id(loop), _generation, _clock, key)
-    pending = _in_flight.get(flight)
-    if pending is not None:
-        await asyncio.wait({pending})
-        if not pending.cancelled():
-            return cast(T, pending.result())
-        return await produce()
-    future: asyncio.Future[object] = loop.create_future()
-    _in_flight[flight] = future
-    try:
-        value = await produce()
-    except BaseException:
-        future.cancel()
-        raise
-    finally:
-        _in_flight.pop(flight, None)
-    future.set_result(value)
-    return value
+    def clear(self) -> None:
+        """Forget everything (an administrator's write, a gap in the announcements)."""
+        self._generation += 1
+        self._entries.clear()
+        self._keys_of.clear()
+        self._rows.clear()
+        self._changed_at.clear()  # renders that began before this cannot be kept anyway
 
+    def forget_product(self, product_id: int) -> None:
+        """The product's stock or rating changed: drop its pages and pricing row (listings keep their TTL)."""
+        self._clock += 1
+        self._changed_at[product_id] = self._clock
+        for key in list(self._keys_of.get(product_id, ())):
+            self._drop(key)
+        self._rows.pop(product_id, None)
 
-def _put(key: str, body: bytes, product_id: int | None, ttl: float) -> None:
-    if ttl <= 0:
-        return
-    _drop(key)
-    _entries[key] = (time.monotonic() + ttl, body, product_id)
-    if product_id is not None:
-        _keys_of.setdefault(product_id, set()).add(key)
-    while len(_entries) > MAX_ENTRIES:
-        _drop(next(iter(_entries)))
-
-
-def _drop(key: str) -> None:
-    entry = _entries.pop(key, None)
-    if entry is not None and entry[2] is not None:
-        keys = _keys_of.get(entry[2])
-        if keys is not None:
-            keys.discard(key)
-            if not keys:
-                del _keys_of[entry[2]]
-
-
-def clear() -> None:
-    """Forget everything (an administrator's write, a gap in the announcements)."""
-    global _generation
-    _generation += 1
-    _entries.clear()
-    _keys_of.clear()
-    _rows.clear()
-    _changed_at.clear()  # renders that began before this cannot be kept anyway
-
-
-def forget_product(product_id: int) -> None:
-    """The product's stock or rating changed: drop its pages and pricing row (listings keep their TTL)."""
-    global _clock
-    _clock += 1
-    _changed_at[product_id] = _clock
-    for key in list(_keys_of.get(product_id, ())):
-        _drop(key)
-    _rows.pop(product_id, None)
-
-
-def on_announcement(payload: str) -> None:
-    """A committed change to products (the payloads of migrations 004 and 010)."""
-    kind, _, product_id = payload.partition(":")
-    if kind in ("stock", "rating") and product_id.isdigit():
-        forget_product(int(product_id))
-    else:
-        clear()
-
-
-async def cart_rows(product_ids: list[int]) -> dict[int, PricingRow]:
-    """The pricing rows of the published products among product_ids (models.cart.RowLookup): from
-    this cache, reading only the missing ones from the database (one query)."""
-    now = time.monotonic()
-    found: dict[int, PricingRow] = {}
-    missing = []
-    for product_id in product_ids:
-        entry = _rows.get(product_id)
-        if entry is not None and entry[0] >= now:
-            found[product_id] = entry[1]
+    def on_announcement(self, payload: str) -> None:
+        """A committed change to products (the payloads of migrations 004 and 010)."""
+        kind, _, product_id = payload.partition(":")
+        if kind in ("stock", "rating") and product_id.isdigit():
+            self.forget_product(int(product_id))
         else:
-            missing.append(product_id)
-    if missing:
-        found.update(await _once("rows:" + ",".join(map(str, missing)), lambda: _fetch_rows(missing)))
-    return found
+            self.clear()
 
+    async def cart_rows(self, product_ids: list[int]) -> dict[int, PricingRow]:
+        """The pricing rows of the published products among product_ids (models.cart.RowLookup): from
+        this cache, reading only the missing ones from the database (one query)."""
+        now = time.monotonic()
+        found: dict[int, PricingRow] = {}
+        missing = []
+        for product_id in product_ids:
+            entry = self._rows.get(product_id)
+            if entry is not None and entry[0] >= now:
+                found[product_id] = entry[1]
+            else:
+                missing.append(product_id)
+        if missing:
+            found.update(await self._once("rows:" + ",".join(map(str, missing)), lambda: self._fetch_rows(missing)))
+        return found
 
-async def _fetch_rows(product_ids: list[int]) -> dict[int, PricingRow]:
-    generation, clock = _generation, _clock
-    fetched: dict[int, PricingRow] = await run(cart.pricing_rows, product_ids)
-    ttl = _product_ttl()
-    if ttl > 0:
-        if len(_rows) + len(fetched) > MAX_ROWS:
-            _rows.clear()
-        expires = time.monotonic() + ttl
-        _rows.update((product_id, (expires, row)) for product_id, row in fetched.items()
-                     if _unchanged_since(generation, clock, product_id))
-    return fetched
-
-
-# Every web process listens; the announcements come from PostgreSQL, whoever wrote.
-subscription = PgSubscription(PRODUCTS_CHANNEL, on_announcement, on_gap=clear)
+    async def _fetch_rows(self, product_ids: list[int]) -> dict[int, PricingRow]:
+        generation, clock = self._generation, self._clock
+        fetched: dict[int, PricingRow] = await run(cart.pricing_rows, product_ids)
+        ttl = self._product_ttl()
+        if ttl > 0:
+            if len(self._rows) + len(fetched) > MAX_ROWS:
+                self._rows.clear()
+            expires = time.monotonic() + ttl
+            self._rows.update((product_id, (expires, row)) for product_id, row in fetched.items()
+                              if self._unchanged_since(generation, clock, product_id))
+        return fetched

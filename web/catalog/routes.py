@@ -16,7 +16,6 @@ from models.infra.settings import get_settings
 from models.tables import User
 from tasks.dispatch import perform
 from web.api import Registry, run
-from web.catalog import cache as catalog_cache
 from web.catalog.render import product_json, product_page_json
 from web.catalog.schemas import ProductIn, ProductOut, ProductPageOut, ProductPatch, ProductQuery
 
@@ -65,7 +64,7 @@ def _from_cache(request: Request) -> Response | None:
     """An anonymous read answered from the catalogue cache before any parsing: a key is only ever
     stored after its request was validated and rendered, so the same URL gets the same answer."""
     key = _anonymous_key(request)
-    body = catalog_cache.get(key) if key is not None else None
+    body = request.app.state.catalog.get(key) if key is not None else None
     return None if body is None else _json(body)
 
 
@@ -88,8 +87,8 @@ async def list_products(request: Request, query: ProductQuery, user: User | None
         page = await run(catalog.list_products, filters, query.sort, query.page, query.page_size, is_admin)
         return orjson.dumps(product_page_json(page, is_admin, get_settings().currency))
 
-    # Anonymous reads go through the per-process cache (web/catalog/cache.py).
-    return _json(await catalog_cache.through(None if user else _anonymous_key(request), render))
+    # Anonymous reads go through the app's cache (web/catalog/cache.py).
+    return _json(await request.app.state.catalog.through(None if user else _anonymous_key(request), render))
 
 
 @api.route("GET", "/products/{product_id:int}", summary="A product by id", tags=TAGS, response=ProductOut,
@@ -105,21 +104,22 @@ async def get_product_by_slug(request: Request, slug: str, user: User | None) ->
 
 
 async def _one_product(request: Request, user: User | None, lookup: Callable[[Any, bool], Any], ident: Any) -> Response:
-    """One product by lookup(ident, is_admin); anonymous reads through the per-process cache."""
+    """One product by lookup(ident, is_admin); anonymous reads through the app's cache."""
     is_admin = _is_admin(user)
 
     async def render() -> tuple[bytes, int]:
         row = await run(lookup, ident, is_admin)
         return orjson.dumps(product_json(row, is_admin, get_settings().currency)), row["id"]
 
-    return _json(await catalog_cache.through_product(None if user else _anonymous_key(request), render))
+    cache = request.app.state.catalog
+    return _json(await cache.through_product(None if user else _anonymous_key(request), render))
 
 
 @api.route("POST", "/products", summary="Create a product (admin)", tags=TAGS, body=ProductIn, response=ProductOut,
            status=201, auth="admin", errors=["sku_taken", "slug_taken"])
 async def create_product(request: Request, user: User, body: ProductIn) -> dict[str, Any]:
     row = await run(catalog.create_product, body.model_dump(), f"user:{user.id}")
-    catalog_cache.clear()  # here at once; PostgreSQL tells the other processes
+    request.app.state.catalog.clear()  # here at once; PostgreSQL tells the other processes
     return product_json(row, True, get_settings().currency)
 
 
@@ -129,7 +129,7 @@ async def update_product(request: Request, user: User, product_id: int, body: Pr
     # perform: a new stock_quantity that crosses the low-stock threshold asks for the alert.
     row = await run(perform, catalog.update_product, product_id, body.model_dump(exclude_unset=True),
                     f"user:{user.id}")
-    catalog_cache.clear()  # here at once; PostgreSQL tells the other processes
+    request.app.state.catalog.clear()  # here at once; PostgreSQL tells the other processes
     return product_json(row, True, get_settings().currency)
 
 
@@ -137,5 +137,5 @@ async def update_product(request: Request, user: User, product_id: int, body: Pr
            "snapshot", tags=TAGS, status=204, auth="admin", errors=["product_not_found"])
 async def delete_product(request: Request, product_id: int) -> Response:
     await run(catalog.delete_product, product_id)
-    catalog_cache.clear()  # here at once; PostgreSQL tells the other processes
+    request.app.state.catalog.clear()  # here at once; PostgreSQL tells the other processes
     return Response(status_code=204)

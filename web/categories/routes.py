@@ -1,5 +1,5 @@
-"""`/categories`: the storefront's navigation, with product counts. Served from the catalogue cache
-(web/catalog/cache.py) like a listing: kept CATALOG_CACHE_TTL seconds, dropped when a product is
+"""`/categories`: the storefront's navigation, with product counts. Served from the app's catalogue
+cache (web/catalog/cache.py) like a listing: kept CATALOG_CACHE_TTL seconds, dropped when a product is
 added, deleted or edited (stock changes do not move counts)."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from starlette.responses import Response
 
 from models.catalog.categories import list_categories
 from web.api import Registry, run
-from web.catalog import cache as catalog_cache
 from web.categories.render import categories_json
 from web.categories.schemas import CategoriesOut
 
@@ -24,7 +23,7 @@ def _json(body: bytes) -> Response:
 
 
 def _from_cache(request: Request) -> Response | None:
-    body = catalog_cache.get(KEY)
+    body = request.app.state.catalog.get(KEY)
     return None if body is None else _json(body)
 
 
@@ -34,4 +33,4 @@ async def categories(request: Request) -> Response:
     async def render() -> bytes:
         return orjson.dumps(categories_json(await run(list_categories)))
 
-    return _json(await catalog_cache.through(KEY, render))
+    return _json(await request.app.state.catalog.through(KEY, render))

@@ -11,7 +11,6 @@ from models.stock import admin as stock
 from models.tables import User
 from tasks.dispatch import perform
 from web.api import Registry, run
-from web.catalog import cache as catalog_cache
 from web.inventory.render import entry_json
 from web.inventory.schemas import LedgerPageOut, LedgerQuery, StockChangeIn, StockChangeOut
 
@@ -26,7 +25,7 @@ async def change_stock(request: Request, user: User, product_id: int, body: Stoc
     # perform: a change that crosses the low-stock threshold asks for the alert once committed.
     done = await run(perform, stock.adjust, product_id, f"user:{user.id}", body.reason, body.delta, body.set_to,
                      body.note, body.order_id)
-    catalog_cache.forget_product(product_id)  # here at once; PostgreSQL tells the other processes
+    request.app.state.catalog.forget_product(product_id)  # here at once; PostgreSQL tells the other processes
     return {"stock_quantity": done.stock_quantity, "entry": entry_json(done.entry)}
 
 

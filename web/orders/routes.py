@@ -24,7 +24,6 @@ from web.api import Header, Registry, run
 from web.auth import client_address
 from web.cart.session import cart_for
 from web.etags import if_none_match
-from web.orders import status_waiter
 from web.orders.access import customer_for, guest_order, token_of
 from web.orders.render import order_json, order_page, status_json
 from web.orders.schemas import (
@@ -151,9 +150,10 @@ async def order_status(request: Request, order_id: int, query: StatusQuery) -> R
     guest_order(token, order_id)  # another order's token: 404 before any query
     known = if_none_match(request.headers.get("if-none-match"))
     deadline = time.monotonic() + query.wait
+    waiters = request.app.state.waiters
     while True:
         # Register before reading, so a change committed in between still wakes us.
-        change = status_waiter.register(order_id) if query.wait and known else None
+        change = waiters.register(order_id) if query.wait and known else None
         try:
             # One threadpool hop and one query (auth + row) for the endpoint storefronts poll.
             row = await run(_status_row, token, order_id)
@@ -166,7 +166,7 @@ async def order_status(request: Request, order_id: int, query: StatusQuery) -> R
                 await asyncio.wait_for(change, timeout=min(remaining, 1.0))
         finally:
             if change is not None:
-                status_waiter.forget(order_id, change)
+                waiters.forget(order_id, change)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if known.matches(etag):
         return Response(status_code=304, headers=headers)

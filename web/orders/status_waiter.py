@@ -1,6 +1,10 @@
-"""Long-polling support for GET /orders/{id}/status?wait=N: one Redis subscription per process
+"""Long-polling support for GET /orders/{id}/status?wait=N: one Redis subscription per app
 (web/subscriptions.py) wakes the requests waiting on an order when a door announces a change
-(models.orders.announce)."""
+(models.orders.announce).
+
+Each app owns one StatusWaiters (web/app.py's create_app puts it on app.state.waiters; the route
+reaches it as request.app.state.waiters), whose subscription the app's lifespan starts.
+"""
 
 from __future__ import annotations
 
@@ -10,36 +14,40 @@ from collections import defaultdict
 from models.orders.states import STATUS_CHANNEL
 from web.subscriptions import Subscription
 
-_waiters: dict[int, set[asyncio.Future[None]]] = defaultdict(set)
 
+class StatusWaiters:
+    """The requests of one app waiting for an order to change, by order id."""
 
-def _wake(data: bytes) -> None:
-    """Resolve this loop's futures waiting on the announced order (other loops have listeners too)."""
-    order_id = int(data)
-    waiting = _waiters.get(order_id, set())
-    loop = asyncio.get_running_loop()
-    for future in [f for f in waiting if f.get_loop() is loop]:
-        waiting.discard(future)
-        if not future.done():
-            future.set_result(None)
-    if not waiting:
-        _waiters.pop(order_id, None)
+    def __init__(self) -> None:
+        self._waiters: dict[int, set[asyncio.Future[None]]] = defaultdict(set)
+        # A dropped connection needs nothing: waiting requests re-read the order at least every second.
+        self.subscription = Subscription(STATUS_CHANNEL, self._wake)
 
-
-# A dropped connection needs nothing: waiting requests re-read the order at least every second.
-subscription = Subscription(STATUS_CHANNEL, _wake)
-
-
-def register(order_id: int) -> asyncio.Future[None]:
-    """A future resolved at the next announcement for this order (register before reading)."""
-    future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    _waiters[order_id].add(future)
-    return future
-
-
-def forget(order_id: int, future: asyncio.Future[None]) -> None:
-    waiting = _waiters.get(order_id)
-    if waiting is not None:
-        waiting.discard(future)
+    def _wake(self, data: bytes) -> None:
+        """Resolve this loop's futures waiting on the announced order (other loops have listeners too)."""
+        order_id = int(data)
+        waiting = self._waiters.get(order_id, set())
+        loop = asyncio.get_running_loop()
+        for future in [f for f in waiting if f.get_loop() is loop]:
+            waiting.discard(future)
+            if not future.done():
+                future.set_result(None)
         if not waiting:
-            _waiters.pop(order_id, None)
+            self._waiters.pop(order_id, None)
+
+    def register(self, order_id: int) -> asyncio.Future[None]:
+        """A future resolved at the next announcement for this order (register before reading)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters[order_id].add(future)
+        return future
+
+    def forget(self, order_id: int, future: asyncio.Future[None]) -> None:
+        waiting = self._waiters.get(order_id)
+        if waiting is not None:
+            waiting.discard(future)
+            if not waiting:
+                self._waiters.pop(order_id, None)
+
+    def waiting(self) -> int:
+        """How many requests are waiting (tests, diagnostics)."""
+        return sum(len(futures) for futures in self._waiters.values())

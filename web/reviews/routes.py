@@ -12,7 +12,6 @@ from starlette.requests import Request
 from models.reviews import service as reviews
 from models.tables import User
 from web.api import Registry, run
-from web.catalog import cache as catalog_cache
 from web.reviews.render import admin_review_json, review_json, review_page
 from web.reviews.schemas import AdminReviewOut, ReviewHiddenIn, ReviewIn, ReviewOut, ReviewPageOut, ReviewQuery
 
@@ -31,7 +30,7 @@ async def list_reviews(request: Request, product_id: int, query: ReviewQuery) ->
            errors=["product_not_found", "review_not_allowed", "review_exists"])
 async def write_review(request: Request, user: User, product_id: int, body: ReviewIn) -> dict[str, Any]:
     review = await run(reviews.write, user, product_id, body.rating, body.title, body.body)
-    catalog_cache.forget_product(product_id)
+    request.app.state.catalog.forget_product(product_id)
     return review_json(review)
 
 
@@ -39,5 +38,5 @@ async def write_review(request: Request, user: User, product_id: int, body: Revi
            "reviews"], auth="admin", body=ReviewHiddenIn, response=AdminReviewOut, errors=["review_not_found"])
 async def moderate_review(request: Request, review_id: int, body: ReviewHiddenIn) -> dict[str, Any]:
     review = await run(reviews.set_hidden, review_id, body.hidden)
-    catalog_cache.forget_product(review.product_id)
+    request.app.state.catalog.forget_product(review.product_id)
     return admin_review_json(review)
