@@ -54,8 +54,15 @@ def test_flower_lists_worker_and_pipeline_tasks_with_order_ids(client: Any, work
         response = httpx.get(f"{flower}/api/workers", params={"refresh": "1"}, auth=AUTH, timeout=10)
         return response.json() if response.status_code == 200 else {}
 
-    # Flower hears task events only once it has found the worker: before that, tasks go unseen.
+    # Flower hears task events only once its event receiver is connected: before that, tasks go
+    # unseen. A harmless task (an alert for no product) shows when it is.
     assert worker.name in wait_for(workers, timeout=20, interval=0.5, what="flower to see the worker")
+    from tasks.app import app
+
+    app.send_task("pipeline.low_stock_alert", kwargs={"product_id": 0})
+    wait_for(lambda: any(t["name"].startswith("pipeline.low_stock_alert") for t in httpx.get(
+        f"{flower}/api/tasks", auth=AUTH, timeout=10).json().values()), timeout=30, interval=0.5,
+        what="flower to hear task events")
     headers = register_shopper(client, "ana@example.com")
     item = Product.create(sku="SKU-1", name="Tee", slug="tee", price=20000, stock_quantity=5, tags=[], images=[])
     session = {"X-Session-ID": "session-one"}
