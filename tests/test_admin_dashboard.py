@@ -14,13 +14,13 @@ N = 0
 
 
 def order(user: User, status: str, created: datetime, paid: datetime | None = None, lines: tuple[Any, ...] = (),
-          payment_status: str | None = None, updated: datetime | None = None) -> Order:
+          payment_status: str | None = None) -> Order:
     global N
     N += 1
     total = sum(price * qty for _, price, qty in lines)
     row = Order.create(order_number=f"D-{N}", user=user.id, status=status, currency="KRW", subtotal=total,
                        total=total, shipping_address={}, shipping_method="standard", payment_method="dummy",
-                       payment_gateway="dummy", created_at=created, updated_at=updated or created, paid_at=paid,
+                       payment_gateway="dummy", created_at=created, updated_at=created, paid_at=paid,
                        payment_status=payment_status or ("paid" if paid else "pending"))
     for product, price, qty in lines:
         OrderItem.create(order=row.id, product=product.id, product_name=product.name, product_sku=product.sku,
@@ -69,10 +69,10 @@ def test_the_pipeline_shows_what_waits_and_for_how_long(client: Any, admin_heade
                                                        make_user: Any) -> None:
     user, _ = make_user()
     now = utcnow()
-    order(user, "pending", now, updated=now - timedelta(seconds=30))
-    order(user, "pending", now, updated=now - timedelta(seconds=5))
-    order(user, "confirmed", now, now, updated=now - timedelta(hours=2))
-    order(user, "delivered", now, now, updated=now - timedelta(days=3))
+    order(user, "pending", now - timedelta(seconds=30))
+    order(user, "pending", now - timedelta(seconds=5))
+    order(user, "confirmed", now - timedelta(hours=2), now)
+    order(user, "delivered", now - timedelta(days=3), now)
     pipeline = client.get(API, headers=admin_headers).json()["pipeline"]
     assert set(pipeline["waiting"]) == {"pending", "reserved", "confirmed", "shipped"}
     assert pipeline["waiting"]["pending"]["count"] == 2 and 30 <= pipeline["waiting"]["pending"]["oldest_age_s"] < 600

@@ -44,10 +44,10 @@ FROM orders o CROSS JOIN generate_series(0, 1) AS k CROSS JOIN (SELECT min(id) A
 # figure -> an index its plan must use
 EXPECTED = {
     "revenue_by_day": "orders_paid_at_paid",
-    "orders_by_status": "orders_created_at_status",
+    "orders_by_status": "orders_created_at",
     "top_products": "orders_paid_at_paid",
     "low_stock": "products_low_stock_created_at",
-    "pipeline": "orders_waiting_status_updated_at",
+    "pipeline": "orders_status_created_at",
     "payments_flagged": "orders_payment_flagged",
     "tracking_failing": "shipments_failing",
 }

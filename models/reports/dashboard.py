@@ -3,13 +3,13 @@ an index serves (tests/test_dashboard_query_plans.py shows the plans on 100k ord
 
 - revenue and orders per day: orders whose payment was captured and kept (payment_status 'paid'),
   by the Seoul day of paid_at (orders_paid_at_paid);
-- orders by status: orders placed in the window (orders_created_at_status, index-only);
+- orders by status: orders placed in the window (orders_created_at, the order desk's);
 - top products: units and revenue of the paid orders' lines, ranked both ways in one statement (the
   lines are read per order through order_items_order_id, so the cost follows the window, not the
   size of order_items);
 - low stock: tracked products at or under their threshold (products_low_stock_created_at);
-- pipeline: orders waiting in each state that is not final, with the age of the one that has
-  waited longest since its last change (orders_waiting_status_updated_at), and the payments
+- pipeline: orders waiting in each state that is not final, and the age of the oldest of them
+  since it was placed (orders_status_created_at, index-only), and the payments
   reconciliation flagged for a person (orders_payment_flagged) and the shipments whose tracking
   fails (shipments_failing).
 """
@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 
 from models.infra.db import db
 from models.shipping.tracking import FAILING_AFTER
-from models.tables import WAITING_STATUSES
 
 TIMEZONE = "Asia/Seoul"
+WAITING_STATUSES = ("pending", "reserved", "confirmed", "shipped")  # the states that are not final
 TZ = ZoneInfo(TIMEZONE)
 TOP = 10
 LOW_STOCK_LIMIT = 50
@@ -60,7 +60,7 @@ ORDER BY stock_quantity, id LIMIT %(limit)s"""
 
 _waiting = ", ".join(f"'{status}'" for status in WAITING_STATUSES)
 PIPELINE = f"""
-SELECT status, count(*), EXTRACT(EPOCH FROM now() - min(updated_at)) FROM orders
+SELECT status, count(*), EXTRACT(EPOCH FROM now() - min(created_at)) FROM orders
 WHERE status IN ({_waiting}) GROUP BY status"""
 
 # Payments reconciliation could not settle (models/orders/payment_sync.py flags them): orders_payment_flagged.

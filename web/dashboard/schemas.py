@@ -49,7 +49,7 @@ class LowStockOut(BaseModel):
 
 class WaitingOut(BaseModel):
     count: int
-    oldest_age_s: float | None = Field(description="seconds since the longest-waiting order last changed")
+    oldest_age_s: float | None = Field(description="seconds since the oldest order in this state was placed")
 
 
 class PipelineOut(BaseModel):
