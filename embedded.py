@@ -60,8 +60,19 @@ class EmbeddedRedis:
         self.port = self.port or free_port()
         # Each option and each of its values is its own argument: redis-server quotes a value that
         # holds a space, so ["--save", "60 1"] reads as one odd rule and nothing is ever saved.
-        args = [redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-                "--daemonize", "no", "--logfile", str(self.data_dir / "redis.log")]
+        args = [
+            redis_executable(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
+        ]
         late_aof = False
         if self.persist:
             # The append-only file, fsynced every second, so a crash loses at most the last second
@@ -70,12 +81,22 @@ class EmbeddedRedis:
             # AOF was on) starts from the snapshot and switches AOF on once loaded: started with
             # AOF on and no AOF file, Redis would ignore the snapshot and start empty.
             late_aof = not (self.data_dir / AOF_FILE).exists() and (self.data_dir / "dump.rdb").exists()
-            args += ["--save", "60", "1", "--appendonly", "no" if late_aof else "yes",
-                     "--appendfsync", "everysec", "--appendfilename", AOF_FILE]
+            args += [
+                "--save",
+                "60",
+                "1",
+                "--appendonly",
+                "no" if late_aof else "yes",
+                "--appendfsync",
+                "everysec",
+                "--appendfilename",
+                AOF_FILE,
+            ]
         else:
             args += ["--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True,
-                                        preexec_fn=_die_with_parent)
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -92,8 +113,7 @@ class EmbeddedRedis:
 
     def command(self, *args: str) -> bytes:
         """Send one command and return the first line of the reply (raises OSError when down)."""
-        request = f"*{len(args)}\r\n".encode() + b"".join(
-            f"${len(arg.encode())}\r\n{arg}\r\n".encode() for arg in args)
+        request = f"*{len(args)}\r\n".encode() + b"".join(f"${len(arg.encode())}\r\n{arg}\r\n".encode() for arg in args)
         with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
             sock.sendall(request)
             return sock.recv(512).split(b"\r\n", 1)[0]

@@ -17,12 +17,27 @@ from starlette.routing import Route
 
 from models.infra.db import connect_params
 
-PRODUCTS = [{"id": i, "sku": f"SKU-{i}", "name": f"Product {i}", "slug": f"product-{i}", "price": 10000 + i,
-             "currency": "KRW", "in_stock": True, "available_quantity": 10, "category": "tops",
-             "tags": ["cotton"], "images": [f"/img/{i}.jpg"]} for i in range(20)]
+PRODUCTS = [
+    {
+        "id": i,
+        "sku": f"SKU-{i}",
+        "name": f"Product {i}",
+        "slug": f"product-{i}",
+        "price": 10000 + i,
+        "currency": "KRW",
+        "in_stock": True,
+        "available_quantity": 10,
+        "category": "tops",
+        "tags": ["cotton"],
+        "images": [f"/img/{i}.jpg"],
+    }
+    for i in range(20)
+]
 BARE = orjson.dumps({"items": PRODUCTS, "page": 1, "page_size": 20, "total": 20, "pages": 1})
-QUERY = ("SELECT id, sku, name, slug, price, stock_quantity, category, tags, images FROM products "
-         "WHERE is_published ORDER BY created_at DESC, id DESC LIMIT 20")
+QUERY = (
+    "SELECT id, sku, name, slug, price, stock_quantity, category, tags, images FROM products "
+    "WHERE is_published ORDER BY created_at DESC, id DESC LIMIT 20"
+)
 
 _name, _params = connect_params(os.environ["DATABASE_URL"])
 # As many connections as the threadpool has threads (40), so no request waits on the pool, all
@@ -48,8 +63,16 @@ def _sql() -> bytes:
         conn.rollback()
     finally:
         POOL.putconn(conn)
-    return orjson.dumps({"items": [dict(zip(("id", "sku", "name", "slug", "price", "stock", "category", "tags",
-                                             "images"), row, strict=True)) for row in rows]})
+    return orjson.dumps(
+        {
+            "items": [
+                dict(
+                    zip(("id", "sku", "name", "slug", "price", "stock", "category", "tags", "images"), row, strict=True)
+                )
+                for row in rows
+            ]
+        }
+    )
 
 
 async def sql(request: Request) -> Response:

@@ -28,6 +28,7 @@ def in_group(pgid: int) -> Callable[[], list[int]]:
 
 def named(fragment: str) -> Callable[[], list[int]]:
     """The processes whose command line contains fragment (the database and Redis servers)."""
+
     def find() -> list[int]:
         found = []
         for pid in _pids():
@@ -37,6 +38,7 @@ def named(fragment: str) -> Callable[[], list[int]]:
             except (FileNotFoundError, ProcessLookupError):
                 continue
         return found
+
     return find
 
 

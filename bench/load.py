@@ -29,15 +29,27 @@ def wrk_once(url: str, scripts: list[str], seconds: float, connections: int, env
     try:
         out = subprocess.run(
             [require_wrk(), "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", combined.name, url],
-            capture_output=True, text=True, env={**os.environ, **env}, timeout=seconds + 60, check=True).stdout
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=seconds + 60,
+            check=True,
+        ).stdout
     finally:
         os.unlink(combined.name)
     line = next(line for line in out.splitlines() if line.startswith("WRK_JSON "))
-    return json.loads(line[len("WRK_JSON "):])
+    return json.loads(line[len("WRK_JSON ") :])
 
 
-def measure(url: str, scripts: list[str] | None = None, *, runs: int, seconds: float, connections: int = 32,
-            env: dict[str, str] | None = None) -> dict[str, Any]:
+def measure(
+    url: str,
+    scripts: list[str] | None = None,
+    *,
+    runs: int,
+    seconds: float,
+    connections: int = 32,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Median requests/s and latencies of `runs` wrk runs (after one short warm-up)."""
     wrk_once(url, scripts or [], min(seconds, 2), connections, env or {})
     return summary([wrk_once(url, scripts or [], seconds, connections, env or {}) for _ in range(runs)])

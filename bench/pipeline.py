@@ -12,8 +12,13 @@ from typing import Any
 
 import httpx2 as httpx
 
-ADDRESS = {"recipient_name": "Bench", "phone": "010-0000-0000", "postal_code": "04524",
-           "address_line1": "1 Sejong-daero", "city": "Seoul"}
+ADDRESS = {
+    "recipient_name": "Bench",
+    "phone": "010-0000-0000",
+    "postal_code": "04524",
+    "address_line1": "1 Sejong-daero",
+    "city": "Seoul",
+}
 TASKS_PER_ORDER = 3  # reserve_stock, capture_payment, send_order_email (authorize and cart clearing run inline)
 
 
@@ -24,14 +29,23 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def _poll(http: httpx.AsyncClient, order_id: int, headers: dict[str, str], wanted: set[str],
-                stats: dict[str, int], interval: float) -> str:
+async def _poll(
+    http: httpx.AsyncClient,
+    order_id: int,
+    headers: dict[str, str],
+    wanted: set[str],
+    stats: dict[str, int],
+    interval: float,
+) -> str:
     etag = None
     while True:
         # interval 0: long polling (?wait=10 with If-None-Match), as a storefront should poll.
         params = {"wait": "10"} if interval == 0 and etag else {}
-        response = await http.get(f"/api/v1/orders/{order_id}/status", params=params,
-                                  headers={**headers, **({"If-None-Match": etag} if etag else {})})
+        response = await http.get(
+            f"/api/v1/orders/{order_id}/status",
+            params=params,
+            headers={**headers, **({"If-None-Match": etag} if etag else {})},
+        )
         stats["polls"] += 1
         if response.status_code == 200:
             etag = response.headers.get("etag")
@@ -44,18 +58,23 @@ async def _poll(http: httpx.AsyncClient, order_id: int, headers: dict[str, str],
             await asyncio.sleep(interval)
 
 
-async def _shopper(base: str, token: str, product_ids: list[int], deadline: float, out: dict[str, Any],
-                   interval: float) -> None:
+async def _shopper(
+    base: str, token: str, product_ids: list[int], deadline: float, out: dict[str, Any], interval: float
+) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         while time.monotonic() < deadline:
             session = "bench-" + uuid.uuid4().hex
-            added = await http.post("/api/v1/cart/items",
-                                    json={"product_id": random.choice(product_ids), "quantity": 1},
-                                    headers={"X-Session-ID": session})
-            placed = await http.post("/api/v1/orders", json={"shipping_address": ADDRESS, "shipping_method": "standard",
-                                                             "payment_method": "dummy"},
-                                     headers={**headers, "X-Session-ID": session, "Idempotency-Key": session})
+            added = await http.post(
+                "/api/v1/cart/items",
+                json={"product_id": random.choice(product_ids), "quantity": 1},
+                headers={"X-Session-ID": session},
+            )
+            placed = await http.post(
+                "/api/v1/orders",
+                json={"shipping_address": ADDRESS, "shipping_method": "standard", "payment_method": "dummy"},
+                headers={**headers, "X-Session-ID": session, "Idempotency-Key": session},
+            )
             if added.status_code != 200 or placed.status_code != 202:
                 out["stats"]["errors"] += 1
                 continue
@@ -76,12 +95,17 @@ async def _shopper(base: str, token: str, product_ids: list[int], deadline: floa
                 out["confirmed_at"].append(now)
 
 
-def checkout_load(base: str, tokens: list[str], product_ids: list[int], seconds: float,
-                  poll_interval: float = 0.0) -> dict[str, Any]:
+def checkout_load(
+    base: str, tokens: list[str], product_ids: list[int], seconds: float, poll_interval: float = 0.0
+) -> dict[str, Any]:
     """Run one shopper per token for `seconds`, each polling /status every poll_interval seconds
     with If-None-Match (0: long polling with ?wait); orders/s counts orders confirmed end to end."""
-    out: dict[str, Any] = {"pay_to_confirmed": [], "order_to_confirmed": [], "confirmed_at": [],
-                           "stats": {"polls": 0, "errors": 0, "failed": 0}}
+    out: dict[str, Any] = {
+        "pay_to_confirmed": [],
+        "order_to_confirmed": [],
+        "confirmed_at": [],
+        "stats": {"polls": 0, "errors": 0, "failed": 0},
+    }
 
     async def main() -> float:
         begin = time.monotonic()
@@ -90,12 +114,17 @@ def checkout_load(base: str, tokens: list[str], product_ids: list[int], seconds:
 
     elapsed = asyncio.run(main())
     pay = [s * 1000 for s in out["pay_to_confirmed"]]
-    return {"orders_per_s": len(pay) / elapsed, "confirmed": len(pay), "seconds": round(elapsed, 2),
-            "shoppers": len(tokens), "poll_interval_ms": poll_interval * 1000,
-            "pay_to_confirmed_p50_ms": percentile(pay, 0.5),
-            "pay_to_confirmed_p99_ms": percentile(pay, 0.99),
-            "order_to_confirmed_p50_ms": percentile([s * 1000 for s in out["order_to_confirmed"]], 0.5),
-            **out["stats"]}
+    return {
+        "orders_per_s": len(pay) / elapsed,
+        "confirmed": len(pay),
+        "seconds": round(elapsed, 2),
+        "shoppers": len(tokens),
+        "poll_interval_ms": poll_interval * 1000,
+        "pay_to_confirmed_p50_ms": percentile(pay, 0.5),
+        "pay_to_confirmed_p99_ms": percentile(pay, 0.99),
+        "order_to_confirmed_p50_ms": percentile([s * 1000 for s in out["order_to_confirmed"]], 0.5),
+        **out["stats"],
+    }
 
 
 def noop_chains(count: int, in_flight: int) -> dict[str, Any]:
@@ -129,5 +158,9 @@ def noop_chains(count: int, in_flight: int) -> dict[str, Any]:
     while redis.llen(key) < count:
         time.sleep(0.005)
     elapsed = time.monotonic() - begin
-    return {"chains_per_s": count / elapsed, "chain_idle_p50_ms": statistics.median(idle),
-            "chain_idle_p99_ms": percentile(idle, 0.99), "tasks_per_chain": TASKS_PER_ORDER}
+    return {
+        "chains_per_s": count / elapsed,
+        "chain_idle_p50_ms": statistics.median(idle),
+        "chain_idle_p99_ms": percentile(idle, 0.99),
+        "tasks_per_chain": TASKS_PER_ORDER,
+    }

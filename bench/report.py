@@ -33,8 +33,9 @@ def _table(results: dict[str, Any]) -> list[str]:
             continue
         f = figures[key]
         against = ", ".join(f"{ratios[f'{key}/{b}']}x {b}" for b in bases if f"{key}/{b}" in ratios)
-        lines.append(f"| {label} | {f['rps']:,.0f} | {f['p50_ms']:.2f} | {f['p99_ms']:.2f} | {f['errors']} "
-                     f"| {against} |")
+        lines.append(
+            f"| {label} | {f['rps']:,.0f} | {f['p50_ms']:.2f} | {f['p99_ms']:.2f} | {f['errors']} | {against} |"
+        )
     return lines
 
 
@@ -44,40 +45,63 @@ def _pipeline(results: dict[str, Any]) -> list[str]:
         return []
     c, n = f["checkout"], f.get("noop_chain", {})
     polling = f"polling every {c['poll_interval_ms']:.0f} ms" if c["poll_interval_ms"] else "long polling"
-    lines = ["", "| pipeline | value |", "|---|---:|",
-             f"| orders confirmed end to end / s ({c['shoppers']} shoppers, {polling}) | "
-             f"{c['orders_per_s']:.1f} |",
-             f"| pay → confirmed, p50 / p99 (client polling /status) | {c['pay_to_confirmed_p50_ms']:.1f} / "
-             f"{c['pay_to_confirmed_p99_ms']:.1f} ms |",
-             f"| order → confirmed, p50 | {c['order_to_confirmed_p50_ms']:.1f} ms |",
-             *([f"| one shopper alone: pay → confirmed p50 / p99 | {o['pay_to_confirmed_p50_ms']:.1f} / "
-                f"{o['pay_to_confirmed_p99_ms']:.1f} ms ({o['orders_per_s']:.1f} orders/s) |"]
-               if (o := f.get("checkout_one_shopper")) else []),
-             *([f"| 8 shoppers: pay → confirmed p50 / p99 | {e['pay_to_confirmed_p50_ms']:.1f} / "
-                f"{e['pay_to_confirmed_p99_ms']:.1f} ms ({e['orders_per_s']:.1f} orders/s) |"]
-               if (e := f.get("checkout_8_shoppers")) else []),
-             f"| errors / failed orders during the run | {c['errors']} / {c['failed']} |"]
+    lines = [
+        "",
+        "| pipeline | value |",
+        "|---|---:|",
+        f"| orders confirmed end to end / s ({c['shoppers']} shoppers, {polling}) | {c['orders_per_s']:.1f} |",
+        f"| pay → confirmed, p50 / p99 (client polling /status) | {c['pay_to_confirmed_p50_ms']:.1f} / "
+        f"{c['pay_to_confirmed_p99_ms']:.1f} ms |",
+        f"| order → confirmed, p50 | {c['order_to_confirmed_p50_ms']:.1f} ms |",
+        *(
+            [
+                f"| one shopper alone: pay → confirmed p50 / p99 | {o['pay_to_confirmed_p50_ms']:.1f} / "
+                f"{o['pay_to_confirmed_p99_ms']:.1f} ms ({o['orders_per_s']:.1f} orders/s) |"
+            ]
+            if (o := f.get("checkout_one_shopper"))
+            else []
+        ),
+        *(
+            [
+                f"| 8 shoppers: pay → confirmed p50 / p99 | {e['pay_to_confirmed_p50_ms']:.1f} / "
+                f"{e['pay_to_confirmed_p99_ms']:.1f} ms ({e['orders_per_s']:.1f} orders/s) |"
+            ]
+            if (e := f.get("checkout_8_shoppers"))
+            else []
+        ),
+        f"| errors / failed orders during the run | {c['errors']} / {c['failed']} |",
+    ]
     if "cpu" in c:
         per = c["cpu"]["ms_per_order"]
-        lines.append("| CPU per confirmed order: " + ", ".join(f"{part} {ms:.1f}" for part, ms in per.items())
-                     + f" (ms) | {c['cpu']['total_ms_per_order']:.1f} ms |")
-        lines.append(f"| … so these {results['cores']} cores confirm at most (orders/s) | "
-                     f"{c['cpu']['max_orders_per_s_on_these_cores']} |")
+        lines.append(
+            "| CPU per confirmed order: "
+            + ", ".join(f"{part} {ms:.1f}" for part, ms in per.items())
+            + f" (ms) | {c['cpu']['total_ms_per_order']:.1f} ms |"
+        )
+        lines.append(
+            f"| … so these {results['cores']} cores confirm at most (orders/s) | "
+            f"{c['cpu']['max_orders_per_s_on_these_cores']} |"
+        )
     if n:
-        lines += [f"| baseline: chains of {n['tasks_per_chain']} no-op tasks / s | {n['chains_per_s']:.1f} |",
-                  f"| baseline: one idle chain, p50 / p99 | {n['chain_idle_p50_ms']:.1f} / "
-                  f"{n['chain_idle_p99_ms']:.1f} ms |"]
+        lines += [
+            f"| baseline: chains of {n['tasks_per_chain']} no-op tasks / s | {n['chains_per_s']:.1f} |",
+            f"| baseline: one idle chain, p50 / p99 | {n['chain_idle_p50_ms']:.1f} / {n['chain_idle_p99_ms']:.1f} ms |",
+        ]
     for workers in (1, 2, 4):
         w = f.get(f"checkout_workers_{workers}")
         if w:
-            lines.append(f"| orders/s with {workers} worker process(es) | {w['orders_per_s']:.1f} "
-                         f"(pay→confirmed p50 {w['pay_to_confirmed_p50_ms']:.1f} ms) |")
+            lines.append(
+                f"| orders/s with {workers} worker process(es) | {w['orders_per_s']:.1f} "
+                f"(pay→confirmed p50 {w['pay_to_confirmed_p50_ms']:.1f} ms) |"
+            )
     for key in ("integrity", "integrity_after_scaling"):
         if key in f:
             i = f[key]
-            lines.append(f"| {key}: negative stock / stock not conserved / stuck pending / confirmed unpaid / "
-                         f"ledger not summing to stock | {i['negative_stock']} / {i['stock_not_conserved']} / "
-                         f"{i['stuck_pending']} / {i['confirmed_unpaid']} / {i.get('ledger_not_summing', '-')} |")
+            lines.append(
+                f"| {key}: negative stock / stock not conserved / stuck pending / confirmed unpaid / "
+                f"ledger not summing to stock | {i['negative_stock']} / {i['stock_not_conserved']} / "
+                f"{i['stuck_pending']} / {i['confirmed_unpaid']} / {i.get('ledger_not_summing', '-')} |"
+            )
     return lines
 
 
@@ -101,8 +125,11 @@ def _chart(results: dict[str, Any], path: Path) -> bool:
     right.set_xlabel("latency ms")
     right.invert_yaxis()
     right.legend()
-    fig.suptitle(f"{results['cores']} cores, {results['timestamp'][:19]} (quick run)" if results.get("quick")
-                 else f"{results['cores']} cores, {results['timestamp'][:19]}")
+    fig.suptitle(
+        f"{results['cores']} cores, {results['timestamp'][:19]} (quick run)"
+        if results.get("quick")
+        else f"{results['cores']} cores, {results['timestamp'][:19]}"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     return True
@@ -111,9 +138,13 @@ def _chart(results: dict[str, Any], path: Path) -> bool:
 def write(results: dict[str, Any], directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "latest.json").write_text(json.dumps(results, indent=2, default=str))
-    lines = [f"Run {results['timestamp'][:19]} UTC on {results['cores']} cores, Python {results['python']}; "
-             f"{results['runs']} run(s) of {results['seconds_per_run']} s each, medians"
-             + (" (QUICK: smoke only)" if results.get("quick") else "") + ".", ""]
+    lines = [
+        f"Run {results['timestamp'][:19]} UTC on {results['cores']} cores, Python {results['python']}; "
+        f"{results['runs']} run(s) of {results['seconds_per_run']} s each, medians"
+        + (" (QUICK: smoke only)" if results.get("quick") else "")
+        + ".",
+        "",
+    ]
     lines += _table(results) + _pipeline(results)
     if _chart(results, directory / "latest.png"):
         lines += ["", "![throughput and latency](latest.png)"]

@@ -46,8 +46,9 @@ def seed(products: int) -> list[int]:
     """Reset the catalogue to `products` rows with plenty of stock; returns their ids."""
     from models.infra.db import db
 
-    db.obj.execute_sql("TRUNCATE products, orders, order_items, order_events, idempotency_keys, email_log, "
-                       "stock_ledger CASCADE")
+    db.obj.execute_sql(
+        "TRUNCATE products, orders, order_items, order_events, idempotency_keys, email_log, stock_ledger CASCADE"
+    )
     db.obj.execute_sql(f"""
         INSERT INTO products (sku, name, slug, description, price, stock_quantity, low_stock_threshold,
                               track_inventory, category, tags, images, is_published, is_featured,
@@ -71,8 +72,9 @@ def shoppers(count: int) -> list[str]:
     hashed = accounts.hash_password("bench-password")
     tokens = []
     for index in range(count):
-        user, _ = User.get_or_create(email=f"bench{index}@example.com",
-                                     defaults={"full_name": "Bench", "hashed_password": hashed})
+        user, _ = User.get_or_create(
+            email=f"bench{index}@example.com", defaults={"full_name": "Bench", "hashed_password": hashed}
+        )
         tokens.append(accounts.issue_tokens(user).access_token)
     return tokens
 
@@ -118,8 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         started += [app, base]
         shop, baseline = f"http://127.0.0.1:{APP_PORT}", f"http://127.0.0.1:{BASE_PORT}"
         measure = lambda url, scripts=None, extra=None: load.measure(  # noqa: E731
-            url, scripts, runs=runs, seconds=seconds,
-            env={"BENCH_MIN_ID": str(min(product_ids)), "BENCH_MAX_ID": str(max(product_ids)), **(extra or {})})
+            url,
+            scripts,
+            runs=runs,
+            seconds=seconds,
+            env={"BENCH_MIN_ID": str(min(product_ids)), "BENCH_MAX_ID": str(max(product_ids)), **(extra or {})},
+        )
         figures["baseline_bare_json"] = measure(baseline + "/bare")
         figures["baseline_one_sql"] = measure(baseline + "/sql")
         figures["baseline_one_redis"] = measure(baseline + "/redis")
@@ -128,13 +134,17 @@ def main(argv: list[str] | None = None) -> int:
             figures["product_by_id"] = measure(shop, ["product_ids.lua"])
         if "cart" in args.only:
             fill_cart(shop, "bench-read-cart", product_ids[:3])  # read a cart of three lines, as /redis does
-            figures["cart_read"] = measure(shop + "/api/v1/cart",
-                                           extra={"BENCH_HEADERS": "X-Session-ID: bench-read-cart"})
+            figures["cart_read"] = measure(
+                shop + "/api/v1/cart", extra={"BENCH_HEADERS": "X-Session-ID: bench-read-cart"}
+            )
             figures["cart_add"] = measure(shop, ["cart_add.lua"])
         # The baselines again, pooled with the first runs: ratios against the machine as it was
         # both before and after the scenarios.
-        for name, path in (("baseline_bare_json", "/bare"), ("baseline_one_sql", "/sql"),
-                           ("baseline_one_redis", "/redis")):
+        for name, path in (
+            ("baseline_bare_json", "/bare"),
+            ("baseline_one_sql", "/sql"),
+            ("baseline_one_redis", "/redis"),
+        ):
             figures[name] = load.pooled(figures[name], measure(baseline + path))
         tokens = shoppers(32)
         worker = servers.celery_worker(2, env, LOGS / "worker.log")
@@ -149,18 +159,26 @@ def main(argv: list[str] | None = None) -> int:
                 etag = http.get(f"/api/v1/orders/{listing['id']}/status", headers=auth).headers["etag"]
             url = f"{shop}/api/v1/orders/{listing['id']}/status"
             figures["status_poll"] = measure(url, extra={"BENCH_HEADERS": f"Authorization: Bearer {tokens[0]}"})
-            figures["status_poll_304"] = measure(url, extra={
-                "BENCH_HEADERS": f"Authorization: Bearer {tokens[0]}|If-None-Match: {etag}"})
+            figures["status_poll_304"] = measure(
+                url, extra={"BENCH_HEADERS": f"Authorization: Bearer {tokens[0]}|If-None-Match: {etag}"}
+            )
             del order
         if "pipeline" in args.only:
             # Latency as one shopper sees it on an otherwise idle system, then throughput at saturation.
-            figures["checkout_one_shopper"] = pipeline.checkout_load(shop, tokens[:1], product_ids, seconds,
-                                                                     poll_interval=0.005)
+            figures["checkout_one_shopper"] = pipeline.checkout_load(
+                shop, tokens[:1], product_ids, seconds, poll_interval=0.005
+            )
             # Below saturation: what a shopper sees while the machine still has room.
             figures["checkout_8_shoppers"] = pipeline.checkout_load(shop, tokens[:8], product_ids, seconds)
-            meter = cpu.Meter({"web": cpu.in_group(app.popen.pid), "worker": cpu.in_group(worker.popen.pid),
-                               "postgres": cpu.named("postgres"), "redis": cpu.named("redis-server"),
-                               "load generator": lambda: [os.getpid()]})
+            meter = cpu.Meter(
+                {
+                    "web": cpu.in_group(app.popen.pid),
+                    "worker": cpu.in_group(worker.popen.pid),
+                    "postgres": cpu.named("postgres"),
+                    "redis": cpu.named("redis-server"),
+                    "load generator": lambda: [os.getpid()],
+                }
+            )
             meter.start()
             figures["checkout"] = pipeline.checkout_load(shop, tokens, product_ids, seconds * 2)
             figures["checkout"]["cpu"] = cpu_per_order(meter.stop(), figures["checkout"]["confirmed"])
@@ -175,8 +193,9 @@ def main(argv: list[str] | None = None) -> int:
                 worker = servers.celery_worker(count, env, LOGS / f"worker{count}.log")
                 started.append(worker)
                 run = pipeline.checkout_load(shop, tokens, product_ids, seconds)
-                figures[f"checkout_workers_{count}"] = {k: run[k] for k in ("orders_per_s", "pay_to_confirmed_p50_ms",
-                                                                            "pay_to_confirmed_p99_ms", "errors")}
+                figures[f"checkout_workers_{count}"] = {
+                    k: run[k] for k in ("orders_per_s", "pay_to_confirmed_p50_ms", "pay_to_confirmed_p99_ms", "errors")
+                }
             figures["integrity_after_scaling"] = integrity()
             for count in (1_000, 10_000, 100_000):
                 product_ids = seed(count)
@@ -204,9 +223,12 @@ def cpu_per_order(used: dict[str, float], confirmed: int) -> dict[str, Any]:
     confirm if the parts used nothing else: the bound on the pipeline's throughput here."""
     per_order = {part: round(seconds * 1000 / max(confirmed, 1), 2) for part, seconds in used.items()}
     total = sum(per_order.values())
-    return {"ms_per_order": per_order, "total_ms_per_order": round(total, 2),
-            "busy_cores": round(sum(used.values()), 1),
-            "max_orders_per_s_on_these_cores": round((os.cpu_count() or 1) * 1000 / total, 1) if total else None}
+    return {
+        "ms_per_order": per_order,
+        "total_ms_per_order": round(total, 2),
+        "busy_cores": round(sum(used.values()), 1),
+        "max_orders_per_s_on_these_cores": round((os.cpu_count() or 1) * 1000 / total, 1) if total else None,
+    }
 
 
 def integrity() -> dict[str, Any]:
@@ -218,7 +240,8 @@ def integrity() -> dict[str, Any]:
     (negative,) = db.obj.execute_sql("SELECT count(*) FROM products WHERE stock_quantity < 0").fetchone()
     rows = db.obj.execute_sql("SELECT status, count(*) FROM orders GROUP BY status").fetchall()
     (unpaid_confirmed,) = db.obj.execute_sql(
-        "SELECT count(*) FROM orders WHERE status = 'confirmed' AND payment_status <> 'paid'").fetchone()
+        "SELECT count(*) FROM orders WHERE status = 'confirmed' AND payment_status <> 'paid'"
+    ).fetchone()
     (oversold,) = db.obj.execute_sql("""
         SELECT count(*) FROM (SELECT p.id FROM products p JOIN order_items i ON i.product_id = p.id
         JOIN orders o ON o.id = i.order_id AND o.stock_held GROUP BY p.id
@@ -227,9 +250,14 @@ def integrity() -> dict[str, Any]:
         SELECT count(*) FROM products p LEFT JOIN (SELECT product_id, sum(delta) AS total FROM stock_ledger
         GROUP BY product_id) AS l ON l.product_id = p.id WHERE COALESCE(l.total, 0) <> p.stock_quantity""").fetchone()
     statuses = {status: count for status, count in rows}
-    return {"orders_by_status": statuses, "negative_stock": negative, "stock_not_conserved": oversold,
-            "confirmed_unpaid": unpaid_confirmed, "stuck_pending": statuses.get("pending", 0),
-            "ledger_not_summing": ledger_off}
+    return {
+        "orders_by_status": statuses,
+        "negative_stock": negative,
+        "stock_not_conserved": oversold,
+        "confirmed_unpaid": unpaid_confirmed,
+        "stuck_pending": statuses.get("pending", 0),
+        "ledger_not_summing": ledger_off,
+    }
 
 
 def ratios(f: dict[str, Any]) -> dict[str, float]:
@@ -251,10 +279,14 @@ def ratios(f: dict[str, Any]) -> dict[str, float]:
 
 def machine() -> dict[str, Any]:
     packages = ("starlette", "uvicorn", "celery", "peewee", "redis", "psycopg2-binary", "orjson")
-    return {"timestamp": datetime.now(UTC).isoformat(), "cores": os.cpu_count(),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "versions": {p: version(p) for p in packages},
-            "settings": {"uvicorn_workers": 1, "celery_concurrency": 2, "wrk": "-t1 -c32"}}
+    return {
+        "timestamp": datetime.now(UTC).isoformat(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {p: version(p) for p in packages},
+        "settings": {"uvicorn_workers": 1, "celery_concurrency": 2, "wrk": "-t1 -c32"},
+    }
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def _secret_file(path: Path, make: Callable[[], str]) -> str:
 
 
 def _admin_credentials(var: Path, email: str, new_password: str | None) -> str:
-    """"email / password" when the password kept in var/ still works, else how to reset it."""
+    """ "email / password" when the password kept in var/ still works, else how to reset it."""
     from models.tables import User
 
     keep = var / "admin-password"
@@ -173,15 +173,18 @@ def dev(root: Path, admin_email: str, admin_password: str | None) -> int:
     env.setdefault("CORS_ORIGINS", ",".join(DEV_ORIGINS))
     # Flower's pages and API behind one password, made on first start and kept in var/.
     env.setdefault("FLOWER_BASIC_AUTH", _secret_file(var / "flower-auth", lambda: "ops:" + secrets.token_urlsafe(12)))
-    programs = [Program(name, command, env, str(root))
-                for name, command in parse_procfile((root / "Procfile").read_text()).items()]
+    programs = [
+        Program(name, command, env, str(root))
+        for name, command in parse_procfile((root / "Procfile").read_text()).items()
+    ]
     maildir = None
     if not env.get("SMTP_HOST"):
         port = embedded.free_port()
         env.update(SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), SMTP_TLS="none")
         maildir = var / "mail"
-        programs.append(Program("mail", f"{sys.executable} manage.py mailsink --port {port} --maildir {maildir}",
-                                env, str(root)))
+        programs.append(
+            Program("mail", f"{sys.executable} manage.py mailsink --port {port} --maildir {maildir}", env, str(root))
+        )
     phase(f"starting processes: {', '.join(p.name for p in programs)}")
     sup = Supervisor(programs, redis)
     give_back = _foreground()
@@ -206,7 +209,8 @@ def dev(root: Path, admin_email: str, admin_password: str | None) -> int:
                 f"  API       http://{host}:{port}/api/v1   (ready: /readyz, metrics: /metrics)",
                 f"  API docs  http://{host}:{port}/api/docs   and   http://{host}:{port}/api/redoc",
                 f"  Flower    http://{host}:{flower_port}   user {user} / password {password}",
-                f"  Mail      {maildir} (a Maildir: one file per message under new/)" if maildir
+                f"  Mail      {maildir} (a Maildir: one file per message under new/)"
+                if maildir
                 else f"  Mail      sent to {env['SMTP_HOST']}:{env.get('SMTP_PORT', '25')}",
                 f"  Admin     {admin}",
                 f"  Data      {var}   (DATABASE_URL {env['DATABASE_URL']}, REDIS_URL {env['REDIS_URL']})",

@@ -54,9 +54,15 @@ class Program:
 
     def start(self, out: Callable[[str, str], None]) -> None:
         self.process = subprocess.Popen(
-            ["/bin/sh", "-c", f"exec {self.command}"], cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=embedded._die_with_parent)
+            ["/bin/sh", "-c", f"exec {self.command}"],
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=embedded._die_with_parent,
+        )
         self.started_at = time.monotonic()
         threading.Thread(target=_pump, args=(self.name, self.process.stdout, out), daemon=True).start()
 
@@ -137,8 +143,10 @@ class Supervisor:
                 up = now - program.started_at
                 program.backoff = 0.0 if up >= STABLE_AFTER else min(BACKOFF_MAX, max(1.0, program.backoff * 2))
                 program.next_start = now + program.backoff
-                self.say(f"{program.name} exited ({_describe(code)}) after {up:.0f}s; restarting"
-                         + (f" in {program.backoff:.0f}s" if program.backoff else ""))
+                self.say(
+                    f"{program.name} exited ({_describe(code)}) after {up:.0f}s; restarting"
+                    + (f" in {program.backoff:.0f}s" if program.backoff else "")
+                )
             if now >= program.next_start:
                 program.next_start = 0.0
                 program.restarts += 1
@@ -150,8 +158,10 @@ class Supervisor:
             self.supervise_once()
 
     def stop(self) -> None:
-        order = sorted(self.programs, key=lambda p: self.stop_order.index(p.name)
-                       if p.name in self.stop_order else len(self.stop_order))
+        order = sorted(
+            self.programs,
+            key=lambda p: self.stop_order.index(p.name) if p.name in self.stop_order else len(self.stop_order),
+        )
         for program in order:
             if program.alive():
                 self.say(f"stopping {program.name}")

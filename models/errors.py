@@ -63,7 +63,6 @@ class RateLimited(DomainError):
         self.retry_after = retry_after
 
 
-
 def validation_error(fields: dict[str, str], message: str = "The request is invalid.") -> InvalidInput:
     """A 422 with details.fields listing each bad field (the contract's shape)."""
     return InvalidInput("validation_error", message, fields=fields)

@@ -130,23 +130,44 @@ def trigram_available(database: Any) -> bool:
 # end in id, the tie-breaker that keeps pages stable.
 PRODUCT_SEARCH_EXPRESSION = "((name)::text || ' '::text || description)"
 _published = Product.is_published == True  # noqa: E712
-Product.add_index(Product.index(Product.created_at, Product.id, where=_published,
-                                name="products_published_created_at"))
+Product.add_index(Product.index(Product.created_at, Product.id, where=_published, name="products_published_created_at"))
 Product.add_index(Product.index(Product.price, Product.id, where=_published, name="products_published_price"))
 Product.add_index(Product.index(Product.name, Product.id, where=_published, name="products_published_name"))
-Product.add_index(Product.index(Product.created_at, Product.id, where=_published & (Product.is_featured == True),  # noqa: E712
-                                name="products_featured_created_at"))
-Product.add_index(Product.index(
-    Product.created_at, Product.id, name="products_in_stock_created_at",
-    where=_published & ((Product.track_inventory == False) | (Product.stock_quantity > 0))))  # noqa: E712
-Product.add_index(Product.index(
-    Product.created_at, Product.id, name="products_sold_out_created_at",
-    where=_published & (Product.track_inventory == True) & (Product.stock_quantity <= 0)))  # noqa: E712
-Product.add_index(Product.index(
-    Product.created_at, Product.id, name="products_low_stock_created_at",
-    where=(Product.track_inventory == True) & (Product.stock_quantity <= Product.low_stock_threshold)))  # noqa: E712
-Product.add_index(Product.index(SQL(f"{PRODUCT_SEARCH_EXPRESSION} gin_trgm_ops"), using="GIN",
-                                name="products_search_trgm"))
+Product.add_index(
+    Product.index(
+        Product.created_at,
+        Product.id,
+        where=_published & (Product.is_featured == True),  # noqa: E712
+        name="products_featured_created_at",
+    )
+)
+Product.add_index(
+    Product.index(
+        Product.created_at,
+        Product.id,
+        name="products_in_stock_created_at",
+        where=_published & ((Product.track_inventory == False) | (Product.stock_quantity > 0)),  # noqa: E712 (a SQL expression)
+    )
+)  # noqa: E712
+Product.add_index(
+    Product.index(
+        Product.created_at,
+        Product.id,
+        name="products_sold_out_created_at",
+        where=_published & (Product.track_inventory == True) & (Product.stock_quantity <= 0),  # noqa: E712 (a SQL expression)
+    )
+)  # noqa: E712
+Product.add_index(
+    Product.index(
+        Product.created_at,
+        Product.id,
+        name="products_low_stock_created_at",
+        where=(Product.track_inventory == True) & (Product.stock_quantity <= Product.low_stock_threshold),  # noqa: E712 (a SQL expression)
+    )
+)  # noqa: E712
+Product.add_index(
+    Product.index(SQL(f"{PRODUCT_SEARCH_EXPRESSION} gin_trgm_ops"), using="GIN", name="products_search_trgm")
+)
 
 
 ORDER_RECIPIENT_EXPRESSION = "lower(shipping_address ->> 'recipient_name')"
@@ -243,11 +264,17 @@ class Order(BaseModel):
 
 
 # Operators' list of payments that need a person (reconciliation flags them): small and partial.
-Order.add_index(Order.index(Order.payment_flagged_at, where=Order.payment_flag.is_null(False),
-                            name="orders_payment_flagged"))
+Order.add_index(
+    Order.index(Order.payment_flagged_at, where=Order.payment_flag.is_null(False), name="orders_payment_flagged")
+)
 # Webhooks that name only the gateway's payment (a Stripe charge's intent) find their order here.
-Order.add_index(Order.index(Order.payment_transaction_id, where=Order.payment_transaction_id.is_null(False),
-                            name="orders_payment_transaction_id"))
+Order.add_index(
+    Order.index(
+        Order.payment_transaction_id,
+        where=Order.payment_transaction_id.is_null(False),
+        name="orders_payment_transaction_id",
+    )
+)
 # The admins' order desk (GET /admin/orders, models/orders/admin.py): newest first, filtered by
 # status, payment status and a date range, each served by an index that ends in the sort; `q`
 # matches the start of an order number, an email or a recipient's name through pattern indexes
@@ -256,8 +283,11 @@ Order.add_index(Order.index(Order.created_at, Order.id, name="orders_created_at"
 Order.add_index(Order.index(Order.status, Order.created_at, Order.id, name="orders_status_created_at"))
 Order.add_index(Order.index(Order.payment_status, Order.created_at, Order.id, name="orders_payment_status_created_at"))
 Order.add_index(Order.index(SQL("order_number text_pattern_ops"), name="orders_number_pattern"))
-Order.add_index(Order.index(SQL("guest_email text_pattern_ops"), where=Order.guest_email.is_null(False),
-                            name="orders_guest_email_pattern"))
+Order.add_index(
+    Order.index(
+        SQL("guest_email text_pattern_ops"), where=Order.guest_email.is_null(False), name="orders_guest_email_pattern"
+    )
+)
 Order.add_index(Order.index(SQL(f"{ORDER_RECIPIENT_EXPRESSION} text_pattern_ops"), name="orders_recipient_pattern"))
 # The admin dashboard's paid orders by the day they were paid (revenue, best sellers); its other
 # order figures use the order desk's orders_created_at and orders_status_created_at.
@@ -296,8 +326,15 @@ class OrderEvent(BaseModel):
 
 # A carrier scan is recorded once per order, however often the carrier lists it (migration 009).
 TRACKING_EVENT = "tracking_event"
-OrderEvent.add_index(OrderEvent.index(OrderEvent.order, SQL("(detail ->> 'key')"), unique=True,
-                                      where=(OrderEvent.type == TRACKING_EVENT), name="order_events_tracking_once"))
+OrderEvent.add_index(
+    OrderEvent.index(
+        OrderEvent.order,
+        SQL("(detail ->> 'key')"),
+        unique=True,
+        where=(OrderEvent.type == TRACKING_EVENT),
+        name="order_events_tracking_once",
+    )
+)
 
 
 class Shipment(BaseModel):
@@ -319,12 +356,18 @@ class Shipment(BaseModel):
         table_name = "shipments"
 
 
-Shipment.add_index(Shipment.index(Shipment.next_poll_at, where=Shipment.next_poll_at.is_null(False),
-                                  name="shipments_due"))
+Shipment.add_index(
+    Shipment.index(Shipment.next_poll_at, where=Shipment.next_poll_at.is_null(False), name="shipments_due")
+)
 # The admin dashboard's count of shipments whose tracking fails (models/reports/dashboard.py): the
 # predicate is models/shipping/tracking.py's failing_filter, FAILING_AFTER (3) failed polls in a row.
-Shipment.add_index(Shipment.index(Shipment.order, name="shipments_failing",
-                                  where=(Shipment.failures >= 3) | (Shipment.stopped_reason == "gave_up")))
+Shipment.add_index(
+    Shipment.index(
+        Shipment.order,
+        name="shipments_failing",
+        where=(Shipment.failures >= 3) | (Shipment.stopped_reason == "gave_up"),
+    )
+)
 
 
 class IdempotencyKey(BaseModel):
@@ -341,8 +384,11 @@ class IdempotencyKey(BaseModel):
         indexes = ((("user", "key"), True),)
 
 
-IdempotencyKey.add_index(IdempotencyKey.index(IdempotencyKey.key, unique=True, where=IdempotencyKey.user.is_null(),
-                                               name="idempotency_keys_guest_key"))
+IdempotencyKey.add_index(
+    IdempotencyKey.index(
+        IdempotencyKey.key, unique=True, where=IdempotencyKey.user.is_null(), name="idempotency_keys_guest_key"
+    )
+)
 
 
 class EmailLog(BaseModel):
@@ -418,8 +464,10 @@ class StockEntry(BaseModel):
     product = ForeignKeyField(Product, on_delete="CASCADE", index=False)  # (product, id) below
     delta = IntegerField(constraints=[Check("delta <> 0")])
     stock_after = IntegerField(constraints=[Check("stock_after >= 0")])
-    reason = CharField(max_length=16, constraints=[Check(
-        "reason IN ('initial', 'reservation', 'release', 'restock', 'adjustment', 'return')")])
+    reason = CharField(
+        max_length=16,
+        constraints=[Check("reason IN ('initial', 'reservation', 'release', 'restock', 'adjustment', 'return')")],
+    )
     order = ForeignKeyField(Order, null=True, on_delete="SET NULL")
     actor = CharField(max_length=80)  # "user:<id>", "task:<task name>", "system:<what>"
     note = CharField(max_length=500, null=True)
@@ -451,8 +499,15 @@ class Review(BaseModel):
 
 
 # A product's published reviews, newest first (GET /products/{id}/reviews).
-Review.add_index(Review.index(Review.product, Review.created_at, Review.id, where=(Review.hidden == False),  # noqa: E712
-                              name="reviews_published_by_product"))
+Review.add_index(
+    Review.index(
+        Review.product,
+        Review.created_at,
+        Review.id,
+        where=(Review.hidden == False),  # noqa: E712
+        name="reviews_published_by_product",
+    )
+)
 
 
 class SeedRun(BaseModel):

@@ -122,6 +122,11 @@ def _publish(command: events.Command) -> bool:
         app.send_task(name, kwargs=command.fields(), shadow=_shadow(name, command))
         return True
     except Exception as exc:  # kombu raises many types when the broker is unreachable
-        log.warning("could not enqueue %s%s: %s; the re-drive will retry", name, command.fields(),
-                    exc.__class__.__name__, extra={"task": name, "task_kwargs": command.fields()})
+        log.warning(
+            "could not enqueue %s%s: %s; the re-drive will retry",
+            name,
+            command.fields(),
+            exc.__class__.__name__,
+            extra={"task": name, "task_kwargs": command.fields()},
+        )
         return False

@@ -92,8 +92,9 @@ def low_stock_alert(self: Task, product_id: int, entry_id: int | None = None) ->
         return mail.send_low_stock_alert(product_id, entry_id)
 
 
-@app.task(name="pipeline.remove_ordered_from_cart", autoretry_for=(RedisConnectionError,), retry_backoff=True,
-          max_retries=5)
+@app.task(
+    name="pipeline.remove_ordered_from_cart", autoretry_for=(RedisConnectionError,), retry_backoff=True, max_retries=5
+)
 def remove_ordered_from_cart(order_id: int, session_id: str, lines: list[list[int]]) -> bool:
     return cart.remove_ordered(order_id, session_id, {product_id: quantity for product_id, quantity in lines})
 

@@ -62,9 +62,13 @@ def _start_payment_fakes() -> None:
     stripe, toss = FakeStripe().start(), FakeToss().start()
     _FAKES.update(stripe=stripe, toss=toss)
     os.environ.update(
-        STRIPE_API_KEY=stripe.api_key, STRIPE_PUBLISHABLE_KEY=stripe.publishable_key,
-        STRIPE_WEBHOOK_SECRET=stripe.webhook_secret, STRIPE_API_BASE=stripe.url,
-        TOSS_SECRET_KEY=toss.secret_key, TOSS_CLIENT_KEY=toss.client_key, TOSS_API_BASE=toss.url,
+        STRIPE_API_KEY=stripe.api_key,
+        STRIPE_PUBLISHABLE_KEY=stripe.publishable_key,
+        STRIPE_WEBHOOK_SECRET=stripe.webhook_secret,
+        STRIPE_API_BASE=stripe.url,
+        TOSS_SECRET_KEY=toss.secret_key,
+        TOSS_CLIENT_KEY=toss.client_key,
+        TOSS_API_BASE=toss.url,
         PAYMENT_HTTP_TIMEOUT="3",
     )
 
@@ -84,8 +88,6 @@ def reset_schema() -> None:
     with db.obj.connection_context():
         db.obj.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
     migrate()
-
-
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -159,8 +161,16 @@ def client(app: Any) -> Iterator[Any]:
     def check(response: Any) -> None:
         response.read()
         body = response.json() if response.headers.get("content-type", "").startswith("application/json") else None
-        found.extend(problems(app.state.openapi, response.request.method, response.request.url.path,
-                              response.status_code, response.headers.get("content-type", ""), body))
+        found.extend(
+            problems(
+                app.state.openapi,
+                response.request.method,
+                response.request.url.path,
+                response.status_code,
+                response.headers.get("content-type", ""),
+                body,
+            )
+        )
 
     with TestClient(app, raise_server_exceptions=False) as test_client:
         test_client.event_hooks = {"request": [], "response": [check]}

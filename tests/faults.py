@@ -30,8 +30,13 @@ from tests.support import wait_for
 ROOT = Path(__file__).resolve().parent.parent
 HANG = 15.0  # seconds: a request still unanswered after this counts as a hang
 PRODUCTS = ["Heavyweight Pocket Tee", "Canvas Tote", "Stoneware Mug", "Waffle Henley"]  # the last has 3 in stock
-ADDRESS = {"recipient_name": "Kim Minji", "phone": "010-1234-5678", "postal_code": "04524",
-           "address_line1": "1 Sejong-daero", "city": "Seoul"}
+ADDRESS = {
+    "recipient_name": "Kim Minji",
+    "phone": "010-1234-5678",
+    "postal_code": "04524",
+    "address_line1": "1 Sejong-daero",
+    "city": "Seoul",
+}
 
 
 class Stack:
@@ -56,15 +61,29 @@ class Stack:
         """Start and wait for the banner printed once everything answers; returns the seconds taken."""
         keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"}
         env = {k: v for k, v in os.environ.items() if k in keep}
-        env.update(VAR_DIR=str(self.var), PORT=str(self.port), FLOWER_PORT=str(self.flower_port), HOST="127.0.0.1",
-                   LOG_LEVEL="INFO", SECRET_KEY=self.secret_key, BCRYPT_ROUNDS="4",
-                   WORKER_CONCURRENCY="2", REGISTER_RATE_LIMIT="1000/hour")
+        env.update(
+            VAR_DIR=str(self.var),
+            PORT=str(self.port),
+            FLOWER_PORT=str(self.flower_port),
+            HOST="127.0.0.1",
+            LOG_LEVEL="INFO",
+            SECRET_KEY=self.secret_key,
+            BCRYPT_ROUNDS="4",
+            WORKER_CONCURRENCY="2",
+            REGISTER_RATE_LIMIT="1000/hour",
+        )
         started = time.monotonic()
         offset = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen([sys.executable, "manage.py", "dev"], cwd=ROOT, env=env,
-                                            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "dev"],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
         def banner() -> bool:
             assert self.process is not None
@@ -165,8 +184,9 @@ class Shoppers:
             time.sleep(0.2)
         return response
 
-    def _until(self, client: httpx.Client, method: str, path: str, ok: Callable[[httpx.Response], bool],
-               **kwargs: Any) -> httpx.Response | None:
+    def _until(
+        self, client: httpx.Client, method: str, path: str, ok: Callable[[httpx.Response], bool], **kwargs: Any
+    ) -> httpx.Response | None:
         """Repeat a request (a shopper retrying) until ok() or the run stops."""
         while not self.stop.is_set():
             response = self._call(client, method, path, **kwargs)
@@ -178,11 +198,18 @@ class Shoppers:
         email = f"shopper{n}-{uuid.uuid4().hex[:6]}@example.com"
         with httpx.Client() as client:
             body = {"email": email, "password": "shopper-pass-1", "full_name": f"Shopper {n}"}
-            if self._until(client, "POST", "/api/v1/auth/register", lambda r: r.status_code in (201, 409),
-                           json=body) is None:
+            if (
+                self._until(client, "POST", "/api/v1/auth/register", lambda r: r.status_code in (201, 409), json=body)
+                is None
+            ):
                 return
-            login = self._until(client, "POST", "/api/v1/auth/login", lambda r: r.status_code == 200,
-                                json={"email": email, "password": "shopper-pass-1"})
+            login = self._until(
+                client,
+                "POST",
+                "/api/v1/auth/login",
+                lambda r: r.status_code == 200,
+                json={"email": email, "password": "shopper-pass-1"},
+            )
             if login is None:
                 return
             auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
@@ -191,24 +218,49 @@ class Shoppers:
                 round_no += 1
                 session = {"X-Session-ID": f"fault-{n}-{round_no}-{uuid.uuid4().hex[:8]}"}
                 product = self.product_ids[(n + round_no) % len(self.product_ids)]
-                if self._until(client, "POST", "/api/v1/cart/items", lambda r: r.status_code in (200, 409),
-                               json={"product_id": product, "quantity": 1}, headers=session) is None:
+                if (
+                    self._until(
+                        client,
+                        "POST",
+                        "/api/v1/cart/items",
+                        lambda r: r.status_code in (200, 409),
+                        json={"product_id": product, "quantity": 1},
+                        headers=session,
+                    )
+                    is None
+                ):
                     return
                 key = {"Idempotency-Key": uuid.uuid4().hex}  # the same key on every retry: one order
-                created = self._until(client, "POST", "/api/v1/orders", lambda r: r.status_code in (202, 400),
-                                      json={"shipping_address": ADDRESS, "shipping_method": "standard",
-                                            "payment_method": "dummy"}, headers={**auth, **session, **key})
+                created = self._until(
+                    client,
+                    "POST",
+                    "/api/v1/orders",
+                    lambda r: r.status_code in (202, 400),
+                    json={"shipping_address": ADDRESS, "shipping_method": "standard", "payment_method": "dummy"},
+                    headers={**auth, **session, **key},
+                )
                 if created is None or created.status_code != 202:
                     continue
                 order_id = created.json()["id"]
                 with self.lock:
                     self.orders.append(order_id)
-                status = self._until(client, "GET", f"/api/v1/orders/{order_id}/status?wait=5",
-                                     lambda r: r.status_code == 200 and r.json()["status"] != "pending", headers=auth)
+                status = self._until(
+                    client,
+                    "GET",
+                    f"/api/v1/orders/{order_id}/status?wait=5",
+                    lambda r: r.status_code == 200 and r.json()["status"] != "pending",
+                    headers=auth,
+                )
                 if status is None or status.json()["status"] != "reserved":
                     continue
-                self._until(client, "POST", f"/api/v1/orders/{order_id}/pay", lambda r: r.status_code in (202, 409),
-                            json={"token": "tok_ok"}, headers=auth)
+                self._until(
+                    client,
+                    "POST",
+                    f"/api/v1/orders/{order_id}/pay",
+                    lambda r: r.status_code in (202, 409),
+                    json={"token": "tok_ok"},
+                    headers=auth,
+                )
 
 
 def _template(path: str) -> str:
@@ -221,8 +273,12 @@ def recovered(stack: Stack) -> bool:
     try:
         if httpx.get(f"{stack.url}/readyz", timeout=5).status_code != 200:
             return False
-        cart = httpx.post(f"{stack.url}/api/v1/cart/items", json={"product_id": 1, "quantity": 1},
-                          headers={"X-Session-ID": "recovery-probe"}, timeout=5)
+        cart = httpx.post(
+            f"{stack.url}/api/v1/cart/items",
+            json={"product_id": 1, "quantity": 1},
+            headers={"X-Session-ID": "recovery-probe"},
+            timeout=5,
+        )
         return cart.status_code in (200, 404, 409)
     except httpx.HTTPError:
         return False

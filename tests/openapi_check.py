@@ -23,12 +23,13 @@ def _operations(spec: dict[str, Any]) -> list[tuple[re.Pattern[str], str, dict[s
     if id(spec) not in _OPERATIONS:
         _OPERATIONS[id(spec)] = [
             (re.compile("^" + re.sub(r"\\{\w+\\}", "[^/]+", re.escape(path)) + "$"), method.upper(), op)
-            for path, item in spec["paths"].items() for method, op in item.items()]
+            for path, item in spec["paths"].items()
+            for method, op in item.items()
+        ]
     return _OPERATIONS[id(spec)]
 
 
-def problems(spec: dict[str, Any], method: str, path: str, status: int, content_type: str,
-             body: Any) -> list[str]:
+def problems(spec: dict[str, Any], method: str, path: str, status: int, content_type: str, body: Any) -> list[str]:
     """What is wrong with this response according to the document ([] when it agrees)."""
     method = "GET" if method == "HEAD" else method
     matches = [op for pattern, m, op in _operations(spec) if m == method and pattern.match(path)]
@@ -47,5 +48,6 @@ def problems(spec: dict[str, Any], method: str, path: str, status: int, content_
     validator = _VALIDATORS.get(key)
     if validator is None:
         validator = _VALIDATORS[key] = OAS31Validator({**schema, "components": spec["components"]})
-    return [f"{method} {path} {status}: {error.json_path}: {error.message}"
-            for error in validator.iter_errors(body)][:5]
+    return [f"{method} {path} {status}: {error.json_path}: {error.message}" for error in validator.iter_errors(body)][
+        :5
+    ]

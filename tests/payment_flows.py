@@ -12,21 +12,30 @@ from tests.support import checkout_body, register_shopper, wait_for
 API = "/api/v1"
 
 
-def reserved(client: Any, method: str, email: str = "ana@example.com", stock: int = 5, quantity: int = 2,
-             price: int = 15000) -> tuple[dict[str, str], dict[str, Any], Product]:
+def reserved(
+    client: Any, method: str, email: str = "ana@example.com", stock: int = 5, quantity: int = 2, price: int = 15000
+) -> tuple[dict[str, str], dict[str, Any], Product]:
     """A shopper's order paid with `method`, reserved and prepared; returns (headers, order JSON, product)."""
     headers = register_shopper(client, email)
     sku = f"SKU-{method}-{email.split('@')[0]}"
-    item = Product.create(sku=sku, name=f"Tee {sku}", slug=sku.lower(), price=price, stock_quantity=stock,
-                          tags=[], images=[])
+    item = Product.create(
+        sku=sku, name=f"Tee {sku}", slug=sku.lower(), price=price, stock_quantity=stock, tags=[], images=[]
+    )
     session = {"X-Session-ID": f"session-{email.split('@')[0]}"}
-    assert client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": quantity},
-                       headers=session).status_code == 200
+    assert (
+        client.post(
+            f"{API}/cart/items", json={"product_id": item.id, "quantity": quantity}, headers=session
+        ).status_code
+        == 200
+    )
     placed = client.post(f"{API}/orders", json=checkout_body(payment_method=method), headers={**headers, **session})
     assert placed.status_code == 202, placed.text
     order_id = placed.json()["id"]
-    order = wait_for(lambda: (o := get(client, headers, order_id))["payment"]["next_action"] and o, timeout=20,
-                     what="the payment to be prepared")
+    order = wait_for(
+        lambda: (o := get(client, headers, order_id))["payment"]["next_action"] and o,
+        timeout=20,
+        what="the payment to be prepared",
+    )
     return headers, order, item
 
 
@@ -36,15 +45,22 @@ def get(client: Any, headers: dict[str, str], order_id: int) -> dict[str, Any]:
     return dict(response.json())
 
 
-def wait_order(client: Any, headers: dict[str, str], order_id: int, status: str, payment_status: str | None = None,
-               timeout: float = 30) -> dict[str, Any]:
+def wait_order(
+    client: Any,
+    headers: dict[str, str],
+    order_id: int,
+    status: str,
+    payment_status: str | None = None,
+    timeout: float = 30,
+) -> dict[str, Any]:
     def reached() -> dict[str, Any] | None:
         order = get(client, headers, order_id)
         ok = order["status"] == status and payment_status in (None, order["payment_status"])
         return order if ok else None
 
-    return wait_for(reached, timeout=timeout, interval=0.1,
-                    what=f"order {order_id} to be {status}/{payment_status or 'any'}")
+    return wait_for(
+        reached, timeout=timeout, interval=0.1, what=f"order {order_id} to be {status}/{payment_status or 'any'}"
+    )
 
 
 def event_types(order_id: int) -> list[str]:

@@ -30,8 +30,7 @@ START = [6, 4]
 HOLDING = ("reserved", "confirmed", "shipped", "delivered")
 SOLD = ("confirmed", "shipped", "delivered")
 CLOSED = ("failed", "expired", "cancelled")
-ADDRESS = {"recipient_name": "A", "phone": "0101234567", "postal_code": "04524", "address_line1": "1",
-           "city": "Seoul"}
+ADDRESS = {"recipient_name": "A", "phone": "0101234567", "postal_code": "04524", "address_line1": "1", "city": "Seoul"}
 # The follow-ups this test carries out; mail, cart trimming and stock alerts do not move stock or money.
 FOLLOW_UPS: dict[type[events.Command], Callable[[int], Any]] = {
     events.ReserveStock: pipeline.reserve_stock,
@@ -45,8 +44,13 @@ LATER = {"a reservation past its time": timedelta(minutes=20), "a day later": ti
 # The statuses of the orders each order step picks among: where it can do something (None: any
 # order, so refusals are tried too).
 ORDER_STEPS: dict[str, tuple[str, ...] | None] = {
-    "reserve": None, "pay": ("reserved",), "cancel": ("pending", "reserved", "confirmed", "shipped"),
-    "cancel_sold": ("confirmed",), "ship": ("confirmed",), "deliver": ("shipped",), "refund": None,
+    "reserve": None,
+    "pay": ("reserved",),
+    "cancel": ("pending", "reserved", "confirmed", "shipped"),
+    "cancel_sold": ("confirmed",),
+    "ship": ("confirmed",),
+    "deliver": ("shipped",),
+    "refund": None,
 }
 
 
@@ -60,10 +64,22 @@ class StockMachine(RuleBasedStateMachine):
         # The few rows an example makes go faster with DELETE than TRUNCATE (tests.support.truncate_all).
         db.obj.execute_sql("; ".join(f'DELETE FROM "{m._meta.table_name}"' for m in reversed(ALL_MODELS)))
         get_redis().flushdb()
-        self.users = [accounts.register(f"shopper{n}@example.com", "correct-horse-9", f"Shopper {n}", None,
-                                        f"property-{n}") for n in range(2)]
-        self.products = [Product.create(sku=f"C-{n}", name=f"C{n}", slug=f"c-{n}", price=10000 + 500 * n,
-                                        stock_quantity=start, tags=[], images=[]) for n, start in enumerate(START)]
+        self.users = [
+            accounts.register(f"shopper{n}@example.com", "correct-horse-9", f"Shopper {n}", None, f"property-{n}")
+            for n in range(2)
+        ]
+        self.products = [
+            Product.create(
+                sku=f"C-{n}",
+                name=f"C{n}",
+                slug=f"c-{n}",
+                price=10000 + 500 * n,
+                stock_quantity=start,
+                tags=[],
+                images=[],
+            )
+            for n, start in enumerate(START)
+        ]
         self.outbox: list[events.Command] = []  # emitted follow-ups not yet carried out, in emission order
         self.outbox_lock = threading.Lock()
         self.sessions = 0
@@ -222,7 +238,8 @@ class StockMachine(RuleBasedStateMachine):
         stock = db.obj.execute_sql(
             "SELECT p.id, p.stock_quantity, coalesce(sum(i.quantity) FILTER (WHERE o.stock_held), 0) "
             "FROM products p LEFT JOIN order_items i ON i.product_id = p.id LEFT JOIN orders o ON o.id = i.order_id "
-            "GROUP BY p.id ORDER BY p.id").fetchall()
+            "GROUP BY p.id ORDER BY p.id"
+        ).fetchall()
         for (product_id, on_hand, held), start in zip(stock, START, strict=True):
             assert on_hand >= 0, f"product {product_id}: {on_hand} on hand"
             assert on_hand + held == start, f"product {product_id}: {on_hand} on hand + {held} held != {start}"
@@ -230,7 +247,8 @@ class StockMachine(RuleBasedStateMachine):
             refunds_due = {c.order_id for c in self.outbox if isinstance(c, events.RefundPayment)}
         orders = db.obj.execute_sql(
             "SELECT id, status, stock_held, payment_status, failure_reason, payment_transaction_id, total "
-            "FROM orders ORDER BY id").fetchall()
+            "FROM orders ORDER BY id"
+        ).fetchall()
         self.statuses = {order_id: status for order_id, status, *_ in orders}
         charges, refunds = {}, {}
         for order_id, status, stock_held, payment_status, failure_reason, transaction_id, total in orders:
@@ -254,7 +272,8 @@ class StockMachine(RuleBasedStateMachine):
             "SELECT order_id, count(*) FILTER (WHERE type IN ('payment_captured', 'payment_captured_after_close')), "
             "count(*) FILTER (WHERE type = 'payment_refunded') FROM order_events GROUP BY order_id "
             "HAVING count(*) FILTER (WHERE type IN ('payment_captured', 'payment_captured_after_close')) > 1 "
-            "OR count(*) FILTER (WHERE type = 'payment_refunded') > 1").fetchall()
+            "OR count(*) FILTER (WHERE type = 'payment_refunded') > 1"
+        ).fetchall()
         assert not twice, f"(order, captures, refunds) recorded more than once: {twice}"
 
     @invariant()

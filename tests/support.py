@@ -45,11 +45,33 @@ class WorkerProcess:
     def start(self, env: dict[str, str] | None = None) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
-        args = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-P", "prefork", "-c", str(self.concurrency),
-                "-n", self.name, "--without-gossip", "--without-mingle", "--loglevel", "INFO"]
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks",
+            "worker",
+            "-P",
+            "prefork",
+            "-c",
+            str(self.concurrency),
+            "-n",
+            self.name,
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+        ]
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(args, cwd=self.root, env={**os.environ, **(env or {})},
-                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                args,
+                cwd=self.root,
+                env={**os.environ, **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         from celery import Celery
 
         from tasks.app import app as default_app
@@ -111,8 +133,15 @@ class LiveServer:
         self.thread: threading.Thread | None = None
 
     def start(self) -> None:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
-                                limit_concurrency=500, backlog=512)
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            limit_concurrency=500,
+            backlog=512,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -136,14 +165,23 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
 
 def register_shopper(client: Any, email: str, password: str = "shopper-pass-1") -> dict[str, str]:
     """Register and log in over HTTP; returns the Authorization header."""
-    assert client.post("/api/v1/auth/register", json={"email": email, "password": password,
-                                                      "full_name": "Shopper"}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/auth/register", json={"email": email, "password": password, "full_name": "Shopper"}
+        ).status_code
+        == 201
+    )
     tokens = client.post("/api/v1/auth/login", json={"email": email, "password": password}).json()
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
-ADDRESS = {"recipient_name": "Kim Minji", "phone": "010-1234-5678", "postal_code": "04524",
-           "address_line1": "1 Sejong-daero", "city": "Seoul"}
+ADDRESS = {
+    "recipient_name": "Kim Minji",
+    "phone": "010-1234-5678",
+    "postal_code": "04524",
+    "address_line1": "1 Sejong-daero",
+    "city": "Seoul",
+}
 
 
 def checkout_body(**overrides: Any) -> dict[str, Any]:

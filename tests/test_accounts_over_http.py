@@ -22,8 +22,6 @@ def login(client: Any, email: str = "ana@example.com", password: str = "s3cret-p
     return client.post(f"{API}/login", json={"email": email, "password": password})
 
 
-
-
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -32,8 +30,18 @@ def test_register_returns_user_without_password_hash(client: Any) -> None:
     response = register(client, phone="010-1234-5678", email="Ana@Example.com")
     assert response.status_code == 201
     user = response.json()
-    assert set(user) == {"id", "email", "phone", "full_name", "is_active", "is_verified", "is_admin", "locale",
-                         "created_at", "updated_at"}
+    assert set(user) == {
+        "id",
+        "email",
+        "phone",
+        "full_name",
+        "is_active",
+        "is_verified",
+        "is_admin",
+        "locale",
+        "created_at",
+        "updated_at",
+    }
     assert user["email"] == "ana@example.com"
     assert user["is_admin"] is False and user["is_active"] is True
     assert "+00:00" in user["created_at"]
@@ -67,8 +75,9 @@ def test_malformed_or_non_object_json_is_422(client: Any, raw: bytes) -> None:
 
 
 def test_oversized_body_is_413_with_error_body(client: Any) -> None:
-    response = client.post(f"{API}/login", content=b"x" * (1024 * 1024 + 1),
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        f"{API}/login", content=b"x" * (1024 * 1024 + 1), headers={"Content-Type": "application/json"}
+    )
     assert_error(response, 413, "payload_too_large")
 
 

@@ -11,12 +11,26 @@ from models.tables import Address
 from tests.support import assert_error
 
 API = "/api/v1/addresses"
-HOME = {"recipient_name": "Kim Minji", "phone": "010-1234-5678", "postal_code": "04524",
-        "address_line1": "1 Sejong-daero", "address_line2": "Apt 101", "city": "Seoul"}
-FIELDS = {"id", "recipient_name", "phone", "postal_code", "address_line1", "address_line2", "city", "is_default",
-          "created_at", "updated_at"}
-
-
+HOME = {
+    "recipient_name": "Kim Minji",
+    "phone": "010-1234-5678",
+    "postal_code": "04524",
+    "address_line1": "1 Sejong-daero",
+    "address_line2": "Apt 101",
+    "city": "Seoul",
+}
+FIELDS = {
+    "id",
+    "recipient_name",
+    "phone",
+    "postal_code",
+    "address_line1",
+    "address_line2",
+    "city",
+    "is_default",
+    "created_at",
+    "updated_at",
+}
 
 
 def create(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
@@ -36,11 +50,15 @@ def test_crud_of_own_addresses(client: Any, user_headers: Any) -> None:
     assert "+00:00" in home["created_at"]
     office = create(client, user_headers, recipient_name="Kim Office", address_line2=None)
     assert office["is_default"] is False and office["address_line2"] is None
-    changed = client.patch(f"{API}/{office['id']}", json={"city": "Busan", "address_line2": "Floor 3"},
-                           headers=user_headers)
+    changed = client.patch(
+        f"{API}/{office['id']}", json={"city": "Busan", "address_line2": "Floor 3"}, headers=user_headers
+    )
     assert changed.status_code == 200
-    assert (changed.json()["city"], changed.json()["address_line2"], changed.json()["recipient_name"]) == \
-        ("Busan", "Floor 3", "Kim Office")
+    assert (changed.json()["city"], changed.json()["address_line2"], changed.json()["recipient_name"]) == (
+        "Busan",
+        "Floor 3",
+        "Kim Office",
+    )
     assert [a["id"] for a in client.get(API, headers=user_headers).json()["items"]] == [home["id"], office["id"]]
     assert client.delete(f"{API}/{office['id']}", headers=user_headers).status_code == 204
     assert [a["id"] for a in client.get(API, headers=user_headers).json()["items"]] == [home["id"]]
@@ -79,8 +97,9 @@ def test_concurrent_new_defaults_leave_exactly_one(app: Any, make_user: Any) -> 
     def add(n: int) -> None:
         with TestClient(app) as tab:
             barrier.wait()
-            statuses.append(tab.post(API, json={**HOME, "recipient_name": f"R{n}", "is_default": True},
-                                     headers=headers).status_code)
+            statuses.append(
+                tab.post(API, json={**HOME, "recipient_name": f"R{n}", "is_default": True}, headers=headers).status_code
+            )
 
     threads = [threading.Thread(target=add, args=(n,)) for n in range(6)]
     for t in threads:
@@ -123,8 +142,9 @@ def test_addresses_need_a_valid_token(client: Any) -> None:
         ({"user_id": 7}, {"user_id"}),
     ],
 )
-def test_create_refuses_bad_input(client: Any, user_headers: Any, overrides: dict[str, Any],
-                                  bad_fields: set[str]) -> None:
+def test_create_refuses_bad_input(
+    client: Any, user_headers: Any, overrides: dict[str, Any], bad_fields: set[str]
+) -> None:
     error = assert_error(client.post(API, json={**HOME, **overrides}, headers=user_headers), 422, "validation_error")
     assert set(error["details"]["fields"]) == bad_fields
     assert Address.select().count() == 0
@@ -134,7 +154,10 @@ def test_create_lists_missing_fields_and_patch_refuses_nulls(client: Any, user_h
     error = assert_error(client.post(API, json={}, headers=user_headers), 422, "validation_error")
     assert set(error["details"]["fields"]) == {"recipient_name", "phone", "postal_code", "address_line1", "city"}
     address = create(client, user_headers)
-    error = assert_error(client.patch(f"{API}/{address['id']}", json={"city": None, "is_default": None},
-                                      headers=user_headers), 422, "validation_error")
+    error = assert_error(
+        client.patch(f"{API}/{address['id']}", json={"city": None, "is_default": None}, headers=user_headers),
+        422,
+        "validation_error",
+    )
     assert set(error["details"]["fields"]) == {"city", "is_default"}
     assert_error(client.patch(f"{API}/{address['id']}", content=b"[]", headers=user_headers), 422, "validation_error")

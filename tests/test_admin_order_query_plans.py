@@ -40,19 +40,29 @@ FROM generate_series(1, {ROWS}) AS i,
      LATERAL (SELECT timestamptz '2026-01-01 00:00:00+00' + i * interval '4 minutes') AS c(t)
 """
 
-FULL_SEARCH = ["orders_number_pattern", "orders_guest_email_pattern", "orders_recipient_pattern",
-               "users_email_pattern"]
+FULL_SEARCH = ["orders_number_pattern", "orders_guest_email_pattern", "orders_recipient_pattern", "users_email_pattern"]
 # (label, filters, page, indexes the plan must use)
 CASES: list[tuple[str, AdminFilters, int, list[str]]] = [
     ("newest first", AdminFilters(), 1, ["orders_created_at"]),
     ("newest first, page 50", AdminFilters(), 50, ["orders_created_at"]),
     ("status", AdminFilters(status="reserved"), 1, ["orders_status_created_at"]),
     ("payment status", AdminFilters(payment_status="refunded"), 1, ["orders_payment_status_created_at"]),
-    ("one day", AdminFilters(created_from=datetime(2026, 3, 1, tzinfo=UTC),
-                             created_before=datetime(2026, 3, 2, tzinfo=UTC)), 1, ["orders_created_at"]),
-    ("status and days", AdminFilters(status="shipped", created_from=datetime(2026, 3, 1, tzinfo=UTC),
-                                     created_before=datetime(2026, 3, 8, tzinfo=UTC)), 1,
-     ["orders_status_created_at"]),
+    (
+        "one day",
+        AdminFilters(created_from=datetime(2026, 3, 1, tzinfo=UTC), created_before=datetime(2026, 3, 2, tzinfo=UTC)),
+        1,
+        ["orders_created_at"],
+    ),
+    (
+        "status and days",
+        AdminFilters(
+            status="shipped",
+            created_from=datetime(2026, 3, 1, tzinfo=UTC),
+            created_before=datetime(2026, 3, 8, tzinfo=UTC),
+        ),
+        1,
+        ["orders_status_created_at"],
+    ),
     ("q: order number", AdminFilters(q="ord-20260110-0000"), 1, FULL_SEARCH),
     ("q: account email", AdminFilters(q="user42@"), 1, FULL_SEARCH),
     ("q: guest email", AdminFilters(q="guest4240@"), 1, FULL_SEARCH),
@@ -96,9 +106,14 @@ def test_search_results_match_a_plain_reading_of_the_rows() -> None:
     db.obj.execute_sql(INSERT_ORDERS.replace(str(ROWS), "3000").replace(str(USERS), "50"), (first_user,))
     for q in ["user7@", "guest30@", "kim minji 1", "ORD-2026010", "박보영 2"]:
         got = {row.order.id for row in list_orders(AdminFilters(q=q), 1, 100).rows}
-        expected = {oid for (oid,) in db.obj.execute_sql(
-            "SELECT o.id FROM orders o LEFT JOIN users u ON u.id = o.user_id WHERE "
-            "starts_with(o.order_number, upper(%s)) OR starts_with(COALESCE(o.guest_email, u.email), lower(%s)) "
-            "OR starts_with(lower(o.shipping_address ->> 'recipient_name'), lower(%s)) "
-            "ORDER BY o.created_at DESC, o.id DESC LIMIT 100", (q, q, q)).fetchall()}
+        expected = {
+            oid
+            for (oid,) in db.obj.execute_sql(
+                "SELECT o.id FROM orders o LEFT JOIN users u ON u.id = o.user_id WHERE "
+                "starts_with(o.order_number, upper(%s)) OR starts_with(COALESCE(o.guest_email, u.email), lower(%s)) "
+                "OR starts_with(lower(o.shipping_address ->> 'recipient_name'), lower(%s)) "
+                "ORDER BY o.created_at DESC, o.id DESC LIMIT 100",
+                (q, q, q),
+            ).fetchall()
+        }
         assert got == expected and got, q

@@ -22,14 +22,21 @@ ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "var" / "test" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 # The operations a storefront's checkout uses: they must be on both pages.
-CHECKOUT = [("post", "/api/v1/orders"), ("post", "/api/v1/orders/{order_id}/pay"),
-            ("get", "/api/v1/orders/{order_id}/status"), ("get", "/api/v1/orders/{order_id}"),
-            ("post", "/api/v1/cart/items")]
+CHECKOUT = [
+    ("post", "/api/v1/orders"),
+    ("post", "/api/v1/orders/{order_id}/pay"),
+    ("get", "/api/v1/orders/{order_id}/status"),
+    ("get", "/api/v1/orders/{order_id}"),
+    ("post", "/api/v1/cart/items"),
+]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 if not Path(CHROMIUM).exists():
-    pytest.skip(f"no Chromium at {CHROMIUM}: run `make browser` (apt-get install chromium) to run the "
-                "browser test of /api/docs and /api/redoc", allow_module_level=True)
+    pytest.skip(
+        f"no Chromium at {CHROMIUM}: run `make browser` (apt-get install chromium) to run the "
+        "browser test of /api/docs and /api/redoc",
+        allow_module_level=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +87,9 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return [(method, path, op) for path, item in spec["paths"].items() for method, op in item.items()]
 
 
-def test_swagger_ui_renders_every_tag_and_the_checkout(browser: Any, live_server: LiveServer,
-                                                      spec: dict[str, Any]) -> None:
+def test_swagger_ui_renders_every_tag_and_the_checkout(
+    browser: Any, live_server: LiveServer, spec: dict[str, Any]
+) -> None:
     watch = PageWatch(browser, live_server.url)
     page = watch.page
     page.goto(live_server.url + "/api/docs")
@@ -93,9 +101,13 @@ def test_swagger_ui_renders_every_tag_and_the_checkout(browser: Any, live_server
     tags = {tag for _, _, op in operations(spec) for tag in op["tags"]}
     assert tags and tags <= shown_tags, tags - shown_tags
     # Every operation is listed (sections start expanded), the checkout's among them.
-    shown = {(block.get_attribute("class").split("opblock-")[1].split()[0],  # type: ignore[union-attr]
-              block.query_selector(".opblock-summary-path").get_attribute("data-path"))  # type: ignore[union-attr]
-             for block in page.query_selector_all(".opblock")}
+    shown = {
+        (
+            block.get_attribute("class").split("opblock-")[1].split()[0],  # type: ignore[union-attr]
+            block.query_selector(".opblock-summary-path").get_attribute("data-path"),
+        )  # type: ignore[union-attr]
+        for block in page.query_selector_all(".opblock")
+    }
     assert set(CHECKOUT) <= shown, set(CHECKOUT) - shown
     assert {(method, path) for method, path, _ in operations(spec)} <= shown
     # Open "pay" to see its body schema rendered, not just listed.
@@ -106,8 +118,7 @@ def test_swagger_ui_renders_every_tag_and_the_checkout(browser: Any, live_server
     watch.close()
 
 
-def test_redoc_renders_every_tag_and_the_checkout(browser: Any, live_server: LiveServer,
-                                                 spec: dict[str, Any]) -> None:
+def test_redoc_renders_every_tag_and_the_checkout(browser: Any, live_server: LiveServer, spec: dict[str, Any]) -> None:
     watch = PageWatch(browser, live_server.url)
     page = watch.page
     page.goto(live_server.url + "/api/redoc")
@@ -123,8 +134,9 @@ def test_redoc_renders_every_tag_and_the_checkout(browser: Any, live_server: Liv
         assert f"tag/{op['tags'][0]}/operation/{op['operationId']}" in shown, (method, path)
     # The checkout's operation is rendered in the page body with its request body.
     create = by_route[("post", "/api/v1/orders")]
-    section = page.wait_for_selector(f"[id='tag/{create['tags'][0]}/operation/{create['operationId']}']",
-                                     timeout=10_000)
+    section = page.wait_for_selector(
+        f"[id='tag/{create['tags'][0]}/operation/{create['operationId']}']", timeout=10_000
+    )
     assert section is not None and "request body schema" in section.inner_text().lower()
     assert (watch.errors, watch.failed, watch.outside) == ([], [], [])
     watch.close()

@@ -30,9 +30,17 @@ def _listening(app: Any) -> None:
 def test_two_apps_in_one_process_share_no_cache_waiters_or_request_ids(make_user: Any) -> None:
     user, headers = make_user()
     item = Product.create(sku="SKU-1", name="Tee", slug="tee", price=20000, stock_quantity=5, tags=[], images=[])
-    order = Order.create(order_number="ORD-STATE-1", user=user.id, currency="KRW", subtotal=20000, total=20000,
-                         shipping_address={}, shipping_method="standard", payment_method="dummy",
-                         payment_gateway="dummy")
+    order = Order.create(
+        order_number="ORD-STATE-1",
+        user=user.id,
+        currency="KRW",
+        subtotal=20000,
+        total=20000,
+        shipping_address={},
+        shipping_method="standard",
+        payment_method="dummy",
+        payment_gateway="dummy",
+    )
     first, second = create_app(), create_app()
     for name in ("catalog", "waiters", "request_ids"):
         assert getattr(first.state, name) is not getattr(second.state, name), name
@@ -53,8 +61,11 @@ def test_two_apps_in_one_process_share_no_cache_waiters_or_request_ids(make_user
         status = f"/api/v1/orders/{order.id}/status"
         etag = one.get(status, headers=headers).headers["etag"]
         answers: list[int] = []
-        poll = threading.Thread(target=lambda: answers.append(
-            one.get(status, params={"wait": 20}, headers={**headers, "If-None-Match": etag}).status_code))
+        poll = threading.Thread(
+            target=lambda: answers.append(
+                one.get(status, params={"wait": 20}, headers={**headers, "If-None-Match": etag}).status_code
+            )
+        )
         poll.start()
         try:
             wait_for(lambda: first.state.waiters.waiting() == 1, what="the long poll to wait on the first app")
@@ -112,11 +123,16 @@ def test_importing_the_web_app_connects_to_nothing() -> None:
         "assert logging.getLogger().handlers == [], 'logging was configured at import'\n"
         "print('imported')\n"
     )
-    env = {**os.environ, "DATABASE_URL": f"postgresql://shop@127.0.0.1:{database.port}/shop",
-           "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis.port}/0"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgresql://shop@127.0.0.1:{database.port}/shop",
+        "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis.port}/0",
+    }
     try:
-        done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
     finally:
         database.close()
         redis.close()

@@ -37,8 +37,9 @@ def label(item: tuple[str, Endpoint]) -> str:
 ALL = endpoints()
 NEEDS_TOKEN = [e for e in ALL if e[1].auth in {"user", "admin", "token"}]
 ADMIN_ONLY = [e for e in ALL if e[1].auth == "admin"]
-OWNED_BY_CUSTOMERS = [e for e in ALL if e[1].auth != "admin"
-                      and {name for name, _kind in PARAM.findall(e[1].path)} & set(OWNED)]
+OWNED_BY_CUSTOMERS = [
+    e for e in ALL if e[1].auth != "admin" and {name for name, _kind in PARAM.findall(e[1].path)} & set(OWNED)
+]
 
 
 @pytest.fixture
@@ -46,14 +47,23 @@ def world(make_user: Any) -> dict[str, Any]:
     owner, owner_headers = make_user(email="owner@example.com")
     _, stranger_headers = make_user(email="stranger@example.com")
     address = Address.create(user=owner.id, **ADDRESS)
-    order = Order.create(order_number="ORD-OWNED-1", user=owner.id, status="reserved", payment_status="pending",
-                         currency="KRW", subtotal=1000, total=1000, shipping_address=ADDRESS,
-                         shipping_method="standard", payment_method="dummy", payment_gateway="dummy",
-                         payment_next_action={"type": "token"})
+    order = Order.create(
+        order_number="ORD-OWNED-1",
+        user=owner.id,
+        status="reserved",
+        payment_status="pending",
+        currency="KRW",
+        subtotal=1000,
+        total=1000,
+        shipping_address=ADDRESS,
+        shipping_method="standard",
+        payment_method="dummy",
+        payment_gateway="dummy",
+        payment_next_action={"type": "token"},
+    )
     product = Product.create(sku="SKU-1", name="Tee", slug="tee", price=1000, stock_quantity=5, tags=[], images=[])
     values = {"order_id": order.id, "address_id": address.id, "product_id": product.id, "slug": product.slug}
-    return {"owner": owner_headers, "stranger": stranger_headers, "values": values, "order": order,
-            "address": address}
+    return {"owner": owner_headers, "stranger": stranger_headers, "values": values, "order": order, "address": address}
 
 
 def url(item: tuple[str, Endpoint], values: dict[str, Any]) -> str:
@@ -62,19 +72,22 @@ def url(item: tuple[str, Endpoint], values: dict[str, Any]) -> str:
     return prefix + PARAM.sub(lambda m: str(values.get(m.group(1), 1 if m.group(2) == "int" else "x")), ep.path)
 
 
-def call(client: Any, item: tuple[str, Endpoint], values: dict[str, Any], headers: dict[str, str],
-         body: Any = None) -> Any:
+def call(
+    client: Any, item: tuple[str, Endpoint], values: dict[str, Any], headers: dict[str, str], body: Any = None
+) -> Any:
     ep = item[1]
     if body is None and ep.body is not None:
         body = {}
-    return client.request(ep.method, url(item, values), json=body,
-                          headers={**headers, "X-Session-ID": "session-authz"})
+    return client.request(ep.method, url(item, values), json=body, headers={**headers, "X-Session-ID": "session-authz"})
 
 
 def test_the_table_covers_what_it_should() -> None:
     assert len(NEEDS_TOKEN) >= 15 and ADMIN_ONLY and len(OWNED_BY_CUSTOMERS) >= 6
-    assert {"GET /api/v1/orders/{order_id:int}", "PATCH /api/v1/addresses/{address_id:int}",
-            "GET /api/v1/orders/{order_id:int}/status"} <= {label(e) for e in OWNED_BY_CUSTOMERS}
+    assert {
+        "GET /api/v1/orders/{order_id:int}",
+        "PATCH /api/v1/addresses/{address_id:int}",
+        "GET /api/v1/orders/{order_id:int}/status",
+    } <= {label(e) for e in OWNED_BY_CUSTOMERS}
 
 
 @pytest.mark.parametrize("item", NEEDS_TOKEN, ids=label)
@@ -93,8 +106,9 @@ def test_customers_get_403_on_admin_endpoints(client: Any, world: dict[str, Any]
 
 
 @pytest.mark.parametrize("item", OWNED_BY_CUSTOMERS, ids=label)
-def test_another_customers_order_or_address_is_404(client: Any, world: dict[str, Any],
-                                                   item: tuple[str, Endpoint]) -> None:
+def test_another_customers_order_or_address_is_404(
+    client: Any, world: dict[str, Any], item: tuple[str, Endpoint]
+) -> None:
     ep = item[1]
     body = None
     if ep.body is not None:

@@ -20,10 +20,12 @@ API = "/api/v1"
 def test_expired_reservation_releases_stock_and_voids(client: Any, worker: Any) -> None:
     headers = register_shopper(client, "ana@example.com")
     item = Product.create(sku="SKU-1", name="Tee", slug="tee", price=20000, stock_quantity=5, tags=[], images=[])
-    client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 2},
-                headers={"X-Session-ID": "session-one"})
-    order_id = client.post(f"{API}/orders", json=checkout_body(),
-                           headers={**headers, "X-Session-ID": "session-one"}).json()["id"]
+    client.post(
+        f"{API}/cart/items", json={"product_id": item.id, "quantity": 2}, headers={"X-Session-ID": "session-one"}
+    )
+    order_id = client.post(
+        f"{API}/orders", json=checkout_body(), headers={**headers, "X-Session-ID": "session-one"}
+    ).json()["id"]
     wait_for(lambda: Order.get_by_id(order_id).status == "reserved", what="reservation")
     assert Product.get_by_id(item.id).stock_quantity == 3
     Order.update(reserved_until=utcnow() - timedelta(seconds=1)).where(Order.id == order_id).execute()
@@ -41,10 +43,20 @@ def test_a_reservation_with_payment_in_flight_is_not_expired(make_user: Any) -> 
     from models.orders.pipeline import expire_reservations
 
     user, _ = make_user()
-    order = Order.create(order_number="T-1", user=user.id, status="reserved", currency="KRW", subtotal=1, total=1,
-                         shipping_address={}, shipping_method="standard", payment_method="dummy",
-                         payment_gateway="dummy", reserved_until=utcnow() - timedelta(minutes=1),
-                         payment_submitted_at=utcnow())
+    order = Order.create(
+        order_number="T-1",
+        user=user.id,
+        status="reserved",
+        currency="KRW",
+        subtotal=1,
+        total=1,
+        shipping_address={},
+        shipping_method="standard",
+        payment_method="dummy",
+        payment_gateway="dummy",
+        reserved_until=utcnow() - timedelta(minutes=1),
+        payment_submitted_at=utcnow(),
+    )
     with events.collecting() as emitted:
         assert expire_reservations() == 0
     assert emitted == []

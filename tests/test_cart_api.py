@@ -20,11 +20,16 @@ SID = "tab-session-0001"
 H = {"X-Session-ID": SID}
 
 
-
-
 def product(sku: str = "TEE-1", **fields: Any) -> Product:
-    values = {"name": f"Product {sku}", "slug": sku.lower(), "price": 20000, "stock_quantity": 10, "tags": [],
-              "images": [f"https://cdn.example.com/{sku}.jpg"], **fields}
+    values = {
+        "name": f"Product {sku}",
+        "slug": sku.lower(),
+        "price": 20000,
+        "stock_quantity": 10,
+        "tags": [],
+        "images": [f"https://cdn.example.com/{sku}.jpg"],
+        **fields,
+    }
     return Product.create(sku=sku, **values)
 
 
@@ -35,8 +40,14 @@ def add(client: Any, product_id: Any, quantity: Any, headers: dict[str, str] = H
 def test_an_unknown_session_is_an_empty_cart(client: Any) -> None:
     response = client.get(API, headers=H)
     assert response.status_code == 200
-    assert response.json() == {"session_id": SID, "items": [], "item_count": 0, "subtotal": 0, "currency": "KRW",
-                               "updated_at": None}
+    assert response.json() == {
+        "session_id": SID,
+        "items": [],
+        "item_count": 0,
+        "subtotal": 0,
+        "currency": "KRW",
+        "updated_at": None,
+    }
 
 
 def test_adding_merges_quantities_and_prices_lines(client: Any) -> None:
@@ -46,9 +57,19 @@ def test_adding_merges_quantities_and_prices_lines(client: Any) -> None:
     body = add(client, tee.id, 3).json()
     assert body["item_count"] == 6 and body["subtotal"] == 5 * 20000 + 15000 and body["currency"] == "KRW"
     lines = {line["product_id"]: line for line in body["items"]}
-    assert lines[tee.id] == {"product_id": tee.id, "name": "Product TEE-1", "slug": "tee-1", "sku": "TEE-1",
-                             "image": "https://cdn.example.com/TEE-1.jpg", "unit_price": 20000, "quantity": 5,
-                             "subtotal": 100000, "currency": "KRW", "in_stock": True, "available_quantity": 10}
+    assert lines[tee.id] == {
+        "product_id": tee.id,
+        "name": "Product TEE-1",
+        "slug": "tee-1",
+        "sku": "TEE-1",
+        "image": "https://cdn.example.com/TEE-1.jpg",
+        "unit_price": 20000,
+        "quantity": 5,
+        "subtotal": 100000,
+        "currency": "KRW",
+        "in_stock": True,
+        "available_quantity": 10,
+    }
     assert lines[cap.id]["available_quantity"] is None and lines[cap.id]["in_stock"] is True
     assert "+00:00" in body["updated_at"]
     assert client.get(API, headers=H).json() == body
@@ -86,8 +107,12 @@ def test_stock_limits_the_cart_with_insufficient_stock(client: Any) -> None:
     assert_error(add(client, product("OUT-1", stock_quantity=0).id, 1), 409, "insufficient_stock")
     # Stock that falls after adding (checkouts reserving it) shows on the line once PostgreSQL announces it.
     Product.update(stock_quantity=1).where(Product.id == tee.id).execute()
-    line = wait_for(lambda: next((line for line in client.get(API, headers=H).json()["items"]
-                                  if line["available_quantity"] == 1), None), what="the stock change to show")
+    line = wait_for(
+        lambda: next(
+            (line for line in client.get(API, headers=H).json()["items"] if line["available_quantity"] == 1), None
+        ),
+        what="the stock change to show",
+    )
     assert (line["in_stock"], line["available_quantity"], line["quantity"]) == (False, 1, 3)
 
 
@@ -156,14 +181,20 @@ def test_delete_line_and_delete_cart(client: Any) -> None:
     assert client.delete(API, headers=H).status_code == 204
 
 
-@pytest.mark.parametrize("header", [None, "", "short", "x" * 129, "has space1", "semi;colon", "ünïcode-id".encode(),
-                                    "a/b/c/d/e", "valid-id-1\n"])
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "short", "x" * 129, "has space1", "semi;colon", "ünïcode-id".encode(), "a/b/c/d/e", "valid-id-1\n"],
+)
 def test_missing_or_malformed_session_header_is_400(client: Any, header: str | bytes | None) -> None:
     headers: Any = {} if header is None else {"X-Session-ID": header}
     tee = product()
-    for response in (client.get(API, headers=headers), add(client, tee.id, 1, headers),
-                     client.patch(f"{API}/items/{tee.id}", json={"quantity": 1}, headers=headers),
-                     client.delete(f"{API}/items/{tee.id}", headers=headers), client.delete(API, headers=headers)):
+    for response in (
+        client.get(API, headers=headers),
+        add(client, tee.id, 1, headers),
+        client.patch(f"{API}/items/{tee.id}", json={"quantity": 1}, headers=headers),
+        client.delete(f"{API}/items/{tee.id}", headers=headers),
+        client.delete(API, headers=headers),
+    ):
         assert_error(response, 400, "invalid_session")
 
 
@@ -205,8 +236,12 @@ def test_abandoned_sessions_skip_expired_and_emptied_carts(client: Any) -> None:
 
 def test_openapi_documents_the_session_header(client: Any) -> None:
     paths = client.get("/api/openapi.json").json()["paths"]
-    for path, method in (("/api/v1/cart", "get"), ("/api/v1/cart/items", "post"),
-                         ("/api/v1/cart/items/{product_id}", "patch"), ("/api/v1/cart", "delete")):
+    for path, method in (
+        ("/api/v1/cart", "get"),
+        ("/api/v1/cart/items", "post"),
+        ("/api/v1/cart/items/{product_id}", "patch"),
+        ("/api/v1/cart", "delete"),
+    ):
         operation = paths[path][method]
         assert any(p["name"] == "X-Session-ID" and p["in"] == "header" for p in operation["parameters"])
         assert "400" in operation["responses"]

@@ -18,8 +18,7 @@ HEADERS = {"X-Session-ID": SID}
 
 
 def product(sku: str, stock: int) -> int:
-    return Product.create(sku=sku, name=sku, slug=sku.lower(), price=1000, stock_quantity=stock, tags=[],
-                          images=[]).id
+    return Product.create(sku=sku, name=sku, slug=sku.lower(), price=1000, stock_quantity=stock, tags=[], images=[]).id
 
 
 def run_at_once(jobs: list[Callable[[], int]]) -> list[int]:
@@ -52,16 +51,18 @@ def poster(base: str, path: str, payload: dict[str, Any], method: str = "post") 
 
 def test_concurrent_adds_of_one_product_are_all_counted(live_server: Any) -> None:
     tee = product("TEE-1", stock=1000)
-    statuses = run_at_once([poster(live_server.url, "/api/v1/cart/items", {"product_id": tee, "quantity": 1})
-                            for _ in range(40)])
+    statuses = run_at_once(
+        [poster(live_server.url, "/api/v1/cart/items", {"product_id": tee, "quantity": 1}) for _ in range(40)]
+    )
     assert statuses == [200] * 40
     assert cart.get_quantities(SID) == {tee: 40}
 
 
 def test_concurrent_adds_of_different_products_keep_every_line(live_server: Any) -> None:
     ids = [product(f"P-{n}", stock=10) for n in range(30)]
-    statuses = run_at_once([poster(live_server.url, "/api/v1/cart/items", {"product_id": pid, "quantity": 2})
-                            for pid in ids])
+    statuses = run_at_once(
+        [poster(live_server.url, "/api/v1/cart/items", {"product_id": pid, "quantity": 2}) for pid in ids]
+    )
     assert statuses == [200] * 30
     assert cart.get_quantities(SID) == {pid: 2 for pid in ids}
     body = requests.get(live_server.url + "/api/v1/cart", headers=HEADERS, timeout=20).json()
@@ -70,8 +71,9 @@ def test_concurrent_adds_of_different_products_keep_every_line(live_server: Any)
 
 def test_concurrent_adds_never_exceed_the_stock(live_server: Any) -> None:
     scarce = product("LAST-5", stock=5)
-    statuses = run_at_once([poster(live_server.url, "/api/v1/cart/items", {"product_id": scarce, "quantity": 1})
-                            for _ in range(25)])
+    statuses = run_at_once(
+        [poster(live_server.url, "/api/v1/cart/items", {"product_id": scarce, "quantity": 1}) for _ in range(25)]
+    )
     assert Counter(statuses) == {200: 5, 409: 20}
     assert cart.get_quantities(SID) == {scarce: 5}
 

@@ -22,8 +22,9 @@ API = "/api/v1"
 
 
 def product(sku: str, stock: int = 10, **extra: Any) -> Product:
-    return Product.create(sku=sku, name=sku, slug=sku.lower(), price=1000, stock_quantity=stock, tags=[],
-                          images=[], **extra)
+    return Product.create(
+        sku=sku, name=sku, slug=sku.lower(), price=1000, stock_quantity=stock, tags=[], images=[], **extra
+    )
 
 
 def add(client: Any, headers: dict[str, str], product_id: int, quantity: int) -> Any:
@@ -40,8 +41,7 @@ def shopper(client: Any) -> dict[str, str]:
     return register_shopper(client, "ana@example.com")
 
 
-def test_logging_in_attaches_the_session_and_merges_carts_across_devices(client: Any,
-                                                                          shopper: dict[str, str]) -> None:
+def test_logging_in_attaches_the_session_and_merges_carts_across_devices(client: Any, shopper: dict[str, str]) -> None:
     tee, cap, mug = product("TEE", stock=4), product("CAP"), product("MUG")
     phone, laptop = {"X-Session-ID": "phone-session"}, {"X-Session-ID": "laptop-session"}
     add(client, phone, tee.id, 2)
@@ -69,8 +69,9 @@ def test_logging_in_attaches_the_session_and_merges_carts_across_devices(client:
     assert lines(client.get(f"{API}/cart", headers=shopper)) == {}
 
 
-def test_attaching_again_changes_nothing_and_a_smaller_line_keeps_the_larger(client: Any,
-                                                                            shopper: dict[str, str]) -> None:
+def test_attaching_again_changes_nothing_and_a_smaller_line_keeps_the_larger(
+    client: Any, shopper: dict[str, str]
+) -> None:
     tee = product("TEE", stock=10)
     session = {"X-Session-ID": "phone-session"}
     add(client, {**shopper, **session}, tee.id, 5)
@@ -96,10 +97,12 @@ def test_another_customer_on_the_same_device_gets_their_own_cart(client: Any, sh
 def test_anonymous_carts_are_unchanged_and_bad_input_is_refused(client: Any, shopper: dict[str, str]) -> None:
     tee = product("TEE")
     assert_error(client.get(f"{API}/cart"), 400, "invalid_session")
-    assert_error(client.get(f"{API}/cart", headers={**shopper, "X-Session-ID": "bad session"}), 400,
-                 "invalid_session")
-    assert_error(client.get(f"{API}/cart", headers={"Authorization": "Bearer nope", "X-Session-ID": "s-123456"}),
-                 401, "not_authenticated")
+    assert_error(client.get(f"{API}/cart", headers={**shopper, "X-Session-ID": "bad session"}), 400, "invalid_session")
+    assert_error(
+        client.get(f"{API}/cart", headers={"Authorization": "Bearer nope", "X-Session-ID": "s-123456"}),
+        401,
+        "not_authenticated",
+    )
     add(client, {"X-Session-ID": "anon-session"}, tee.id, 2)
     assert cart.get_quantities("anon-session") == {tee.id: 2}
     assert lines(client.get(f"{API}/cart", headers={"X-Session-ID": "anon-session"})) == {tee.id: 2}
@@ -137,14 +140,14 @@ def run_at_once(jobs: list[Callable[[], Any]]) -> None:
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_sessions_attaching_at_once_and_adds_racing_them_lose_nothing(live_server: Any, client: Any,
-                                                                     seed: int) -> None:
+def test_sessions_attaching_at_once_and_adds_racing_them_lose_nothing(live_server: Any, client: Any, seed: int) -> None:
     token = register_shopper(client, f"racer{seed}@example.com")
     products = [product(f"R-{n}", stock=500).id for n in range(6)]
     extra = product("EXTRA", stock=500).id
     rng = random.Random(seed)
-    sessions = {f"device-{seed}-{n:02d}": {pid: rng.randint(1, 9) for pid in rng.sample(products, 3)}
-                for n in range(12)}
+    sessions = {
+        f"device-{seed}-{n:02d}": {pid: rng.randint(1, 9) for pid in rng.sample(products, 3)} for n in range(12)
+    }
     for session, held in sessions.items():
         for product_id, quantity in held.items():
             assert add(client, {"X-Session-ID": session}, product_id, quantity).status_code == 200
@@ -152,15 +155,21 @@ def test_sessions_attaching_at_once_and_adds_racing_them_lose_nothing(live_serve
     def attach(session: str) -> Callable[[], Any]:
         def job() -> None:
             with requests.Session() as http:
-                answer = http.get(live_server.url + f"{API}/cart", headers={**token, "X-Session-ID": session},
-                                  timeout=30)
+                answer = http.get(
+                    live_server.url + f"{API}/cart", headers={**token, "X-Session-ID": session}, timeout=30
+                )
                 assert answer.status_code == 200, answer.text
+
         return job
 
     def add_extra() -> None:
         with requests.Session() as http:
-            answer = http.post(live_server.url + f"{API}/cart/items", json={"product_id": extra, "quantity": 1},
-                               headers=token, timeout=30)
+            answer = http.post(
+                live_server.url + f"{API}/cart/items",
+                json={"product_id": extra, "quantity": 1},
+                headers=token,
+                timeout=30,
+            )
             assert answer.status_code == 200, answer.text
 
     run_at_once([attach(s) for s in sessions] + [add_extra] * 12)
@@ -193,8 +202,9 @@ def test_an_abandoned_customer_cart_is_the_customers_for_the_reminder(client: An
     assert emitted == [events.SendCartReminder(mine, user.id)]
 
 
-def test_a_customer_cart_left_again_after_new_writes_is_reminded_again(client: Any, shopper: dict[str, str],
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_customer_cart_left_again_after_new_writes_is_reminded_again(
+    client: Any, shopper: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A customer's cart id never changes, so the reminder is once per cart as last written, not once ever."""
     from models.infra.settings import get_settings
     from models.mail import send as mail

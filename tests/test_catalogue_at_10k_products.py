@@ -31,8 +31,20 @@ SELECT 'SKU-' || i,
        timestamptz '2025-01-01 00:00:00+00' + (i %% 2500) * interval '1 minute', now()
 FROM generate_series(1, {ROWS}) AS i
 """
-COLUMNS = ["id", "name", "description", "price", "stock_quantity", "low_stock_threshold", "track_inventory",
-           "category", "tags", "is_published", "is_featured", "created_at"]
+COLUMNS = [
+    "id",
+    "name",
+    "description",
+    "price",
+    "stock_quantity",
+    "low_stock_threshold",
+    "track_inventory",
+    "category",
+    "tags",
+    "is_published",
+    "is_featured",
+    "created_at",
+]
 SORT_KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "-created_at": lambda r: (-r["created_at"].timestamp(), -r["id"]),
     "created_at": lambda r: (r["created_at"].timestamp(), r["id"]),
@@ -52,12 +64,20 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], bool], int, bool]] = [
     ("sort=price", lambda r: True, 100, False),
     ("sort=name&category=cat-3", lambda r: r["category"] == "cat-3", 37, False),
     ("sort=-price&tag=t2&in_stock=true", lambda r: "t2" in r["tags"] and in_stock(r), 50, False),
-    ("sort=created_at&featured=true&min_price=5000&max_price=30000",
-     lambda r: r["is_featured"] and 5000 <= r["price"] <= 30000, 20, False),
+    (
+        "sort=created_at&featured=true&min_price=5000&max_price=30000",
+        lambda r: r["is_featured"] and 5000 <= r["price"] <= 30000,
+        20,
+        False,
+    ),
     ("q=SILK", lambda r: "silk" in (r["name"] + " " + r["description"]).lower(), 7, False),
     ("sort=name&in_stock=false&featured=false", lambda r: not in_stock(r) and not r["is_featured"], 100, False),
-    ("sort=price&low_stock=true",
-     lambda r: r["track_inventory"] and r["stock_quantity"] <= r["low_stock_threshold"], 100, True),
+    (
+        "sort=price&low_stock=true",
+        lambda r: r["track_inventory"] and r["stock_quantity"] <= r["low_stock_threshold"],
+        100,
+        True,
+    ),
     ("sort=-created_at&published=false&tag=u4", lambda r: not r["is_published"] and "u4" in r["tags"], 10, True),
 ]
 
@@ -92,8 +112,9 @@ def walk(client: Any, query: str, page_size: int, headers: dict[str, str]) -> tu
 
 
 @pytest.mark.slow
-def test_filters_and_sorts_across_every_page(client: Any, catalogue: list[dict[str, Any]],
-                                            admin_headers: dict[str, str]) -> None:
+def test_filters_and_sorts_across_every_page(
+    client: Any, catalogue: list[dict[str, Any]], admin_headers: dict[str, str]
+) -> None:
     for query, keep, page_size, admin in CASES:
         sort = next((p.split("=")[1] for p in query.split("&") if p.startswith("sort=")), "-created_at")
         visible = [r for r in catalogue if admin or r["is_published"]]

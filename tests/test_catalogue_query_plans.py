@@ -44,10 +44,22 @@ CASES: list[tuple[str, ProductFilters, str, int, bool, str]] = [
     ("category by price", ProductFilters(category="cat-3"), "price", 2, False, "products_category"),
     ("tag", ProductFilters(tag="tag-7"), "-created_at", 1, False, "products_tags"),
     ("text search", ProductFilters(q="linen shirt 12"), "-created_at", 1, False, "products_search_trgm"),
-    ("price range", ProductFilters(min_price=5000, max_price=6000), "-created_at", 1, False,
-     "products_published_price"),
-    ("price range by price", ProductFilters(min_price=5000, max_price=6000), "price", 1, False,
-     "products_published_price"),
+    (
+        "price range",
+        ProductFilters(min_price=5000, max_price=6000),
+        "-created_at",
+        1,
+        False,
+        "products_published_price",
+    ),
+    (
+        "price range by price",
+        ProductFilters(min_price=5000, max_price=6000),
+        "price",
+        1,
+        False,
+        "products_published_price",
+    ),
     ("in stock", ProductFilters(in_stock=True), "-created_at", 1, False, "products_in_stock_created_at"),
     ("sold out", ProductFilters(in_stock=False), "-created_at", 1, False, "products_sold_out_created_at"),
     ("featured", ProductFilters(featured=True), "-created_at", 1, False, "products_featured_created_at"),
@@ -108,7 +120,8 @@ def test_the_listing_is_one_statement_and_counts_every_match() -> None:
 
     page = list_products(ProductFilters(category="cat-3"), "price", 2, 20, False)
     (expected,) = db.obj.execute_sql(
-        "SELECT count(*) FROM products WHERE category = 'cat-3' AND is_published").fetchone()
+        "SELECT count(*) FROM products WHERE category = 'cat-3' AND is_published"
+    ).fetchone()
     assert page.total == expected and len(page.items) == 20
     prices = [row["price"] for row in page.items]
     assert prices == sorted(prices)

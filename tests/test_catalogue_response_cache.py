@@ -22,8 +22,16 @@ API = "/api/v1/products"
 
 @pytest.fixture
 def item() -> Product:
-    return Product.create(sku="SKU-1", name="Linen Shirt", slug="linen-shirt", price=30000, stock_quantity=5,
-                          category="tops", tags=[], images=[])
+    return Product.create(
+        sku="SKU-1",
+        name="Linen Shirt",
+        slug="linen-shirt",
+        price=30000,
+        stock_quantity=5,
+        category="tops",
+        tags=[],
+        images=[],
+    )
 
 
 def _cache(client: Any) -> CatalogCache:
@@ -86,8 +94,9 @@ def test_a_change_committed_anywhere_clears_this_cache(client: Any, item: Produc
     assert client.get(f"{API}/{item.id}").json()["name"] == "Linen Shirt II"
 
 
-def test_a_reservation_shows_on_the_product_page_at_once(client: Any, item: Product,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_reservation_shows_on_the_product_page_at_once(
+    client: Any, item: Product, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CATALOG_CACHE_TTL", "60")  # so that only the announcement can explain the change
     get_settings.cache_clear()
     try:
@@ -96,8 +105,11 @@ def test_a_reservation_shows_on_the_product_page_at_once(client: Any, item: Prod
         listing = client.get(API).json()
         assert _cache(client).get(f"id:{item.id}") is not None
         Product.update(stock_quantity=2).where(Product.id == item.id).execute()  # a worker reserving 3
-        wait_for(lambda: client.get(f"{API}/{item.id}").json()["available_quantity"] == 2, timeout=15,
-                 what="the page to show the reservation")
+        wait_for(
+            lambda: client.get(f"{API}/{item.id}").json()["available_quantity"] == 2,
+            timeout=15,
+            what="the page to show the reservation",
+        )
         assert client.get(API).json() == listing  # a stock change leaves listings to their TTL
     finally:
         monkeypatch.undo()
@@ -113,8 +125,11 @@ def test_listings_lag_stock_by_at_most_the_ttl(client: Any, item: Product, monke
         assert client.get(API).json()["items"][0]["available_quantity"] == 5
         Product.update(stock_quantity=0).where(Product.id == item.id).execute()  # reserved by checkouts
         assert client.get(API).json()["items"][0]["available_quantity"] == 5  # still cached
-        wait_for(lambda: client.get(API).json()["items"][0]["available_quantity"] == 0, timeout=15,
-                 what="the entry to expire")
+        wait_for(
+            lambda: client.get(API).json()["items"][0]["available_quantity"] == 0,
+            timeout=15,
+            what="the entry to expire",
+        )
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
@@ -138,8 +153,9 @@ def test_postgres_announces_stock_changes_and_other_changes_apart(item: Product)
         assert wait_for(heard, what="the stock announcement") == [f"stock:{item.id}"]
         Product.update(price=1).where(Product.id == item.id).execute()
         assert wait_for(heard, what="the edit's announcement") == ["*"]
-        Product.create(sku="SKU-2", name="Cap", slug="cap", price=1, stock_quantity=1, category="hats", tags=[],
-                       images=[])
+        Product.create(
+            sku="SKU-2", name="Cap", slug="cap", price=1, stock_quantity=1, category="hats", tags=[], images=[]
+        )
         assert wait_for(heard, what="the insert's announcement") == ["*"]
         with db.atomic() as transaction:
             Product.update(stock_quantity=0).where(Product.id == item.id).execute()
@@ -193,8 +209,7 @@ def test_when_the_first_render_fails_the_others_find_out_for_themselves() -> Non
     cache = CatalogCache()
 
     async def scenario() -> list[Any]:
-        return await asyncio.gather(*(cache.through("list:404", render) for _ in range(3)),
-                                    return_exceptions=True)
+        return await asyncio.gather(*(cache.through("list:404", render) for _ in range(3)), return_exceptions=True)
 
     assert all(isinstance(result, LookupError) for result in asyncio.run(scenario()))
     assert len(calls) == 3  # failures are not cached or shared
@@ -204,8 +219,16 @@ def test_when_the_first_render_fails_the_others_find_out_for_themselves() -> Non
 def test_carts_read_together_look_their_products_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from models.cart import store as cart
 
-    item = Product.create(sku="SKU-1", name="Linen Shirt", slug="linen-shirt", price=30000, stock_quantity=5,
-                          category="tops", tags=[], images=[])
+    item = Product.create(
+        sku="SKU-1",
+        name="Linen Shirt",
+        slug="linen-shirt",
+        price=30000,
+        stock_quantity=5,
+        category="tops",
+        tags=[],
+        images=[],
+    )
     queries: list[list[int]] = []
     real = cart.pricing_rows
 
@@ -290,15 +313,24 @@ def test_a_dropped_listener_clears_the_cache_and_listens_again(client: Any, item
     generation = cache._generation
     (killed,) = db.obj.execute_sql(
         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE query = %s AND datname = current_database()", (f'LISTEN "{PRODUCTS_CHANNEL}"',)).fetchone()
+        "WHERE query = %s AND datname = current_database()",
+        (f'LISTEN "{PRODUCTS_CHANNEL}"',),
+    ).fetchone()
     assert killed >= 1
     # The gap: the listener knows at once that it is not subscribed, and the cache is emptied.
-    wait_for(lambda: cache._generation > generation and cache.get(key) is None
-             and not cache.subscription.subscribed.is_set(), what="the gap to clear the cache")
+    wait_for(
+        lambda: (
+            cache._generation > generation and cache.get(key) is None and not cache.subscription.subscribed.is_set()
+        ),
+        what="the gap to clear the cache",
+    )
     _listening(client)  # a new connection, LISTENing (it clears the cache again as it subscribes)
     wait_for(lambda: client.get(page).json() and cache.get(key) is not None, what="the page to be cached again")
     Product.update(stock_quantity=1).where(Product.id == item.id).execute()
     # The page is kept for CATALOG_PRODUCT_TTL (60 s) while listening: only the announcement, heard
     # by the new connection, can drop it this soon.
-    wait_for(lambda: client.get(page).json()["available_quantity"] == 1, timeout=15,
-             what="the new listener to hear the next change")
+    wait_for(
+        lambda: client.get(page).json()["available_quantity"] == 1,
+        timeout=15,
+        what="the new listener to hear the next change",
+    )

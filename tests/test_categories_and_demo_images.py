@@ -11,8 +11,17 @@ API = "/api/v1"
 
 
 def make(sku: str, category: str | None, published: bool = True) -> Product:
-    return Product.create(sku=sku, name=sku, slug=sku.lower(), price=1000, stock_quantity=1, category=category,
-                          is_published=published, tags=[], images=[])
+    return Product.create(
+        sku=sku,
+        name=sku,
+        slug=sku.lower(),
+        price=1000,
+        stock_quantity=1,
+        category=category,
+        is_published=published,
+        tags=[],
+        images=[],
+    )
 
 
 def test_categories_with_counts_of_published_products(client: Any, admin_headers: dict[str, str]) -> None:
@@ -27,8 +36,9 @@ def test_categories_with_counts_of_published_products(client: Any, admin_headers
         {"slug": "tops", "name": "Tops", "product_count": 2},
     ]
     # An administrator's change shows at once (the catalogue cache is cleared by the write).
-    created = client.post(f"{API}/products", headers=admin_headers,
-                          json={"sku": "F", "name": "F", "price": 1000, "category": "shoes"})
+    created = client.post(
+        f"{API}/products", headers=admin_headers, json={"sku": "F", "name": "F", "price": 1000, "category": "shoes"}
+    )
     assert created.status_code == 201, created.text
     slugs = {c["slug"]: c["product_count"] for c in client.get(f"{API}/categories").json()["items"]}
     assert slugs == {"home-fragrance": 1, "shoes": 1, "tops": 2}
@@ -60,8 +70,14 @@ def test_migration_points_old_demo_rows_at_the_served_images() -> None:
 
     migration = importlib.import_module("models.migrations.008_storefront")
     fix = next(s for s in migration.STATEMENTS if s.startswith('UPDATE "products"'))
-    old = Product.create(sku="DEMO-001", name="Linen Overshirt", slug="linen-overshirt", price=1, tags=[],
-                         images=["/static/demo/linen-overshirt.jpg"])
+    old = Product.create(
+        sku="DEMO-001",
+        name="Linen Overshirt",
+        slug="linen-overshirt",
+        price=1,
+        tags=[],
+        images=["/static/demo/linen-overshirt.jpg"],
+    )
     mine = Product.create(sku="MINE-1", name="Mine", slug="mine", price=1, tags=[], images=["/static/demo/mine.jpg"])
     db.obj.execute_sql(fix)
     assert Product.get_by_id(old.id).images == ["/static/demo/linen-overshirt.svg"]

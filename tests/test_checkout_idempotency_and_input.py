@@ -27,22 +27,29 @@ def item() -> Product:
 
 
 def add(client: Any, session: str, product_id: int, quantity: int = 1) -> None:
-    response = client.post(f"{API}/cart/items", json={"product_id": product_id, "quantity": quantity},
-                           headers={"X-Session-ID": session})
+    response = client.post(
+        f"{API}/cart/items", json={"product_id": product_id, "quantity": quantity}, headers={"X-Session-ID": session}
+    )
     assert response.status_code == 200, response.text
 
 
-def post_order(client: Any, headers: dict[str, str], session: str | None = "session-one", key: str | None = None,
-               body: dict[str, Any] | None = None) -> Any:
+def post_order(
+    client: Any,
+    headers: dict[str, str],
+    session: str | None = "session-one",
+    key: str | None = None,
+    body: dict[str, Any] | None = None,
+) -> Any:
     extra = {**({"X-Session-ID": session} if session is not None else {}), **({"Idempotency-Key": key} if key else {})}
     return client.post(f"{API}/orders", json=checkout_body() if body is None else body, headers={**headers, **extra})
 
 
-
-
 def test_requires_authentication(client: Any) -> None:
-    error(client.post(f"{API}/orders", json=checkout_body(), headers={"X-Session-ID": "session-one"}),
-          401, "not_authenticated")
+    error(
+        client.post(f"{API}/orders", json=checkout_body(), headers={"X-Session-ID": "session-one"}),
+        401,
+        "not_authenticated",
+    )
 
 
 def test_empty_cart_is_400(client: Any, shopper: dict[str, str]) -> None:
@@ -60,22 +67,28 @@ def test_missing_or_malformed_session_is_400(client: Any, shopper: dict[str, str
         ({"shipping_method": "teleport", "payment_method": "dummy", "shipping_address": ADDRESS}, "shipping_method"),
         ({"shipping_method": "standard", "payment_method": "cash", "shipping_address": ADDRESS}, "payment_method"),
         ({"shipping_method": "standard", "payment_method": "dummy"}, "body"),
-        ({"shipping_method": "standard", "payment_method": "dummy", "address_id": 1, "shipping_address": ADDRESS},
-         "body"),
-        ({"shipping_method": "standard", "payment_method": "dummy", "shipping_address": {**ADDRESS, "city": ""}},
-         "shipping_address.city"),
+        (
+            {"shipping_method": "standard", "payment_method": "dummy", "address_id": 1, "shipping_address": ADDRESS},
+            "body",
+        ),
+        (
+            {"shipping_method": "standard", "payment_method": "dummy", "shipping_address": {**ADDRESS, "city": ""}},
+            "shipping_address.city",
+        ),
         ({"shipping_method": "standard", "payment_method": "dummy", "shipping_address": ADDRESS, "total": 1}, "total"),
     ],
 )
-def test_invalid_bodies_are_422_naming_the_field(client: Any, shopper: dict[str, str], item: Product,
-                                                 body: dict[str, Any], field: str) -> None:
+def test_invalid_bodies_are_422_naming_the_field(
+    client: Any, shopper: dict[str, str], item: Product, body: dict[str, Any], field: str
+) -> None:
     add(client, "session-one", item.id)
     fields = error(post_order(client, shopper, body=body), 422, "validation_error")["details"]["fields"]
     assert field in fields, fields
 
 
-def test_unknown_discount_code_is_422_and_known_one_discounts(client: Any, shopper: dict[str, str],
-                                                              item: Product) -> None:
+def test_unknown_discount_code_is_422_and_known_one_discounts(
+    client: Any, shopper: dict[str, str], item: Product
+) -> None:
     Discount.create(code="WELCOME10", kind="percent", value=10)
     add(client, "session-one", item.id, 3)
     refused = error(post_order(client, shopper, body=checkout_body(discount_code="NOPE")), 422, "discount_invalid")
@@ -93,8 +106,9 @@ def test_prices_come_from_the_catalogue_not_the_client(client: Any, shopper: dic
     assert order["total"] == 15000 + 3000  # standard shipping under 50,000
 
 
-def test_another_users_address_is_404_and_own_address_is_snapshotted(client: Any, shopper: dict[str, str],
-                                                                    make_user: Any, item: Product) -> None:
+def test_another_users_address_is_404_and_own_address_is_snapshotted(
+    client: Any, shopper: dict[str, str], make_user: Any, item: Product
+) -> None:
     other, _ = make_user(email="eve@example.com")
     foreign = Address.create(user=other.id, **ADDRESS)
     add(client, "session-one", item.id)
@@ -118,8 +132,11 @@ def test_same_key_same_body_returns_the_same_order(client: Any, shopper: dict[st
 def test_same_key_different_body_is_422(client: Any, shopper: dict[str, str], item: Product) -> None:
     add(client, "session-one", item.id)
     assert post_order(client, shopper, key="key-123").status_code == 202
-    error(post_order(client, shopper, key="key-123", body=checkout_body(shipping_method="express")), 422,
-          "idempotency_key_reused")
+    error(
+        post_order(client, shopper, key="key-123", body=checkout_body(shipping_method="express")),
+        422,
+        "idempotency_key_reused",
+    )
     assert Order.select().count() == 1
 
 

@@ -16,14 +16,26 @@ API = "/api/v1"
 
 
 def product(stock: int = 10, price: int = 12000, sku: str = "SKU-1", **extra: Any) -> Product:
-    return Product.create(sku=sku, name=f"Item {sku}", slug=sku.lower(), price=price, stock_quantity=stock,
-                          category="tops", tags=[], images=[f"/img/{sku}.jpg"], **extra)
+    return Product.create(
+        sku=sku,
+        name=f"Item {sku}",
+        slug=sku.lower(),
+        price=price,
+        stock_quantity=stock,
+        category="tops",
+        tags=[],
+        images=[f"/img/{sku}.jpg"],
+        **extra,
+    )
 
 
 def fill_cart(client: Any, session: str, lines: dict[int, int]) -> None:
     for product_id, quantity in lines.items():
-        response = client.post(f"{API}/cart/items", json={"product_id": product_id, "quantity": quantity},
-                               headers={"X-Session-ID": session})
+        response = client.post(
+            f"{API}/cart/items",
+            json={"product_id": product_id, "quantity": quantity},
+            headers={"X-Session-ID": session},
+        )
         assert response.status_code == 200, response.text
 
 
@@ -38,10 +50,14 @@ def status_of(client: Any, headers: dict[str, str], order_id: int) -> dict[str, 
     return response.json()
 
 
-def wait_status(client: Any, headers: dict[str, str], order_id: int, *wanted: str,
-                timeout: float = 15) -> dict[str, Any]:
-    return wait_for(lambda: (s := status_of(client, headers, order_id))["status"] in wanted and s,
-                    timeout=timeout, what=f"order {order_id} to become {wanted}")
+def wait_status(
+    client: Any, headers: dict[str, str], order_id: int, *wanted: str, timeout: float = 15
+) -> dict[str, Any]:
+    return wait_for(
+        lambda: (s := status_of(client, headers, order_id))["status"] in wanted and s,
+        timeout=timeout,
+        what=f"order {order_id} to become {wanted}",
+    )
 
 
 def reserved_order(client: Any, headers: dict[str, str], stock: int = 10, quantity: int = 2) -> tuple[int, Product]:
@@ -65,14 +81,20 @@ def test_happy_path_pending_reserved_confirmed(client: Any, worker: Any) -> None
     assert order["status"] == "pending" and order["payment_status"] == "pending"
     assert order["subtotal"] == 60000 and order["shipping_fee"] == 0 and order["total"] == 60000
     assert order["currency"] == "KRW"
-    assert order["items"][0] | {"product_name": "Item SKU-1", "unit_price": 30000, "quantity": 2,
-                                "subtotal": 60000} == order["items"][0]
+    assert (
+        order["items"][0] | {"product_name": "Item SKU-1", "unit_price": 30000, "quantity": 2, "subtotal": 60000}
+        == order["items"][0]
+    )
 
     wait_status(client, headers, order["id"], "reserved")
     assert Product.get_by_id(item.id).stock_quantity == 3
     # The gateway prepares the payment just after the reservation commits.
-    detail = wait_for(lambda: (d := client.get(f"{API}/orders/{order['id']}", headers=headers).json())
-                      ["payment"]["next_action"] and d, what="the payment to be prepared")
+    detail = wait_for(
+        lambda: (
+            (d := client.get(f"{API}/orders/{order['id']}", headers=headers).json())["payment"]["next_action"] and d
+        ),
+        what="the payment to be prepared",
+    )
     assert detail["payment"]["next_action"] == {"type": "token"}
     assert detail["reserved_until"] is not None
 
@@ -87,11 +109,17 @@ def test_happy_path_pending_reserved_confirmed(client: Any, worker: Any) -> None
     captured = next(e for e in detail["events"] if e["type"] == "payment_captured")
     assert captured["task_id"] and captured["from_status"] == "reserved" and captured["to_status"] == "confirmed"
     assert Product.get_by_id(item.id).stock_quantity == 3
-    wait_for(lambda: EmailLog.get_or_none(EmailLog.order == order["id"], EmailLog.kind == "confirmation",
-                                          EmailLog.status == "sent"), what="the confirmation email")
+    wait_for(
+        lambda: EmailLog.get_or_none(
+            EmailLog.order == order["id"], EmailLog.kind == "confirmation", EmailLog.status == "sent"
+        ),
+        what="the confirmation email",
+    )
     # The paid cart is emptied; the order keeps its snapshot.
-    wait_for(lambda: client.get(f"{API}/cart", headers={"X-Session-ID": "session-one"}).json()["items"] == [],
-             what="the cart to be cleared")
+    wait_for(
+        lambda: client.get(f"{API}/cart", headers={"X-Session-ID": "session-one"}).json()["items"] == [],
+        what="the cart to be cleared",
+    )
 
 
 def test_decline_fails_the_order_and_releases_stock(client: Any, worker: Any) -> None:
@@ -130,7 +158,8 @@ def test_out_of_stock_fails_with_the_lines_named(client: Any, worker: Any) -> No
     Product.update(stock_quantity=2).where(Product.id == item.id).execute()
     refused = place(client, headers, "session-one")
     assert refused.status_code == 409 and refused.json()["error"]["details"]["lines"] == [
-        {"product_id": item.id, "sku": "SKU-1", "requested": 3, "available": 2}]
+        {"product_id": item.id, "sku": "SKU-1", "requested": 3, "available": 2}
+    ]
     Product.update(stock_quantity=3).where(Product.id == item.id).execute()
     failpoints.arm("orders.before_render", "hold")  # committed, reservation not yet published
     with ThreadPoolExecutor(1) as pool:
@@ -179,23 +208,29 @@ def test_admin_ships_and_delivers_then_cancel_is_refused(client: Any, worker: An
     client.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers)
     wait_status(client, headers, order_id, "confirmed")
 
-    forbidden = client.patch(f"{API}/orders/{order_id}", json={"status": "shipped", "tracking_number": "T1"},
-                             headers=headers)
+    forbidden = client.patch(
+        f"{API}/orders/{order_id}", json={"status": "shipped", "tracking_number": "T1"}, headers=headers
+    )
     assert forbidden.status_code == 403 and forbidden.json()["error"]["code"] == "forbidden"
     no_tracking = client.patch(f"{API}/orders/{order_id}", json={"status": "shipped"}, headers=admin)
     assert no_tracking.status_code == 422 and "tracking_number" in no_tracking.json()["error"]["details"]["fields"]
     too_early = client.patch(f"{API}/orders/{order_id}", json={"status": "delivered"}, headers=admin)
     assert too_early.status_code == 409 and too_early.json()["error"]["code"] == "invalid_transition"
 
-    shipped = client.patch(f"{API}/orders/{order_id}", json={"status": "shipped", "tracking_number": "6401-2345-6789",
-                                                            "carrier": "04"}, headers=admin)
+    shipped = client.patch(
+        f"{API}/orders/{order_id}",
+        json={"status": "shipped", "tracking_number": "6401-2345-6789", "carrier": "04"},
+        headers=admin,
+    )
     assert shipped.status_code == 200 and shipped.json()["tracking_number"] == "640123456789"
     refused = client.delete(f"{API}/orders/{order_id}", headers=headers)
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "invalid_state"
     delivered = client.patch(f"{API}/orders/{order_id}", json={"status": "delivered"}, headers=admin)
     assert delivered.status_code == 200 and delivered.json()["delivered_at"]
-    wait_for(lambda: EmailLog.get_or_none(EmailLog.order == order_id, EmailLog.kind == "delivered"),
-             what="the delivered email")
+    wait_for(
+        lambda: EmailLog.get_or_none(EmailLog.order == order_id, EmailLog.kind == "delivered"),
+        what="the delivered email",
+    )
 
 
 def test_status_endpoint_etag_and_304(client: Any, worker: Any) -> None:
@@ -226,8 +261,11 @@ def test_status_long_poll_answers_on_change_or_304_at_the_deadline(live_server: 
         assert unchanged.status_code == 304 and unchanged.headers["ETag"] == etag
 
         answers: list[Any] = []
-        waiting = threading.Thread(target=lambda: answers.append(
-            http.get(url, params={"wait": "20"}, headers={**headers, "If-None-Match": etag})))
+        waiting = threading.Thread(
+            target=lambda: answers.append(
+                http.get(url, params={"wait": "20"}, headers={**headers, "If-None-Match": etag})
+            )
+        )
         waiting.start()
         http.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers)
         waiting.join(30)
@@ -251,9 +289,12 @@ def test_other_users_orders_are_404(client: Any, worker: Any) -> None:
     owner = register_shopper(client, "ana@example.com")
     stranger = register_shopper(client, "eve@example.com")
     order_id, _ = reserved_order(client, owner)
-    for method, path, body in [("GET", f"/orders/{order_id}", None), ("GET", f"/orders/{order_id}/status", None),
-                               ("POST", f"/orders/{order_id}/pay", {"token": "tok_ok"}),
-                               ("DELETE", f"/orders/{order_id}", None)]:
+    for method, path, body in [
+        ("GET", f"/orders/{order_id}", None),
+        ("GET", f"/orders/{order_id}/status", None),
+        ("POST", f"/orders/{order_id}/pay", {"token": "tok_ok"}),
+        ("DELETE", f"/orders/{order_id}", None),
+    ]:
         response = client.request(method, API + path, json=body, headers=stranger)
         assert response.status_code == 404 and response.json()["error"]["code"] == "order_not_found", path
 

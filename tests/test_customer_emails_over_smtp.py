@@ -23,37 +23,68 @@ API = "/api/v1"
 EVIL = '<script>alert("x")</script> Linen'
 TOTAL = {"ko": "32,700원", "en": "₩32,700"}
 SUBJECT_WORDS = {
-    "ko": {"awaiting_deposit": "입금 안내", "confirmation": "주문이 확인되었습니다", "shipped": "발송되었습니다",
-           "delivered": "배송이 완료되었습니다",
-           "cancelled": "주문이 취소되었습니다", "refunded": "환불이 완료되었습니다",
-           "payment_failed": "결제가 완료되지 않았습니다", "expired": "결제 기한이 지나"},
-    "en": {"awaiting_deposit": "to complete order", "confirmation": "is confirmed", "shipped": "is on its way",
-           "delivered": "was delivered",
-           "cancelled": "was cancelled", "refunded": "Your refund", "payment_failed": "did not go through",
-           "expired": "no payment in time"},
+    "ko": {
+        "awaiting_deposit": "입금 안내",
+        "confirmation": "주문이 확인되었습니다",
+        "shipped": "발송되었습니다",
+        "delivered": "배송이 완료되었습니다",
+        "cancelled": "주문이 취소되었습니다",
+        "refunded": "환불이 완료되었습니다",
+        "payment_failed": "결제가 완료되지 않았습니다",
+        "expired": "결제 기한이 지나",
+    },
+    "en": {
+        "awaiting_deposit": "to complete order",
+        "confirmation": "is confirmed",
+        "shipped": "is on its way",
+        "delivered": "was delivered",
+        "cancelled": "was cancelled",
+        "refunded": "Your refund",
+        "payment_failed": "did not go through",
+        "expired": "no payment in time",
+    },
 }
 # What only that kind says, in each language (text part).
 KIND_LINES = {
-    "ko": {"awaiting_deposit": "입금 계좌: 신한은행 56211-0212-3456 (예금주 모던샵)",
-           "confirmation": "입금 기한: 2026년 12월 2일 (수) 23:59", "shipped": "송장번호: 640123456789",
-           "delivered": "배송 완료되었습니다", "cancelled": "요청하신 대로 주문이 취소되었습니다",
-           "refunded": "결제 금액 32,700원이", "payment_failed": "장바구니는 그대로 남아 있으니",
-           "expired": "입금 기한(2026년 12월 2일 (수) 23:59)까지 입금이 확인되지 않아"},
-    "en": {"awaiting_deposit": "Account: 신한은행 56211-0212-3456 (holder: 모던샵)",
-           "confirmation": "Transfer by: 2 Dec 2026, 23:59 KST", "shipped": "Tracking number: 640123456789",
-           "delivered": "was delivered on", "cancelled": "cancelled as you asked",
-           "refunded": "We refunded ₩32,700", "payment_failed": "Your cart is still there",
-           "expired": "No transfer arrived by the deadline (2 Dec 2026, 23:59 KST)"},
+    "ko": {
+        "awaiting_deposit": "입금 계좌: 신한은행 56211-0212-3456 (예금주 모던샵)",
+        "confirmation": "입금 기한: 2026년 12월 2일 (수) 23:59",
+        "shipped": "송장번호: 640123456789",
+        "delivered": "배송 완료되었습니다",
+        "cancelled": "요청하신 대로 주문이 취소되었습니다",
+        "refunded": "결제 금액 32,700원이",
+        "payment_failed": "장바구니는 그대로 남아 있으니",
+        "expired": "입금 기한(2026년 12월 2일 (수) 23:59)까지 입금이 확인되지 않아",
+    },
+    "en": {
+        "awaiting_deposit": "Account: 신한은행 56211-0212-3456 (holder: 모던샵)",
+        "confirmation": "Transfer by: 2 Dec 2026, 23:59 KST",
+        "shipped": "Tracking number: 640123456789",
+        "delivered": "was delivered on",
+        "cancelled": "cancelled as you asked",
+        "refunded": "We refunded ₩32,700",
+        "payment_failed": "Your cart is still there",
+        "expired": "No transfer arrived by the deadline (2 Dec 2026, 23:59 KST)",
+    },
 }
-VIRTUAL_ACCOUNT = {"bank": "신한은행", "account_number": "56211-0212-3456", "holder": "모던샵",
-                   "due_date": "2026-12-02T14:59:59+00:00"}
+VIRTUAL_ACCOUNT = {
+    "bank": "신한은행",
+    "account_number": "56211-0212-3456",
+    "holder": "모던샵",
+    "due_date": "2026-12-02T14:59:59+00:00",
+}
 
 
 @pytest.fixture
 def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SMTPSink]:
     sink = SMTPSink().start()
-    for name, value in {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(sink.port), "MAIL_FROM": "shop@example.com",
-                        "SHOP_NAME": "모던샵", "STOREFRONT_URL": "https://shop.example"}.items():
+    for name, value in {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(sink.port),
+        "MAIL_FROM": "shop@example.com",
+        "SHOP_NAME": "모던샵",
+        "STOREFRONT_URL": "https://shop.example",
+    }.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     yield sink
@@ -71,11 +102,19 @@ def customer(make_user: Any, locale: str | None, email: str = "minji@example.com
 def order_for(user: User) -> Order:
     """An order that has been through everything an email can report: paid into a virtual account,
     shipped, delivered, cancelled by its customer, refunded."""
-    order = make_order(user, status="delivered", product_name=EVIL, payment_method="toss", payment_gateway="toss",
-                       payment_details={"virtual_account": VIRTUAL_ACCOUNT},
-                       carrier="04", tracking_number="640123456789", shipped_at=datetime(2026, 12, 3, 1, 0, tzinfo=UTC),
-                       delivered_at=datetime(2026, 12, 4, 6, 30, tzinfo=UTC),
-                       cancelled_at=datetime(2026, 12, 1, 2, 0, tzinfo=UTC))
+    order = make_order(
+        user,
+        status="delivered",
+        product_name=EVIL,
+        payment_method="toss",
+        payment_gateway="toss",
+        payment_details={"virtual_account": VIRTUAL_ACCOUNT},
+        carrier="04",
+        tracking_number="640123456789",
+        shipped_at=datetime(2026, 12, 3, 1, 0, tzinfo=UTC),
+        delivered_at=datetime(2026, 12, 4, 6, 30, tzinfo=UTC),
+        cancelled_at=datetime(2026, 12, 1, 2, 0, tzinfo=UTC),
+    )
     OrderEvent.create(order=order.id, type="order_cancelled", detail={"by": "customer", "reason": "customer"})
     OrderEvent.create(order=order.id, type="payment_refunded", detail={"transaction_id": "t", "amount": 32700})
     return order
@@ -91,8 +130,9 @@ def parts(message: EmailMessage) -> tuple[str, str]:
 
 @pytest.mark.parametrize("locale", ["ko", "en"])
 @pytest.mark.parametrize("kind", mail.KINDS)
-def test_each_order_email_arrives_complete_in_each_language(smtp: SMTPSink, make_user: Any, kind: str,
-                                                           locale: str) -> None:
+def test_each_order_email_arrives_complete_in_each_language(
+    smtp: SMTPSink, make_user: Any, kind: str, locale: str
+) -> None:
     order = order_for(customer(make_user, locale))
     assert mail.send_order_email(order.id, kind) is True
     [message] = smtp.messages
@@ -118,11 +158,18 @@ def test_confirmation_lists_items_totals_address_and_payment(smtp: SMTPSink, mak
     order = order_for(customer(make_user, "ko"))
     mail.send_order_email(order.id, "confirmation")
     text, html = parts(smtp.messages[0])
-    for line in (f"- {EVIL} (SKU-LINEN) 2개  24,000원", "- Cotton Socks (SKU-SOCKS) 1개  9,000원",
-                 "상품 금액: 33,000원", "배송비 (일반 배송): 3,000원", "할인 (WELCOME10): -3,300원",
-                 "총 결제 금액: 32,700원", "가상계좌 입금: 신한은행 56211-0212-3456 (예금주 모던샵)",
-                 "김민지 / 010-1234-5678", "(04524) 서울특별시 중구 세종대로 110 3층",
-                 f"주문 상세 보기: https://shop.example/orders/{order.id}"):
+    for line in (
+        f"- {EVIL} (SKU-LINEN) 2개  24,000원",
+        "- Cotton Socks (SKU-SOCKS) 1개  9,000원",
+        "상품 금액: 33,000원",
+        "배송비 (일반 배송): 3,000원",
+        "할인 (WELCOME10): -3,300원",
+        "총 결제 금액: 32,700원",
+        "가상계좌 입금: 신한은행 56211-0212-3456 (예금주 모던샵)",
+        "김민지 / 010-1234-5678",
+        "(04524) 서울특별시 중구 세종대로 110 3층",
+        f"주문 상세 보기: https://shop.example/orders/{order.id}",
+    ):
         assert line in text, line
     assert "56211-0212-3456" in html and "세종대로 110" in html
     assert f'href="https://shop.example/orders/{order.id}"' in html
@@ -147,14 +194,17 @@ def test_each_kind_is_sent_once_however_often_it_is_asked_for(smtp: SMTPSink, ma
     assert (row.status, row.attempts, row.recipient) == ("sent", 1, "minji@example.com")
 
 
-def test_the_language_is_the_customers_else_the_shops_default(smtp: SMTPSink, make_user: Any,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_language_is_the_customers_else_the_shops_default(
+    smtp: SMTPSink, make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     english = order_for(customer(make_user, "en", "emma@example.com"))
     undecided = order_for(customer(make_user, None, "noone@example.com"))
     mail.send_order_email(english.id, "shipped")
     mail.send_order_email(undecided.id, "shipped")
     assert [parts(m)[0].splitlines()[0] for m in smtp.messages] == [
-        "Hello Kim Minji,", "Kim Minji 고객님, 안녕하세요. 모던샵입니다."]
+        "Hello Kim Minji,",
+        "Kim Minji 고객님, 안녕하세요. 모던샵입니다.",
+    ]
     monkeypatch.setenv("DEFAULT_LOCALE", "en")
     get_settings.cache_clear()
     mail.send_order_email(undecided.id, "delivered")
@@ -175,13 +225,15 @@ def test_smtp_down_is_retryable_and_the_email_goes_once_it_is_back(smtp: SMTPSin
     assert EmailLog.get(EmailLog.order == order.id).attempts == 2
 
 
-def test_abandoned_cart_reminder_goes_once_to_the_carts_owner(smtp: SMTPSink, make_user: Any, client: Any,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_abandoned_cart_reminder_goes_once_to_the_carts_owner(
+    smtp: SMTPSink, make_user: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     owner = customer(make_user, "ko")
     tee = Product.create(sku="TEE-1", name=EVIL, slug="tee", price=19000, stock_quantity=5, tags=[], images=[])
     for session in ("owned-cart-1", "guest-cart-1"):
-        added = client.post(f"{API}/cart/items", json={"product_id": tee.id, "quantity": 2},
-                            headers={"X-Session-ID": session})
+        added = client.post(
+            f"{API}/cart/items", json={"product_id": tee.id, "quantity": 2}, headers={"X-Session-ID": session}
+        )
         assert added.status_code == 200
     cart.set_owner("owned-cart-1", owner.id)
     monkeypatch.setenv("ABANDONED_CART_AFTER", "-1")

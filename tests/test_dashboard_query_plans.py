@@ -63,8 +63,9 @@ def test_every_dashboard_figure_uses_an_index_on_100k_orders(make_user: Any) -> 
     db.obj.execute_sql(PRODUCTS)
     db.obj.execute_sql(ORDERS_SQL, {"user": user.id})
     db.obj.execute_sql(ITEMS)
-    db.obj.execute_sql("UPDATE orders SET payment_flag = 'the gateway says voided', payment_flagged_at = now() "
-                       "WHERE id %% 1000 = 0")  # a few payments reconciliation could not settle
+    db.obj.execute_sql(
+        "UPDATE orders SET payment_flag = 'the gateway says voided', payment_flagged_at = now() WHERE id %% 1000 = 0"
+    )  # a few payments reconciliation could not settle
     # Every shipped or delivered order has its shipment; a few shipped ones fail to track.
     db.obj.execute_sql("""INSERT INTO shipments (order_id, level, delivered, failures, created_at, stopped_reason)
                           SELECT id, CASE WHEN status = 'delivered' THEN 6 ELSE 3 END, status = 'delivered',
@@ -80,13 +81,15 @@ def test_every_dashboard_figure_uses_an_index_on_100k_orders(make_user: Any) -> 
         plan = raw if isinstance(raw, list) else json.loads(raw)
         nodes = _walk(plan[0]["Plan"])
         used = sorted({n["Index Name"] for n in nodes if "Index Name" in n})
-        seq_scans = sorted({n["Relation Name"] for n in nodes if n["Node Type"] == "Seq Scan"
-                            and n.get("Relation Name") in SCANNED})
+        seq_scans = sorted(
+            {n["Relation Name"] for n in nodes if n["Node Type"] == "Seq Scan" and n.get("Relation Name") in SCANNED}
+        )
         millis = plan[0]["Execution Time"]
         report.append(f"{figure:18} {millis:8.2f} ms  {', '.join(used)}")
         if seq_scans or EXPECTED[figure] not in used:
-            failures.append(f"{figure}: seq scans of {seq_scans}, indexes {used}, {millis:.1f} ms\n"
-                            + json.dumps(plan, indent=1))
+            failures.append(
+                f"{figure}: seq scans of {seq_scans}, indexes {used}, {millis:.1f} ms\n" + json.dumps(plan, indent=1)
+            )
     print("\n" + "\n".join(report))
     assert not failures, "\n\n".join(failures)
 

@@ -24,8 +24,9 @@ API = "/api/v1"
 def paid_order(client: Any, headers: dict[str, str]) -> int:
     item = Product.create(sku="SKU-1", name="Tee", slug="tee", price=20000, stock_quantity=5, tags=[], images=[])
     client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1}, headers={"X-Session-ID": "s-refund"})
-    order_id = int(client.post(f"{API}/orders", json=checkout_body(),
-                               headers={**headers, "X-Session-ID": "s-refund"}).json()["id"])
+    order_id = int(
+        client.post(f"{API}/orders", json=checkout_body(), headers={**headers, "X-Session-ID": "s-refund"}).json()["id"]
+    )
     wait_for(lambda: Order.get_by_id(order_id).payment_next_action, what="the payment to be prepared")
     assert client.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers).status_code == 202
     wait_for(lambda: Order.get_by_id(order_id).payment_status == "paid", what="the capture")
@@ -73,15 +74,38 @@ def test_any_flagged_paid_order_is_left_out_of_the_refund_redrive(make_user: Any
     # Flags a person must look at (a refund that needs a bank account, ...) are not retried every
     # 15 seconds either; reconciliation asks the gateway before it retries anything.
     user, _ = make_user()
-    flagged = Order.create(order_number="ORD-FLAG-1", user=user.id, status="cancelled", payment_status="paid",
-                           currency="KRW", subtotal=1000, total=1000, shipping_address={}, shipping_method="standard",
-                           payment_method="dummy", payment_gateway="dummy", payment_transaction_id="dummy_ch_x",
-                           payment_flag="refund needs a person: a bank account", payment_flagged_at=utcnow(),
-                           updated_at=utcnow() - timedelta(minutes=5))
-    unflagged = Order.create(order_number="ORD-FLAG-2", user=user.id, status="cancelled", payment_status="paid",
-                             currency="KRW", subtotal=1000, total=1000, shipping_address={},
-                             shipping_method="standard", payment_method="dummy", payment_gateway="dummy",
-                             payment_transaction_id="dummy_ch_y", updated_at=utcnow() - timedelta(minutes=5))
+    flagged = Order.create(
+        order_number="ORD-FLAG-1",
+        user=user.id,
+        status="cancelled",
+        payment_status="paid",
+        currency="KRW",
+        subtotal=1000,
+        total=1000,
+        shipping_address={},
+        shipping_method="standard",
+        payment_method="dummy",
+        payment_gateway="dummy",
+        payment_transaction_id="dummy_ch_x",
+        payment_flag="refund needs a person: a bank account",
+        payment_flagged_at=utcnow(),
+        updated_at=utcnow() - timedelta(minutes=5),
+    )
+    unflagged = Order.create(
+        order_number="ORD-FLAG-2",
+        user=user.id,
+        status="cancelled",
+        payment_status="paid",
+        currency="KRW",
+        subtotal=1000,
+        total=1000,
+        shipping_address={},
+        shipping_method="standard",
+        payment_method="dummy",
+        payment_gateway="dummy",
+        payment_transaction_id="dummy_ch_y",
+        updated_at=utcnow() - timedelta(minutes=5),
+    )
     with events.collecting() as emitted:
         pipeline.redrive()
     assert RefundPayment(unflagged.id) in emitted and RefundPayment(flagged.id) not in emitted

@@ -23,11 +23,27 @@ def test_admin_edits_survive_the_next_start() -> None:
     Product.update(sku="MY-OWN-SKU", stock_quantity=1).where(Product.sku == "DEMO-003").execute()
     Product.delete().where(Product.sku == "DEMO-005").execute()
     # A new product taking a demo product's old SKU, another taking a demo name (and so its slug).
-    Product.create(sku="DEMO-003", name="Something else", slug="something-else", price=1000, stock_quantity=5,
-                   category="tops", tags=[], images=[])
+    Product.create(
+        sku="DEMO-003",
+        name="Something else",
+        slug="something-else",
+        price=1000,
+        stock_quantity=5,
+        category="tops",
+        tags=[],
+        images=[],
+    )
     Product.update(slug="linen-overshirt-old").where(Product.sku == "DEMO-001").execute()
-    Product.create(sku="NEW-1", name="Linen Overshirt", slug="linen-overshirt", price=1000, stock_quantity=5,
-                   category="tops", tags=[], images=[])
+    Product.create(
+        sku="NEW-1",
+        name="Linen Overshirt",
+        slug="linen-overshirt",
+        price=1000,
+        stock_quantity=5,
+        category="tops",
+        tags=[],
+        images=[],
+    )
     count = Product.select().count()
 
     assert demo.seed(admin_email="admin@example.com")[0] == 0  # a start after the edits: no error
@@ -37,10 +53,26 @@ def test_admin_edits_survive_the_next_start() -> None:
 
 
 def test_a_catalogue_using_demo_slugs_or_skus_does_not_stop_the_first_load() -> None:
-    Product.create(sku="OWN-1", name="Stoneware Mug", slug="stoneware-mug", price=1000, stock_quantity=5,
-                   category="home", tags=[], images=[])
-    Product.create(sku="DEMO-002", name="Own tee", slug="own-tee", price=1000, stock_quantity=5,
-                   category="tops", tags=[], images=[])
+    Product.create(
+        sku="OWN-1",
+        name="Stoneware Mug",
+        slug="stoneware-mug",
+        price=1000,
+        stock_quantity=5,
+        category="home",
+        tags=[],
+        images=[],
+    )
+    Product.create(
+        sku="DEMO-002",
+        name="Own tee",
+        slug="own-tee",
+        price=1000,
+        stock_quantity=5,
+        category="tops",
+        tags=[],
+        images=[],
+    )
     assert demo.seed_catalogue() == len(demo.CATALOGUE) - 2
     assert demo.seed_catalogue() == 0
 

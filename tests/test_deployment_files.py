@@ -45,8 +45,14 @@ def compose_binary() -> str:
 
 def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in {*SECRETS, "CORS_ORIGINS", "FORWARDED_ALLOW_IPS"}}
-    return subprocess.run([compose_binary(), "-f", str(ROOT / "docker-compose.yml"), "config", "--format", "json"],
-                          cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [compose_binary(), "-f", str(ROOT / "docker-compose.yml"), "config", "--format", "json"],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -109,8 +115,9 @@ class Service:
     def __init__(self, name: str, command: list[str], env: dict[str, str], log: Path) -> None:
         self.name, self.env = name, env
         with open(log, "ab") as out:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def healthy(self, test: list[str]) -> bool:
         """Docker's healthcheck: CMD runs the list, CMD-SHELL runs the string with /bin/sh -c."""
@@ -146,13 +153,19 @@ def services(config: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
     try:
         for name in ["web", "worker", "flower"]:
             spec = config["services"][name]
-            env = {**spec["environment"],
-                   # The suite's servers stand in for the compose network's.
-                   "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"],
-                   "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(free_port()),
-                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-                   "PYTHONPATH": str(tmp / "site"), "HOSTNAME": socket.gethostname(), "HOME": str(tmp),
-                   "XDG_RUNTIME_DIR": os.environ.get("XDG_RUNTIME_DIR", str(tmp))}
+            env = {
+                **spec["environment"],
+                # The suite's servers stand in for the compose network's.
+                "DATABASE_URL": os.environ["DATABASE_URL"],
+                "REDIS_URL": os.environ["REDIS_URL"],
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(free_port()),
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                "PYTHONPATH": str(tmp / "site"),
+                "HOSTNAME": socket.gethostname(),
+                "HOME": str(tmp),
+                "XDG_RUNTIME_DIR": os.environ.get("XDG_RUNTIME_DIR", str(tmp)),
+            }
             command = _unescape(spec.get("command") or _image_cmd())
             test = _unescape(spec["healthcheck"]["test"])
             if name == "web":
@@ -164,10 +177,19 @@ def services(config: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -
                 test = [part.replace("5555", str(flower_port)) for part in test]
             started[name] = (Service(name, command, env, tmp / f"{name}.log"), test)
         for name, (service, test) in started.items():
-            wait_for(lambda s=service, t=test: s.healthy(t), timeout=90, interval=1,
-                     what=f"{name}'s healthcheck (log: {tmp / (name + '.log')})")
-        yield {"web": f"http://127.0.0.1:{web_port}", "flower": f"http://127.0.0.1:{flower_port}",
-               "prometheus": prom, "processes": started, "logs": tmp}
+            wait_for(
+                lambda s=service, t=test: s.healthy(t),
+                timeout=90,
+                interval=1,
+                what=f"{name}'s healthcheck (log: {tmp / (name + '.log')})",
+            )
+        yield {
+            "web": f"http://127.0.0.1:{web_port}",
+            "flower": f"http://127.0.0.1:{flower_port}",
+            "prometheus": prom,
+            "processes": started,
+            "logs": tmp,
+        }
     finally:
         for service, _ in started.values():
             service.stop()
@@ -183,8 +205,11 @@ def test_web_starts_as_its_container_does(services: dict[str, Any]) -> None:
     for _ in range(4):
         httpx.get(f"{web}/healthz", timeout=10)
     metrics = httpx.get(f"{web}/metrics", timeout=10).text
-    counted = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-                  if line.startswith('http_requests_total{method="GET",route="/healthz"'))
+    counted = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith('http_requests_total{method="GET",route="/healthz"')
+    )
     assert counted >= 4  # every worker's requests, added up from the multiprocess directory
 
 
@@ -195,9 +220,12 @@ def test_gunicorn_ignores_forwarded_for_from_an_untrusted_peer(services: dict[st
 
     limit = int(get_settings().register_rate_limit.split("/")[0])
     statuses = [
-        httpx.post(f"{services['web']}/api/v1/auth/register", headers={"X-Forwarded-For": f"198.51.100.{n}"},
-                   json={"email": f"gunicorn{n}@example.com", "password": "long-enough-1", "full_name": "G"},
-                   timeout=20).status_code
+        httpx.post(
+            f"{services['web']}/api/v1/auth/register",
+            headers={"X-Forwarded-For": f"198.51.100.{n}"},
+            json={"email": f"gunicorn{n}@example.com", "password": "long-enough-1", "full_name": "G"},
+            timeout=20,
+        ).status_code
         for n in range(limit + 1)
     ]
     assert statuses[-1] == 429, statuses
@@ -223,9 +251,13 @@ def test_services_stop_cleanly_on_sigterm(services: dict[str, Any]) -> None:
 def test_the_migrate_service_runs_as_its_container_does(config: dict[str, Any], tmp_path: Path) -> None:
     (tmp_path / "sitecustomize.py").write_text(BLOCKER)
     spec = config["services"]["migrate"]
-    env = {**spec["environment"], "DATABASE_URL": os.environ["DATABASE_URL"], "REDIS_URL": os.environ["REDIS_URL"],
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(tmp_path)}
-    result = subprocess.run(spec["command"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=120)
+    env = {
+        **spec["environment"],
+        "DATABASE_URL": os.environ["DATABASE_URL"],
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(tmp_path),
+    }
+    result = subprocess.run(spec["command"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout

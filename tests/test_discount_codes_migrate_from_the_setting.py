@@ -38,8 +38,10 @@ def _discounts(url: str) -> list[tuple[Any, ...]]:
     conn = psycopg2.connect(url)
     try:
         with conn.cursor() as cursor:
-            cursor.execute("SELECT code, kind, value, min_subtotal, usage_limit, per_customer_limit, used_count, "
-                           "active FROM discounts ORDER BY code")
+            cursor.execute(
+                "SELECT code, kind, value, min_subtotal, usage_limit, per_customer_limit, used_count, "
+                "active FROM discounts ORDER BY code"
+            )
             return cursor.fetchall()
     finally:
         conn.close()
@@ -53,8 +55,10 @@ def test_the_settings_codes_become_discounts(scratch: tuple[str, str], discount_
     database = dbmod.init_db(first)
     router(database).run()
     database.close_all()
-    assert _discounts(first) == [("SAVE5000", "fixed", 5000, 0, None, None, 0, True),
-                                 ("WELCOME10", "percent", 10, 0, None, None, 0, True)]
+    assert _discounts(first) == [
+        ("SAVE5000", "fixed", 5000, 0, None, None, 0, True),
+        ("WELCOME10", "percent", 10, 0, None, None, 0, True),
+    ]
 
     discount_codes(None)  # never set: the setting's old default keeps working
     database = dbmod.init_db(second)
@@ -65,7 +69,11 @@ def test_the_settings_codes_become_discounts(scratch: tuple[str, str], discount_
 
 def test_the_setting_is_retired() -> None:
     assert not hasattr(load_settings(), "discount_codes")
-    readers = [path.relative_to(ROOT) for package in ("models", "web", "tasks")
-               for path in (ROOT / package).rglob("*.py") if "DISCOUNT_CODES" in path.read_text()]
+    readers = [
+        path.relative_to(ROOT)
+        for package in ("models", "web", "tasks")
+        for path in (ROOT / package).rglob("*.py")
+        if "DISCOUNT_CODES" in path.read_text()
+    ]
     assert readers == [Path("models/migrations/010_roadmap.py")]
     assert migration.retired_codes("A=5%,B=0,C=x") == [("A", "percent", 5)]

@@ -24,8 +24,9 @@ API = "/api/v1"
 def test_fifty_checkouts_for_ten_uses_left(live_server: Any, worker: Any, make_user: Any) -> None:
     import httpx2 as httpx
 
-    item = Product.create(sku="PLENTY", name="Plenty", slug="plenty", price=10000, stock_quantity=500, tags=[],
-                          images=[])
+    item = Product.create(
+        sku="PLENTY", name="Plenty", slug="plenty", price=10000, stock_quantity=500, tags=[], images=[]
+    )
     code = Discount.create(code="LAST10", kind="fixed", value=1000, usage_limit=15, used_count=5)
     shoppers = [make_user()[1] for _ in range(50)]
     for i in range(50):
@@ -35,8 +36,11 @@ def test_fifty_checkouts_for_ten_uses_left(live_server: Any, worker: Any, make_u
         """The order's id, or None when the checkout itself was refused: the worker claims uses while
         shoppers are still ordering, so a late shopper may already be told the code is used up."""
         with httpx.Client(base_url=live_server.url, timeout=120) as http:  # a loaded machine: correctness only
-            response = http.post(f"{API}/orders", json=checkout_body(discount_code="last10"),
-                                 headers={**shoppers[i], "X-Session-ID": f"session-{i:04d}"})
+            response = http.post(
+                f"{API}/orders",
+                json=checkout_body(discount_code="last10"),
+                headers={**shoppers[i], "X-Session-ID": f"session-{i:04d}"},
+            )
             if response.status_code == 422:
                 assert response.json()["error"]["code"] == "discount_exhausted", response.text
                 return None
@@ -62,12 +66,29 @@ def _orders(users: list[Any], product: Product, code: Discount, per_user: int) -
     ids = []
     for user in users:
         for n in range(per_user):
-            order = Order.create(order_number=f"T-{user.id}-{n}", user=user.id, currency="KRW", subtotal=1000,
-                                 discount_amount=100, total=900, shipping_address={}, shipping_method="standard",
-                                 payment_method="dummy", payment_gateway="dummy", discount=code.id,
-                                 discount_code=code.code)
-            OrderItem.create(order=order.id, product=product.id, product_name="x", product_sku="x", unit_price=1000,
-                             quantity=1, subtotal=1000)
+            order = Order.create(
+                order_number=f"T-{user.id}-{n}",
+                user=user.id,
+                currency="KRW",
+                subtotal=1000,
+                discount_amount=100,
+                total=900,
+                shipping_address={},
+                shipping_method="standard",
+                payment_method="dummy",
+                payment_gateway="dummy",
+                discount=code.id,
+                discount_code=code.code,
+            )
+            OrderItem.create(
+                order=order.id,
+                product=product.id,
+                product_name="x",
+                product_sku="x",
+                unit_price=1000,
+                quantity=1,
+                subtotal=1000,
+            )
             ids.append(order.id)
     return ids
 

@@ -26,8 +26,9 @@ API = "/api/v1"
 
 @pytest.fixture
 def item() -> Product:
-    return Product.create(sku="D-1", name="Linen shirt", slug="linen-shirt", price=20000, stock_quantity=20,
-                          tags=[], images=[])
+    return Product.create(
+        sku="D-1", name="Linen shirt", slug="linen-shirt", price=20000, stock_quantity=20, tags=[], images=[]
+    )
 
 
 def discount(code: str = "SAVE10", kind: str = "percent", value: int = 10, **extra: Any) -> Discount:
@@ -70,23 +71,28 @@ def test_percent_and_fixed_codes_price_the_order(make_user: Any, item: Product) 
     assert (order.discount_amount, order.total) == (20000, 3000)
 
 
-@pytest.mark.parametrize(("setup", "code", "words"), [
-    ({}, "discount_invalid", "is not valid"),
-    ({"active": False}, "discount_invalid", "is not valid"),
-    ({"starts_at": "future"}, "discount_invalid", "can be used from"),
-    ({"ends_at": "past"}, "discount_expired", "expired on"),
-    ({"usage_limit": 2, "used_count": 2}, "discount_exhausted", "has been used up"),
-    ({"min_subtotal": 50000}, "discount_min_subtotal", "add 30,000 KRW more"),
-])
-def test_each_refusal_is_a_422_a_shopper_can_read(client: Any, make_user: Any, item: Product,
-                                                  setup: dict[str, Any], code: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("setup", "code", "words"),
+    [
+        ({}, "discount_invalid", "is not valid"),
+        ({"active": False}, "discount_invalid", "is not valid"),
+        ({"starts_at": "future"}, "discount_invalid", "can be used from"),
+        ({"ends_at": "past"}, "discount_expired", "expired on"),
+        ({"usage_limit": 2, "used_count": 2}, "discount_exhausted", "has been used up"),
+        ({"min_subtotal": 50000}, "discount_min_subtotal", "add 30,000 KRW more"),
+    ],
+)
+def test_each_refusal_is_a_422_a_shopper_can_read(
+    client: Any, make_user: Any, item: Product, setup: dict[str, Any], code: str, words: str
+) -> None:
     _, headers = make_user()
     if setup:
         when = {"future": utcnow() + timedelta(days=1), "past": utcnow() - timedelta(seconds=1)}
         discount("SPRING", **{k: when.get(v, v) if isinstance(v, str) else v for k, v in setup.items()})
     client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1}, headers={"X-Session-ID": "s-refused"})
-    response = client.post(f"{API}/orders", json=checkout_body(discount_code="spring"),
-                           headers={**headers, "X-Session-ID": "s-refused"})
+    response = client.post(
+        f"{API}/orders", json=checkout_body(discount_code="spring"), headers={**headers, "X-Session-ID": "s-refused"}
+    )
     error = assert_error(response, 422, code)
     assert words in error["message"] and "SPRING" in error["message"]
     assert error["details"]["field"] == "discount_code"
@@ -109,8 +115,7 @@ def test_per_customer_limit_counts_the_customers_held_uses(make_user: Any, item:
     assert place(ana, item).discount_amount == 2000
 
 
-def test_the_use_is_claimed_at_reservation_and_given_back_when_the_order_closes(make_user: Any,
-                                                                                item: Product) -> None:
+def test_the_use_is_claimed_at_reservation_and_given_back_when_the_order_closes(make_user: Any, item: Product) -> None:
     user, _ = make_user()
     d = discount(usage_limit=5)
     order = place(user, item)
@@ -151,8 +156,7 @@ def test_the_use_is_claimed_at_reservation_and_given_back_when_the_order_closes(
     assert used(d) == 1 and Order.get_by_id(order.id).discount_held
 
 
-def test_an_order_whose_code_ran_out_before_reservation_fails_and_holds_nothing(make_user: Any,
-                                                                               item: Product) -> None:
+def test_an_order_whose_code_ran_out_before_reservation_fails_and_holds_nothing(make_user: Any, item: Product) -> None:
     """The decision: the shopper saw the discounted total when placing the order; charging more would
     surprise them, so the order fails (nothing held, nothing charged) and says why."""
     ana, _ = make_user()
@@ -187,8 +191,9 @@ def test_a_deleted_discount_leaves_placed_orders_at_their_price(make_user: Any, 
 
 def test_an_order_failing_for_stock_claims_no_use(make_user: Any) -> None:
     user, _ = make_user()
-    scarce = Product.create(sku="D-2", name="Last one", slug="last-one", price=10000, stock_quantity=1, tags=[],
-                            images=[])
+    scarce = Product.create(
+        sku="D-2", name="Last one", slug="last-one", price=10000, stock_quantity=1, tags=[], images=[]
+    )
     d = discount(usage_limit=3)
     order = place(user, scarce, 1)
     Product.update(stock_quantity=0).where(Product.id == scarce.id).execute()
@@ -202,16 +207,26 @@ def test_guests_use_codes_but_not_the_ones_limited_per_customer(client: Any, ite
     d = discount(usage_limit=5)
     discount("ONCE", "fixed", 3000, per_customer_limit=1)
     guest = {"email": "guest@example.com", "phone": "010-1234-5678", "full_name": "Guest"}
-    client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1},
-                headers={"X-Session-ID": "session-guest"})
-    refused = client.post(f"{API}/orders", json=checkout_body(guest=guest, discount_code="once"),
-                          headers={"X-Session-ID": "session-guest"})
+    client.post(
+        f"{API}/cart/items", json={"product_id": item.id, "quantity": 1}, headers={"X-Session-ID": "session-guest"}
+    )
+    refused = client.post(
+        f"{API}/orders",
+        json=checkout_body(guest=guest, discount_code="once"),
+        headers={"X-Session-ID": "session-guest"},
+    )
     assert "sign in" in assert_error(refused, 422, "discount_invalid")["message"]
-    quoted = client.post(f"{API}/cart/quote", json={"shipping_method": "standard", "discount_code": "once"},
-                         headers={"X-Session-ID": "session-guest"})
+    quoted = client.post(
+        f"{API}/cart/quote",
+        json={"shipping_method": "standard", "discount_code": "once"},
+        headers={"X-Session-ID": "session-guest"},
+    )
     assert quoted.json() == refused.json()
-    placed = client.post(f"{API}/orders", json=checkout_body(guest=guest, discount_code="save10"),
-                         headers={"X-Session-ID": "session-guest"})
+    placed = client.post(
+        f"{API}/orders",
+        json=checkout_body(guest=guest, discount_code="save10"),
+        headers={"X-Session-ID": "session-guest"},
+    )
     assert placed.status_code == 202, placed.text
     order_id = placed.json()["id"]
     assert placed.json()["discount_amount"] == 2000

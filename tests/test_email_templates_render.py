@@ -17,31 +17,67 @@ EVIL = '<script>alert("x")</script> Linen & Co'
 
 def context() -> dict[str, Any]:
     line = {"name": EVIL, "sku": "SKU-1", "quantity": 2, "unit_price": 12000, "subtotal": 24000}
-    order = {"number": "ORD-20261130-ABCDEFGH", "created_at": datetime(2026, 11, 30, 15, 30, tzinfo=UTC),
-             "currency": "KRW", "subtotal": 24000, "shipping_fee": 3000, "discount_amount": 0,
-             "discount_code": None, "total": 27000, "shipping_method": "standard", "payment_method": "dummy",
-             "url": None, "items": [line],
-             "address": {"recipient_name": "Kim Minji", "phone": "010-1234-5678", "postal_code": "04524",
-                         "address_line1": "110 Sejong-daero", "address_line2": None, "city": "Seoul"}}
-    return {"shop_name": "Shop", "shop_url": None, "customer_name": "Kim Minji", "order": order,
-            "payment": {"paid": True, "refund_amount": 27000, "virtual_account": {
-                "bank": "신한은행", "account_number": "56211-0212-3456", "holder": "Shop", "due_date": None}},
-            "tracking": {"carrier_name": "CJ대한통운", "tracking_number": "640123456789",
-                         "url": "https://tracking.example/640123456789?a=1&b=2"},
-            "event_at": datetime(2026, 12, 1, 3, 5, tzinfo=UTC), "reason": "customer",
-            "cart": {"items": [line], "subtotal": 24000, "currency": "KRW", "url": None}}
+    order = {
+        "number": "ORD-20261130-ABCDEFGH",
+        "created_at": datetime(2026, 11, 30, 15, 30, tzinfo=UTC),
+        "currency": "KRW",
+        "subtotal": 24000,
+        "shipping_fee": 3000,
+        "discount_amount": 0,
+        "discount_code": None,
+        "total": 27000,
+        "shipping_method": "standard",
+        "payment_method": "dummy",
+        "url": None,
+        "items": [line],
+        "address": {
+            "recipient_name": "Kim Minji",
+            "phone": "010-1234-5678",
+            "postal_code": "04524",
+            "address_line1": "110 Sejong-daero",
+            "address_line2": None,
+            "city": "Seoul",
+        },
+    }
+    return {
+        "shop_name": "Shop",
+        "shop_url": None,
+        "customer_name": "Kim Minji",
+        "order": order,
+        "payment": {
+            "paid": True,
+            "refund_amount": 27000,
+            "virtual_account": {
+                "bank": "신한은행",
+                "account_number": "56211-0212-3456",
+                "holder": "Shop",
+                "due_date": None,
+            },
+        },
+        "tracking": {
+            "carrier_name": "CJ대한통운",
+            "tracking_number": "640123456789",
+            "url": "https://tracking.example/640123456789?a=1&b=2",
+        },
+        "event_at": datetime(2026, 12, 1, 3, 5, tzinfo=UTC),
+        "reason": "customer",
+        "cart": {"items": [line], "subtotal": 24000, "currency": "KRW", "url": None},
+    }
 
 
-@pytest.mark.parametrize(("amount", "currency", "locale", "expected"), [
-    (12000, "KRW", "ko", "12,000원"),
-    (12000, "KRW", "en", "₩12,000"),
-    (-2400, "KRW", "ko", "-2,400원"),
-    (-2400, "KRW", "en", "-₩2,400"),
-    (0, "KRW", "ko", "0원"),
-    (1250, "USD", "en", "$12.50"),
-    (1250, "USD", "ko", "$12.50"),
-    (123456, "CHF", "en", "1,234.56 CHF"),
-])
+@pytest.mark.parametrize(
+    ("amount", "currency", "locale", "expected"),
+    [
+        (12000, "KRW", "ko", "12,000원"),
+        (12000, "KRW", "en", "₩12,000"),
+        (-2400, "KRW", "ko", "-2,400원"),
+        (-2400, "KRW", "en", "-₩2,400"),
+        (0, "KRW", "ko", "0원"),
+        (1250, "USD", "en", "$12.50"),
+        (1250, "USD", "ko", "$12.50"),
+        (123456, "CHF", "en", "1,234.56 CHF"),
+    ],
+)
 def test_money_reads_as_each_language_writes_it(amount: int, currency: str, locale: str, expected: str) -> None:
     assert money(amount, currency, locale) == expected
 
@@ -56,8 +92,16 @@ def test_dates_are_shown_in_seoul_time() -> None:
 
 
 def test_locales_fall_back_to_korean() -> None:
-    assert [normalize_locale(x) for x in ("en", "en-US", "EN_gb", "ko", "ko-KR", "fr", None, "")] == \
-        ["en", "en", "en", "ko", "ko", "ko", "ko", "ko"]
+    assert [normalize_locale(x) for x in ("en", "en-US", "EN_gb", "ko", "ko-KR", "fr", None, "")] == [
+        "en",
+        "en",
+        "en",
+        "ko",
+        "ko",
+        "ko",
+        "ko",
+        "ko",
+    ]
 
 
 @pytest.mark.parametrize("locale", ["ko", "en"])
@@ -94,8 +138,12 @@ def test_korean_confirmation_reads_naturally() -> None:
 def test_virtual_account_details_appear_in_the_confirmation() -> None:
     ctx = context()
     ctx["order"]["payment_method"] = "toss"
-    ctx["payment"]["virtual_account"] = {"bank": "신한은행", "account_number": "56211-0212-3456", "holder": "Shop",
-                                         "due_date": "2026-12-02T14:59:59+00:00"}
+    ctx["payment"]["virtual_account"] = {
+        "bank": "신한은행",
+        "account_number": "56211-0212-3456",
+        "holder": "Shop",
+        "due_date": "2026-12-02T14:59:59+00:00",
+    }
     ko, en = render_email("confirmation", "ko", ctx), render_email("confirmation", "en", ctx)
     assert "가상계좌 입금: 신한은행 56211-0212-3456 (예금주 Shop)" in ko.text
     assert "입금 기한: 2026년 12월 2일 (수) 23:59" in ko.text and "입금 기한: 2026년 12월 2일 (수) 23:59" in ko.html

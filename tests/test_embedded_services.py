@@ -35,8 +35,9 @@ def answers(port: int) -> bool:
 
 
 def test_embedded_redis_dies_with_a_killed_parent(tmp_path: Path) -> None:
-    parent = subprocess.Popen([sys.executable, "-c", STARTER, str(ROOT), str(tmp_path / "redis")],
-                              stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", STARTER, str(ROOT), str(tmp_path / "redis")], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert parent.stdout is not None
         port = int(parent.stdout.readline())

@@ -35,21 +35,42 @@ DUE_IN = {
     "refunded": {"status": "cancelled", "payment_status": "refunded"},
     "payment_failed": {"status": "failed", "payment_status": "failed", "failure_reason": "payment_declined"},
     "expired": {"status": "expired", "payment_status": "voided"},
-    "awaiting_deposit": {"status": "reserved", "payment_status": "awaiting_deposit",
-                         "payment_next_action": {"type": "toss_widget"}, "payment_details": {"virtual_account": {
-                             "bank": "신한", "account_number": "12345678901234", "holder": "Shop",
-                             "due_date": "2026-12-31T23:59:59+09:00"}}},
+    "awaiting_deposit": {
+        "status": "reserved",
+        "payment_status": "awaiting_deposit",
+        "payment_next_action": {"type": "toss_widget"},
+        "payment_details": {
+            "virtual_account": {
+                "bank": "신한",
+                "account_number": "12345678901234",
+                "holder": "Shop",
+                "due_date": "2026-12-31T23:59:59+09:00",
+            }
+        },
+    },
 }
 
 
 def make_order(user: Any, changed_ago: timedelta = timedelta(minutes=1), **fields: Any) -> Order:
-    fields.setdefault("paid_at", utcnow() - changed_ago if fields.get("payment_status") in ("paid", "refunded")
-                      else None)
-    order = Order.create(order_number=f"ORD-RD-{next(NUMBERS)}", user=user.id, currency="KRW", subtotal=1000,
-                         total=1000, shipping_address={"city": "Seoul"}, shipping_method="standard",
-                         payment_method="dummy", payment_gateway="dummy", updated_at=utcnow() - changed_ago, **fields)
-    OrderItem.create(order=order.id, product_name="Tee", product_sku="SKU-1", unit_price=1000, quantity=1,
-                     subtotal=1000)
+    fields.setdefault(
+        "paid_at", utcnow() - changed_ago if fields.get("payment_status") in ("paid", "refunded") else None
+    )
+    order = Order.create(
+        order_number=f"ORD-RD-{next(NUMBERS)}",
+        user=user.id,
+        currency="KRW",
+        subtotal=1000,
+        total=1000,
+        shipping_address={"city": "Seoul"},
+        shipping_method="standard",
+        payment_method="dummy",
+        payment_gateway="dummy",
+        updated_at=utcnow() - changed_ago,
+        **fields,
+    )
+    OrderItem.create(
+        order=order.id, product_name="Tee", product_sku="SKU-1", unit_price=1000, quantity=1, subtotal=1000
+    )
     return order
 
 
@@ -140,8 +161,14 @@ def test_void_refund_and_capture_are_redriven(make_user: Any) -> None:
     user, _ = make_user()
     unvoided = make_order(user, status="expired", payment_status="authorized")
     unrefunded = make_order(user, status="cancelled", payment_status="paid", payment_transaction_id="dummy_ch_x")
-    uncaptured = make_order(user, status="reserved", payment_status="pending", payment_submitted_at=utcnow(),
-                            payment_proof={"token": "tok_ok"}, payment_next_action={"type": "token"})
+    uncaptured = make_order(
+        user,
+        status="reserved",
+        payment_status="pending",
+        payment_submitted_at=utcnow(),
+        payment_proof={"token": "tok_ok"},
+        payment_next_action={"type": "token"},
+    )
     fresh = make_order(user, changed_ago=timedelta(0), status="expired", payment_status="authorized")
     emitted = redriven()
     assert VoidPayment(unvoided.id) in emitted and RefundPayment(unrefunded.id) in emitted
@@ -158,23 +185,39 @@ def test_lost_messages_of_every_kind_are_redriven_through_the_worker(make_user: 
     orders = {
         "void": make_order(user, status="expired", payment_status="authorized"),
         "refund": make_order(user, status="cancelled", payment_status="paid", payment_transaction_id=charge),
-        "capture": make_order(user, status="reserved", payment_status="pending", payment_submitted_at=utcnow(),
-                              payment_proof={"token": "tok_ok"}, payment_next_action={"type": "token"},
-                              stock_held=True, reserved_until=utcnow() + timedelta(minutes=10)),
+        "capture": make_order(
+            user,
+            status="reserved",
+            payment_status="pending",
+            payment_submitted_at=utcnow(),
+            payment_proof={"token": "tok_ok"},
+            payment_next_action={"type": "token"},
+            stock_held=True,
+            reserved_until=utcnow() + timedelta(minutes=10),
+        ),
         **{kind: make_order(user, **fields) for kind, fields in DUE_IN.items()},
     }
     expected_emails = {(orders[kind].id, kind) for kind in DUE_IN} | {
-        (orders["void"].id, "expired"), (orders["refund"].id, "cancelled"), (orders["refund"].id, "refunded"),
-        (orders["capture"].id, "confirmation"), (orders["cancelled"].id, "cancelled")}
+        (orders["void"].id, "expired"),
+        (orders["refund"].id, "cancelled"),
+        (orders["refund"].id, "refunded"),
+        (orders["capture"].id, "confirmation"),
+        (orders["cancelled"].id, "cancelled"),
+    }
     beat = Celery(broker=get_settings().broker_url)
 
     def finished() -> bool:
         beat.send_task("beat.redrive_stuck_orders")
         sent = set(EmailLog.select(EmailLog.order, EmailLog.kind).where(EmailLog.status == "sent").tuples())
-        states = {name: (o := Order.get_by_id(orders[name].id)).status + "/" + o.payment_status
-                  for name in ("void", "refund", "capture")}
+        states = {
+            name: (o := Order.get_by_id(orders[name].id)).status + "/" + o.payment_status
+            for name in ("void", "refund", "capture")
+        }
         return expected_emails <= sent and states == {
-            "void": "expired/voided", "refund": "cancelled/refunded", "capture": "confirmed/paid"}
+            "void": "expired/voided",
+            "refund": "cancelled/refunded",
+            "capture": "confirmed/paid",
+        }
 
     try:
         wait_for(finished, timeout=90, interval=1.0, what="the re-drive to finish every order")
@@ -185,6 +228,9 @@ def test_lost_messages_of_every_kind_are_redriven_through_the_worker(make_user: 
     assert len(ledger.charges) == 2  # the pre-existing charge and one capture, however often asked
     rows = list(EmailLog.select(EmailLog.order, EmailLog.kind).tuples())
     assert len(rows) == len(set(rows))  # one row per order and kind: each email sent once
-    leftover = [m for m in redriven(now=utcnow() + timedelta(minutes=1))
-                if getattr(m, "order_id", None) in {o.id for o in orders.values()}]
+    leftover = [
+        m
+        for m in redriven(now=utcnow() + timedelta(minutes=1))
+        if getattr(m, "order_id", None) in {o.id for o in orders.values()}
+    ]
     assert leftover == []

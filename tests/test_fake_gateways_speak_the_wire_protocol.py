@@ -35,8 +35,12 @@ def own_toss() -> Iterator[FakeToss]:
 
 
 def sdk(fake: FakeStripe, retries: int = 0, timeout: float = 5.0, key: str | None = None) -> stripe.StripeClient:
-    return stripe.StripeClient(key or fake.api_key, base_addresses={"api": fake.url}, max_network_retries=retries,
-                               http_client=stripe.RequestsClient(timeout=timeout))
+    return stripe.StripeClient(
+        key or fake.api_key,
+        base_addresses={"api": fake.url},
+        max_network_retries=retries,
+        http_client=stripe.RequestsClient(timeout=timeout),
+    )
 
 
 class Catcher:
@@ -74,26 +78,44 @@ def catcher() -> Iterator[Catcher]:
 
 def test_form_decoding_follows_stripes_nested_keys() -> None:
     body = "amount=12000&metadata[order_number]=ORD-1&expand[0]=latest_charge&expand[1]=x&a[b][c]=d"
-    assert decode_form(body) == {"amount": "12000", "metadata": {"order_number": "ORD-1"},
-                                 "expand": ["latest_charge", "x"], "a": {"b": {"c": "d"}}}
+    assert decode_form(body) == {
+        "amount": "12000",
+        "metadata": {"order_number": "ORD-1"},
+        "expand": ["latest_charge", "x"],
+        "a": {"b": {"c": "d"}},
+    }
 
 
 def test_stripe_manual_capture_through_the_sdk(own_stripe: FakeStripe) -> None:
     client = sdk(own_stripe)
     intent = client.v1.payment_intents.create(
-        params={"amount": 12000, "currency": "krw", "capture_method": "manual",
-                "metadata": {"order_number": "ORD-1"}, "description": "ORD-1"},
-        options={"idempotency_key": "authorize:ORD-1"})
+        params={
+            "amount": 12000,
+            "currency": "krw",
+            "capture_method": "manual",
+            "metadata": {"order_number": "ORD-1"},
+            "description": "ORD-1",
+        },
+        options={"idempotency_key": "authorize:ORD-1"},
+    )
     assert intent.status == "requires_payment_method" and intent.metadata["order_number"] == "ORD-1"
     assert own_stripe.confirm(intent.id)["status"] == "requires_capture"
-    captured = client.v1.payment_intents.capture(intent.id, params={"amount_to_capture": 12000},
-                                                 options={"idempotency_key": "capture:ORD-1"})
+    captured = client.v1.payment_intents.capture(
+        intent.id, params={"amount_to_capture": 12000}, options={"idempotency_key": "capture:ORD-1"}
+    )
     assert captured.status == "succeeded" and captured.amount_received == 12000
-    refund = client.v1.refunds.create(params={"payment_intent": intent.id, "amount": 12000},
-                                      options={"idempotency_key": "refund:ORD-1"})
+    refund = client.v1.refunds.create(
+        params={"payment_intent": intent.id, "amount": 12000}, options={"idempotency_key": "refund:ORD-1"}
+    )
     assert refund.status == "succeeded" and refund.amount == 12000
-    assert own_stripe.counts(intent.id) == {"create": 1, "confirm": 1, "capture": 1, "captured_amount": 12000,
-                                             "refund": 1, "refunded_amount": 12000}
+    assert own_stripe.counts(intent.id) == {
+        "create": 1,
+        "confirm": 1,
+        "capture": 1,
+        "captured_amount": 12000,
+        "refund": 1,
+        "refunded_amount": 12000,
+    }
     listed = client.v1.refunds.list(params={"payment_intent": intent.id})
     assert [r.id for r in listed.data] == [refund.id]
 
@@ -170,14 +192,16 @@ def test_stripe_events_are_signed_as_the_sdk_verifies(own_stripe: FakeStripe, ca
 
 
 def test_stripe_publishable_key_confirms_with_the_client_secret(own_stripe: FakeStripe) -> None:
-    intent = sdk(own_stripe).v1.payment_intents.create(params={"amount": 100, "currency": "krw",
-                                                                "capture_method": "manual"})
+    intent = sdk(own_stripe).v1.payment_intents.create(
+        params={"amount": 100, "currency": "krw", "capture_method": "manual"}
+    )
     url = f"{own_stripe.url}/v1/payment_intents/{intent.id}/confirm"
     headers = {"Authorization": f"Bearer {own_stripe.publishable_key}"}
     wrong = requests.post(url, data={"payment_method": "pm_card_visa", "client_secret": "nope"}, headers=headers)
     assert wrong.status_code == 404
-    ok = requests.post(url, data={"payment_method": "pm_card_visa", "client_secret": intent.client_secret},
-                       headers=headers)
+    ok = requests.post(
+        url, data={"payment_method": "pm_card_visa", "client_secret": intent.client_secret}, headers=headers
+    )
     assert ok.status_code == 200 and ok.json()["status"] == "requires_capture"
 
 
@@ -198,11 +222,15 @@ def test_toss_card_confirm_lookup_and_cancel(own_toss: FakeToss) -> None:
     assert own_toss.counts(key)["confirm"] == 1
     by_order = requests.get(f"{own_toss.url}/v1/payments/orders/ORD-1", headers=toss_headers(own_toss))
     assert by_order.json()["paymentKey"] == key
-    cancel = requests.post(f"{own_toss.url}/v1/payments/{key}/cancel", json={"cancelReason": "고객 취소"},
-                           headers=toss_headers(own_toss, "r1"))
+    cancel = requests.post(
+        f"{own_toss.url}/v1/payments/{key}/cancel",
+        json={"cancelReason": "고객 취소"},
+        headers=toss_headers(own_toss, "r1"),
+    )
     assert cancel.json()["status"] == "CANCELED" and cancel.json()["balanceAmount"] == 0
-    twice = requests.post(f"{own_toss.url}/v1/payments/{key}/cancel", json={"cancelReason": "고객 취소"},
-                          headers=toss_headers(own_toss))
+    twice = requests.post(
+        f"{own_toss.url}/v1/payments/{key}/cancel", json={"cancelReason": "고객 취소"}, headers=toss_headers(own_toss)
+    )
     assert twice.status_code == 400 and twice.json()["code"] == "ALREADY_CANCELED_PAYMENT"
 
 
@@ -210,20 +238,31 @@ def test_toss_errors(own_toss: FakeToss) -> None:
     wrong = requests.get(f"{own_toss.url}/v1/payments/x", auth=("test_sk_wrong", ""))
     assert wrong.status_code == 401 and wrong.json()["code"] == "UNAUTHORIZED_KEY"
     missing = requests.get(f"{own_toss.url}/v1/payments/x", headers=toss_headers(own_toss))
-    assert missing.status_code == 404 and missing.json() == {"code": "NOT_FOUND_PAYMENT",
-                                                             "message": missing.json()["message"]}
+    assert missing.status_code == 404 and missing.json() == {
+        "code": "NOT_FOUND_PAYMENT",
+        "message": missing.json()["message"],
+    }
     key = own_toss.open_payment("ORD-2", 1000, outcome="reject")
-    rejected = requests.post(f"{own_toss.url}/v1/payments/confirm", headers=toss_headers(own_toss),
-                             json={"paymentKey": key, "orderId": "ORD-2", "amount": 1000})
+    rejected = requests.post(
+        f"{own_toss.url}/v1/payments/confirm",
+        headers=toss_headers(own_toss),
+        json={"paymentKey": key, "orderId": "ORD-2", "amount": 1000},
+    )
     assert rejected.status_code == 403 and rejected.json()["code"] == "REJECT_CARD_PAYMENT"
     assert own_toss.payment(key)["status"] == "ABORTED"
     key = own_toss.open_payment("ORD-3", 1000)
     own_toss.fail_next("confirm", "500")
-    failed = requests.post(f"{own_toss.url}/v1/payments/confirm", headers=toss_headers(own_toss, "k3"),
-                           json={"paymentKey": key, "orderId": "ORD-3", "amount": 1000})
+    failed = requests.post(
+        f"{own_toss.url}/v1/payments/confirm",
+        headers=toss_headers(own_toss, "k3"),
+        json={"paymentKey": key, "orderId": "ORD-3", "amount": 1000},
+    )
     assert failed.status_code == 500 and failed.json()["code"] == "FAILED_INTERNAL_SYSTEM_PROCESSING"
-    retried = requests.post(f"{own_toss.url}/v1/payments/confirm", headers=toss_headers(own_toss, "k3"),
-                            json={"paymentKey": key, "orderId": "ORD-3", "amount": 1000})
+    retried = requests.post(
+        f"{own_toss.url}/v1/payments/confirm",
+        headers=toss_headers(own_toss, "k3"),
+        json={"paymentKey": key, "orderId": "ORD-3", "amount": 1000},
+    )
     assert retried.json()["status"] == "DONE"  # the 500 came before the work and was not kept
 
 
@@ -231,15 +270,22 @@ def test_toss_lost_confirm_response_did_the_work(own_toss: FakeToss) -> None:
     key = own_toss.open_payment("ORD-4", 2000)
     own_toss.fail_next("confirm", "timeout", hold=2)
     with pytest.raises(requests.Timeout):
-        requests.post(f"{own_toss.url}/v1/payments/confirm", headers=toss_headers(own_toss, "k4"), timeout=0.5,
-                      json={"paymentKey": key, "orderId": "ORD-4", "amount": 2000})
+        requests.post(
+            f"{own_toss.url}/v1/payments/confirm",
+            headers=toss_headers(own_toss, "k4"),
+            timeout=0.5,
+            json={"paymentKey": key, "orderId": "ORD-4", "amount": 2000},
+        )
     assert own_toss.payment(key)["status"] == "DONE" and own_toss.counts(key)["confirm"] == 1
 
 
 def test_toss_virtual_account_deposit_posts_the_callback(own_toss: FakeToss, catcher: Catcher) -> None:
     key = own_toss.open_payment("ORD-5", 30000, method="가상계좌", due_in=3600)
-    waiting = requests.post(f"{own_toss.url}/v1/payments/confirm", headers=toss_headers(own_toss),
-                            json={"paymentKey": key, "orderId": "ORD-5", "amount": 30000}).json()
+    waiting = requests.post(
+        f"{own_toss.url}/v1/payments/confirm",
+        headers=toss_headers(own_toss),
+        json={"paymentKey": key, "orderId": "ORD-5", "amount": 30000},
+    ).json()
     assert waiting["status"] == "WAITING_FOR_DEPOSIT" and waiting["secret"]
     assert {"accountNumber", "bankCode", "customerName", "dueDate"} <= set(waiting["virtualAccount"])
     assert own_toss.deposit(key, catcher.url) == 200
@@ -251,8 +297,11 @@ def test_toss_virtual_account_deposit_posts_the_callback(own_toss: FakeToss, cat
 
 def test_toss_virtual_account_refuses_a_deposit_after_its_due_date(own_toss: FakeToss) -> None:
     key = own_toss.open_payment("ORD-6", 30000, method="가상계좌", due_in=60)
-    requests.post(f"{own_toss.url}/v1/payments/confirm", headers=toss_headers(own_toss),
-                  json={"paymentKey": key, "orderId": "ORD-6", "amount": 30000})
+    requests.post(
+        f"{own_toss.url}/v1/payments/confirm",
+        headers=toss_headers(own_toss),
+        json={"paymentKey": key, "orderId": "ORD-6", "amount": 30000},
+    )
     own_toss.advance(120)
     with pytest.raises(ValueError, match="expired"):
         own_toss.deposit(key, "http://127.0.0.1:9/unused")

@@ -56,8 +56,10 @@ def freeze_redis(stack: Stack) -> None:
 
 
 def terminate_pg_connections(stack: Stack) -> None:
-    stack.sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-              "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    stack.sql(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
 
 
 def restart_pg(stack: Stack) -> None:
@@ -147,9 +149,12 @@ def run_rounds(stack: Stack, rounds: int, shoppers_count: int) -> dict[str, Any]
                 started = time.monotonic()  # the fault is in place (a freeze: over); recovery is timed from here
                 # Recovered: ready, a cart write served, and an order placed since the fault has
                 # been reserved (or failed for stock) by a worker: the whole pipeline moves again.
-                wait_for(lambda last=last_order: recovered(stack) and pipeline_moves(stack, last),
-                         timeout=RECOVERY_BOUND,
-                         interval=0.1, what=f"recovery after: {name}")
+                wait_for(
+                    lambda last=last_order: recovered(stack) and pipeline_moves(stack, last),
+                    timeout=RECOVERY_BOUND,
+                    interval=0.1,
+                    what=f"recovery after: {name}",
+                )
                 ended = time.monotonic()
                 recoveries.setdefault(name, []).append(round(ended - started, 2))
                 windows.append((fault_began, ended, web_down))
@@ -158,8 +163,11 @@ def run_rounds(stack: Stack, rounds: int, shoppers_count: int) -> dict[str, Any]
             assert stack.interrupt() == 0
             stack.start()
             (last_order,) = stack.sql("SELECT coalesce(max(id), 0) FROM orders")[0]
-            wait_for(lambda last=last_order: recovered(stack) and pipeline_moves(stack, last),
-                     timeout=RECOVERY_BOUND, what="recovery after Ctrl-C and a new start")
+            wait_for(
+                lambda last=last_order: recovered(stack) and pipeline_moves(stack, last),
+                timeout=RECOVERY_BOUND,
+                what="recovery after Ctrl-C and a new start",
+            )
             ended = time.monotonic()
             recoveries.setdefault("Ctrl-C, then a new start (whole stack)", []).append(round(ended - started, 2))
             windows.append((started, ended, True))
@@ -167,9 +175,13 @@ def run_rounds(stack: Stack, rounds: int, shoppers_count: int) -> dict[str, Any]
         shoppers.finish()
     check_answers(shoppers, windows)
     copies = check_final_state(stack, initial)
-    return {"recovery_seconds": recoveries, "orders": len(shoppers.orders), "email_copies": copies,
-            "warm_shutdown_hung": len(HUNG_SHUTDOWNS),
-            "answers": dict(Counter(str(o.status) for o in shoppers.outcomes))}
+    return {
+        "recovery_seconds": recoveries,
+        "orders": len(shoppers.orders),
+        "email_copies": copies,
+        "warm_shutdown_hung": len(HUNG_SHUTDOWNS),
+        "answers": dict(Counter(str(o.status) for o in shoppers.outcomes)),
+    }
 
 
 def pipeline_moves(stack: Stack, after_order: int) -> bool:
@@ -182,6 +194,7 @@ def pipeline_moves(stack: Stack, after_order: int) -> bool:
 
 def check_answers(shoppers: Shoppers, windows: list[tuple[float, float, bool]]) -> None:
     """No 500, no hang; 503 and refused connections only while something was down."""
+
     def during(at: float, web: bool) -> bool:
         return any(start <= at <= end + 5 and (down or not web) for start, end, down in windows)
 
@@ -196,16 +209,22 @@ def check_answers(shoppers: Shoppers, windows: list[tuple[float, float, bool]]) 
 
 def check_final_state(stack: Stack, initial: dict[int, int]) -> int:
     """Asserts the invariants; returns how many email copies a fault caused (same Message-ID)."""
+
     def settled() -> bool:
         (unsettled,) = stack.sql(
             "SELECT count(*) FROM orders WHERE status = 'pending' "
-            "OR (status = 'reserved' AND payment_submitted_at IS NOT NULL)")[0]
+            "OR (status = 'reserved' AND payment_submitted_at IS NOT NULL)"
+        )[0]
         return unsettled == 0
 
     wait_for(settled, timeout=SETTLE_BOUND, interval=1, what="every order final or waiting for its payment")
     # Stock conserved: on hand + held by orders = what there was.
-    held = dict(stack.sql("SELECT i.product_id, sum(i.quantity) FROM order_items i JOIN orders o ON o.id = i.order_id "
-                          "WHERE o.stock_held GROUP BY i.product_id"))
+    held = dict(
+        stack.sql(
+            "SELECT i.product_id, sum(i.quantity) FROM order_items i JOIN orders o ON o.id = i.order_id "
+            "WHERE o.stock_held GROUP BY i.product_id"
+        )
+    )
     now = dict(stack.sql("SELECT id, stock_quantity FROM products"))
     assert {pid: now[pid] + held.get(pid, 0) for pid in initial} == initial
     # Charged at most once: one gateway charge per paid order, of its total.
@@ -229,6 +248,7 @@ def check_final_state(stack: Stack, initial: dict[int, int]) -> int:
     assert {subject: len(found) for subject, found in ids.items() if len(found) > 1} == {}
     return copies
 
+
 def _record(result: dict[str, Any], kind: str) -> None:
     out = ROOT / "var" / "test" / "faults-recovery.json"
     data = json.loads(out.read_text()) if out.exists() else {}
@@ -243,4 +263,3 @@ def test_one_round_of_every_fault_under_load(stack: Stack) -> None:
 @pytest.mark.skipif(not os.environ.get("SOAK_ROUNDS"), reason="`make soak` runs several rounds (SOAK_ROUNDS)")
 def test_soak_rounds_of_every_fault_under_load(stack: Stack) -> None:
     _record(run_rounds(stack, rounds=int(os.environ["SOAK_ROUNDS"]), shoppers_count=6), "soak")
-

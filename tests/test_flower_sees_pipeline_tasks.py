@@ -27,9 +27,22 @@ def flower(tmp_path: Path) -> Any:
     port = embedded.free_port()
     with open(tmp_path / "flower.log", "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks", "flower", "--address=127.0.0.1", f"--port={port}",
-             f"--basic-auth={AUTH[0]}:{AUTH[1]}"],
-            cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tasks",
+                "flower",
+                "--address=127.0.0.1",
+                f"--port={port}",
+                f"--basic-auth={AUTH[0]}:{AUTH[1]}",
+            ],
+            cwd=ROOT,
+            env=dict(os.environ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -60,9 +73,15 @@ def test_flower_lists_worker_and_pipeline_tasks_with_order_ids(client: Any, work
     from tasks.app import app
 
     app.send_task("pipeline.low_stock_alert", kwargs={"product_id": 0})
-    wait_for(lambda: any(t["name"].startswith("pipeline.low_stock_alert") for t in httpx.get(
-        f"{flower}/api/tasks", auth=AUTH, timeout=10).json().values()), timeout=30, interval=0.5,
-        what="flower to hear task events")
+    wait_for(
+        lambda: any(
+            t["name"].startswith("pipeline.low_stock_alert")
+            for t in httpx.get(f"{flower}/api/tasks", auth=AUTH, timeout=10).json().values()
+        ),
+        timeout=30,
+        interval=0.5,
+        what="flower to hear task events",
+    )
     headers = register_shopper(client, "ana@example.com")
     item = Product.create(sku="SKU-1", name="Tee", slug="tee", price=20000, stock_quantity=5, tags=[], images=[])
     session = {"X-Session-ID": "session-one"}
@@ -80,7 +99,11 @@ def test_flower_lists_worker_and_pipeline_tasks_with_order_ids(client: Any, work
         return {name.removesuffix(f" {number}"): kwargs for name, kwargs in found.items() if name.endswith(number)}
 
     wanted = {"pipeline.reserve_stock", "pipeline.capture_payment", "pipeline.send_order_email"}
-    seen = wait_for(lambda: (found := pipeline_tasks()) and wanted <= set(found) and found, timeout=20,
-                    interval=0.5, what="flower to list the pipeline tasks")
+    seen = wait_for(
+        lambda: (found := pipeline_tasks()) and wanted <= set(found) and found,
+        timeout=20,
+        interval=0.5,
+        what="flower to list the pipeline tasks",
+    )
     assert seen["pipeline.capture_payment"] == f"{{'order_id': {order_id}}}"
     assert seen["pipeline.send_order_email"] == f"{{'order_id': {order_id}, 'kind': 'confirmation'}}"

@@ -24,13 +24,18 @@ GUEST = {"email": "Minji.Kim@Example.com", "phone": "010-1234-5678", "full_name"
 
 @pytest.fixture
 def item() -> Product:
-    return Product.create(sku="SKU-1", name="Linen Shirt", slug="linen-shirt", price=30000, stock_quantity=20,
-                          tags=[], images=[])
+    return Product.create(
+        sku="SKU-1", name="Linen Shirt", slug="linen-shirt", price=30000, stock_quantity=20, tags=[], images=[]
+    )
 
 
 def guest_order(client: Any, item: Product, session: str = "guest-session-1", **body: Any) -> dict[str, Any]:
-    assert client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1},
-                       headers={"X-Session-ID": session}).status_code == 200
+    assert (
+        client.post(
+            f"{API}/cart/items", json={"product_id": item.id, "quantity": 1}, headers={"X-Session-ID": session}
+        ).status_code
+        == 200
+    )
     response = client.post(f"{API}/orders", json=checkout_body(guest=GUEST, **body), headers={"X-Session-ID": session})
     assert response.status_code == 202, response.text
     return dict(response.json())
@@ -56,18 +61,33 @@ def test_guest_input_is_checked(client: Any, item: Product, user_headers: dict[s
     client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1}, headers={"X-Session-ID": "gs-00001"})
     session = {"X-Session-ID": "gs-00001"}
     assert_error(client.post(f"{API}/orders", json=checkout_body(), headers=session), 401, "not_authenticated")
-    fields = assert_error(client.post(f"{API}/orders", json=checkout_body(guest={**GUEST, "email": "nope"}),
-                                      headers=session), 422, "validation_error")["details"]["fields"]
+    fields = assert_error(
+        client.post(f"{API}/orders", json=checkout_body(guest={**GUEST, "email": "nope"}), headers=session),
+        422,
+        "validation_error",
+    )["details"]["fields"]
     assert "guest.email" in fields
-    fields = assert_error(client.post(f"{API}/orders", json=checkout_body(guest={"email": "a@example.com"}),
-                                      headers=session), 422, "validation_error")["details"]["fields"]
+    fields = assert_error(
+        client.post(f"{API}/orders", json=checkout_body(guest={"email": "a@example.com"}), headers=session),
+        422,
+        "validation_error",
+    )["details"]["fields"]
     assert {"guest.phone", "guest.full_name"} <= set(fields)
     body = {"guest": GUEST, "address_id": 1, "shipping_method": "standard", "payment_method": "dummy"}
-    assert "address_id" in assert_error(client.post(f"{API}/orders", json=body, headers=session), 422,
-                                        "validation_error")["details"]["fields"]
-    assert "guest" in assert_error(client.post(f"{API}/orders", json=checkout_body(guest=GUEST),
-                                               headers={**session, **user_headers}), 422,
-                                   "validation_error")["details"]["fields"]
+    assert (
+        "address_id"
+        in assert_error(client.post(f"{API}/orders", json=body, headers=session), 422, "validation_error")["details"][
+            "fields"
+        ]
+    )
+    assert (
+        "guest"
+        in assert_error(
+            client.post(f"{API}/orders", json=checkout_body(guest=GUEST), headers={**session, **user_headers}),
+            422,
+            "validation_error",
+        )["details"]["fields"]
+    )
     assert Order.select().count() == 0
 
 
@@ -87,12 +107,16 @@ def test_a_guest_idempotency_key_returns_the_same_order(client: Any, item: Produ
 def test_a_guest_pays_follows_and_is_emailed(client: Any, item: Product, worker: Any) -> None:
     order = guest_order(client, item)
     token = bearer(order["order_token"])
-    wait_for(lambda: client.get(f"{API}/orders/{order['id']}/status", headers=token).json()["status"] == "reserved",
-             what="the reservation")
+    wait_for(
+        lambda: client.get(f"{API}/orders/{order['id']}/status", headers=token).json()["status"] == "reserved",
+        what="the reservation",
+    )
     wait_for(lambda: Order.get_by_id(order["id"]).payment_next_action, what="payment preparation")
     assert client.post(f"{API}/orders/{order['id']}/pay", json={"token": "tok_ok"}, headers=token).status_code == 202
-    wait_for(lambda: client.get(f"{API}/orders/{order['id']}/status", headers=token).json()["status"] == "confirmed",
-             what="the capture")
+    wait_for(
+        lambda: client.get(f"{API}/orders/{order['id']}/status", headers=token).json()["status"] == "confirmed",
+        what="the capture",
+    )
 
 
 @pytest.fixture
@@ -126,17 +150,24 @@ def test_an_order_token_reaches_only_its_own_order(client: Any, item: Product) -
     theirs = guest_order(client, item, session="guest-session-2")
     shopper = register_shopper(client, "member@example.com")
     client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1}, headers={"X-Session-ID": "member-s1"})
-    member_order = client.post(f"{API}/orders", json=checkout_body(),
-                               headers={**shopper, "X-Session-ID": "member-s1"}).json()
+    member_order = client.post(
+        f"{API}/orders", json=checkout_body(), headers={**shopper, "X-Session-ID": "member-s1"}
+    ).json()
     token = bearer(mine["order_token"])
     for target in (theirs["id"], member_order["id"]):
-        for method, path, body in [("GET", f"/orders/{target}", None), ("GET", f"/orders/{target}/status", None),
-                                   ("POST", f"/orders/{target}/pay", {"token": "tok_ok"}),
-                                   ("DELETE", f"/orders/{target}", None)]:
+        for method, path, body in [
+            ("GET", f"/orders/{target}", None),
+            ("GET", f"/orders/{target}/status", None),
+            ("POST", f"/orders/{target}/pay", {"token": "tok_ok"}),
+            ("DELETE", f"/orders/{target}", None),
+        ]:
             assert_error(client.request(method, API + path, json=body, headers=token), 404, "order_not_found")
     # A member's access token does not reach a guest's order either.
-    for method, path in [("GET", f"/orders/{mine['id']}"), ("GET", f"/orders/{mine['id']}/status"),
-                         ("DELETE", f"/orders/{mine['id']}")]:
+    for method, path in [
+        ("GET", f"/orders/{mine['id']}"),
+        ("GET", f"/orders/{mine['id']}/status"),
+        ("DELETE", f"/orders/{mine['id']}"),
+    ]:
         assert_error(client.request(method, API + path, headers=shopper), 404, "order_not_found")
     assert Order.get_by_id(theirs["id"]).status in {"pending", "reserved"}  # not cancelled, not paid
     assert Order.get_by_id(member_order["id"]).status in {"pending", "reserved"}
@@ -154,7 +185,8 @@ def test_an_order_token_is_not_an_access_token_anywhere_else(client: Any, app: A
             if ep.path in own and ep.method in {"GET", "POST", "DELETE"}:
                 continue
             path = prefix + ep.path.replace("{order_id:int}", str(order["id"])).replace(
-                "{product_id:int}", str(item.id)).replace("{address_id:int}", "1").replace("{slug}", "linen-shirt")
+                "{product_id:int}", str(item.id)
+            ).replace("{address_id:int}", "1").replace("{slug}", "linen-shirt")
             path = re.sub(r"\{\w+:int\}", "1", path)  # any other id (a discount's, a review's)
             headers = {**token, "X-Session-ID": "guest-session-1"}
             with_token = client.request(ep.method, path, json={}, headers=headers)
@@ -180,8 +212,9 @@ def test_an_expired_order_token_is_401(client: Any, item: Product, monkeypatch: 
 
 def test_lookup_by_number_and_email(client: Any, item: Product, user_headers: dict[str, str]) -> None:
     order = guest_order(client, item)
-    found = client.post(f"{API}/orders/lookup", json={"order_number": order["order_number"].lower(),
-                                                      "email": "MINJI.KIM@example.com"})
+    found = client.post(
+        f"{API}/orders/lookup", json={"order_number": order["order_number"].lower(), "email": "MINJI.KIM@example.com"}
+    )
     assert found.status_code == 200, found.text
     assert found.json()["order_id"] == order["id"]
     fresh = bearer(found.json()["order_token"])
@@ -199,8 +232,9 @@ def test_lookup_by_number_and_email(client: Any, item: Product, user_headers: di
     for answer in answers:
         assert_error(answer, 404, "order_not_found")
     assert len({answer.text for answer in answers}) == 1  # nothing tells the cases apart
-    assert_error(client.post(f"{API}/orders/lookup", json={"order_number": "x", "email": "bad"}), 422,
-                 "validation_error")
+    assert_error(
+        client.post(f"{API}/orders/lookup", json={"order_number": "x", "email": "bad"}), 422, "validation_error"
+    )
 
 
 def test_lookup_is_rate_limited_per_address(client: Any, item: Product) -> None:

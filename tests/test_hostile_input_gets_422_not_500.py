@@ -26,22 +26,27 @@ def product() -> Product:
     return Product.create(sku="SKU-1", name="Tee", slug="tee", price=1000, stock_quantity=5, tags=[], images=[])
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
-    ("/auth/register", {"email": "a@example.com", "password": "long-enough", "full_name": NUL}, "full_name"),
-    ("/auth/login", {"email": f"a{NUL}@example.com", "password": "x"}, "email"),
-    ("/auth/login", {"email": "a@example.com", "password": NUL}, "password"),
-    ("/auth/refresh", {"refresh_token": NUL}, "refresh_token"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/auth/register", {"email": "a@example.com", "password": "long-enough", "full_name": NUL}, "full_name"),
+        ("/auth/login", {"email": f"a{NUL}@example.com", "password": "x"}, "email"),
+        ("/auth/login", {"email": "a@example.com", "password": NUL}, "password"),
+        ("/auth/refresh", {"refresh_token": NUL}, "refresh_token"),
+    ],
+)
 def test_nul_in_anonymous_bodies(client: Any, path: str, body: dict[str, Any], field: str) -> None:
     assert field in fields_of(client.post(API + path, json=body))
 
 
 def test_nul_in_addresses(client: Any, user_headers: dict[str, str]) -> None:
-    assert "recipient_name" in fields_of(client.post(f"{API}/addresses", json={**ADDRESS, "recipient_name": NUL},
-                                                     headers=user_headers))
+    assert "recipient_name" in fields_of(
+        client.post(f"{API}/addresses", json={**ADDRESS, "recipient_name": NUL}, headers=user_headers)
+    )
     created = client.post(f"{API}/addresses", json=ADDRESS, headers=user_headers).json()
-    assert "city" in fields_of(client.patch(f"{API}/addresses/{created['id']}", json={"city": NUL},
-                                            headers=user_headers))
+    assert "city" in fields_of(
+        client.patch(f"{API}/addresses/{created['id']}", json={"city": NUL}, headers=user_headers)
+    )
     assert Address.get_by_id(created["id"]).city == ADDRESS["city"]
 
 
@@ -53,30 +58,38 @@ def test_nul_in_catalogue_queries(client: Any, product: Product, query: str) -> 
 
 def test_nul_in_a_path(client: Any, product: Product) -> None:
     assert fields_of(client.get(f"{API}/products/slug/te%00e")) == {
-        "slug": "Contains a character that cannot be stored (NUL or an unpaired surrogate)."}
+        "slug": "Contains a character that cannot be stored (NUL or an unpaired surrogate)."
+    }
 
 
-def test_nul_in_checkout_pay_and_product_tags(client: Any, user_headers: dict[str, str],
-                                              admin_headers: dict[str, str], product: Product) -> None:
+def test_nul_in_checkout_pay_and_product_tags(
+    client: Any, user_headers: dict[str, str], admin_headers: dict[str, str], product: Product
+) -> None:
     session = {"X-Session-ID": "session-hostile"}
     client.post(f"{API}/cart/items", json={"product_id": product.id, "quantity": 1}, headers=session)
     body = checkout_body(shipping_address={**ADDRESS, "city": NUL})
-    assert "shipping_address.city" in fields_of(client.post(f"{API}/orders", json=body,
-                                                            headers={**user_headers, **session}))
-    assert "discount_code" in fields_of(client.post(f"{API}/orders", json=checkout_body(discount_code=NUL),
-                                                    headers={**user_headers, **session}))
+    assert "shipping_address.city" in fields_of(
+        client.post(f"{API}/orders", json=body, headers={**user_headers, **session})
+    )
+    assert "discount_code" in fields_of(
+        client.post(f"{API}/orders", json=checkout_body(discount_code=NUL), headers={**user_headers, **session})
+    )
     assert "token" in fields_of(client.post(f"{API}/orders/1/pay", json={"token": NUL}, headers=user_headers))
     new = {"sku": "SKU-2", "name": "Cap", "price": 100, "tags": ["ok", NUL]}
     assert "tags.1" in fields_of(client.post(f"{API}/products", json=new, headers=admin_headers))
-    assert "tags.0" in fields_of(client.patch(f"{API}/products/{product.id}", json={"tags": [NUL]},
-                                              headers=admin_headers))
+    assert "tags.0" in fields_of(
+        client.patch(f"{API}/products/{product.id}", json={"tags": [NUL]}, headers=admin_headers)
+    )
 
 
-@pytest.mark.parametrize("raw", [
-    b'{"secret": "s", "status": "DONE", "orderId": "ORD-1", "transactionKey": "tx\\u0000"}',
-    b'{"secret": "s", "status": "DONE", "orderId": "ORD-1", "transactionKey": "tx\\ud800"}',
-    b'{"eventType": "PAYMENT_STATUS_CHANGED", "data": {"paymentKey": "k\\u0000", "status": "DONE"}}',
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"secret": "s", "status": "DONE", "orderId": "ORD-1", "transactionKey": "tx\\u0000"}',
+        b'{"secret": "s", "status": "DONE", "orderId": "ORD-1", "transactionKey": "tx\\ud800"}',
+        b'{"eventType": "PAYMENT_STATUS_CHANGED", "data": {"paymentKey": "k\\u0000", "status": "DONE"}}',
+    ],
+)
 def test_nul_or_a_lone_surrogate_in_an_unsigned_webhook(client: Any, raw: bytes) -> None:
     """The Toss webhook parses its own body (no request model), and is not signed."""
     response = client.post(f"{API}/webhooks/toss", content=raw, headers={"Content-Type": "application/json"})
@@ -85,24 +98,29 @@ def test_nul_or_a_lone_surrogate_in_an_unsigned_webhook(client: Any, raw: bytes)
 
 def test_nul_in_a_key_is_named_printably(client: Any) -> None:
     response = client.post(f"{API}/auth/login", json={"email": "a@example.com", "password": "x", NUL: 1})
-    assert fields_of(response) == {"a\\u0000b": "Contains a character that cannot be stored (NUL or an unpaired "
-                                                 "surrogate)."}
+    assert fields_of(response) == {
+        "a\\u0000b": "Contains a character that cannot be stored (NUL or an unpaired surrogate)."
+    }
 
 
-@pytest.mark.parametrize(("method", "path", "body", "code"), [
-    ("GET", f"/orders/{HUGE}", None, "order_not_found"),
-    ("GET", f"/orders/{HUGE}/status", None, "order_not_found"),
-    ("POST", f"/orders/{HUGE}/pay", {"token": "tok_ok"}, "order_not_found"),
-    ("DELETE", f"/orders/{HUGE}", None, "order_not_found"),
-    ("PATCH", f"/orders/{HUGE}", {"status": "cancelled"}, "order_not_found"),
-    ("PATCH", "/cart/items/99999999999999999999999", {"quantity": 1}, "cart_item_not_found"),
-    ("DELETE", "/cart/items/99999999999999999999999", None, "not_found"),
-    ("PATCH", f"/addresses/{HUGE}", {"city": "Seoul"}, "address_not_found"),
-    ("DELETE", f"/addresses/{HUGE}", None, "address_not_found"),
-    ("GET", f"/products/{HUGE}", None, "product_not_found"),
-])
-def test_ids_past_64_bits_in_paths_are_not_found(client: Any, admin_headers: dict[str, str], method: str, path: str,
-                                                 body: Any, code: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body", "code"),
+    [
+        ("GET", f"/orders/{HUGE}", None, "order_not_found"),
+        ("GET", f"/orders/{HUGE}/status", None, "order_not_found"),
+        ("POST", f"/orders/{HUGE}/pay", {"token": "tok_ok"}, "order_not_found"),
+        ("DELETE", f"/orders/{HUGE}", None, "order_not_found"),
+        ("PATCH", f"/orders/{HUGE}", {"status": "cancelled"}, "order_not_found"),
+        ("PATCH", "/cart/items/99999999999999999999999", {"quantity": 1}, "cart_item_not_found"),
+        ("DELETE", "/cart/items/99999999999999999999999", None, "not_found"),
+        ("PATCH", f"/addresses/{HUGE}", {"city": "Seoul"}, "address_not_found"),
+        ("DELETE", f"/addresses/{HUGE}", None, "address_not_found"),
+        ("GET", f"/products/{HUGE}", None, "product_not_found"),
+    ],
+)
+def test_ids_past_64_bits_in_paths_are_not_found(
+    client: Any, admin_headers: dict[str, str], method: str, path: str, body: Any, code: str
+) -> None:
     """No column holds such an id: 404 with the endpoint's not-found code, as for any absent id."""
     headers = {**admin_headers, "X-Session-ID": "session-hostile"}
     error = assert_error(client.request(method, API + path, json=body, headers=headers), 404, code)
@@ -119,32 +137,49 @@ def test_integers_past_64_bits_in_bodies(client: Any, user_headers: dict[str, st
     for address_id in (2**63, 2**64, 10**30):
         body = {**checkout_body(address_id=address_id), "shipping_address": None}
         assert "address_id" in fields_of(client.post(f"{API}/orders", json=body, headers={**user_headers, **session}))
-    assert_error(client.post(f"{API}/orders", json={**checkout_body(address_id=2**63 - 1), "shipping_address": None},
-                             headers={**user_headers, **session}), 404, "address_not_found")
+    assert_error(
+        client.post(
+            f"{API}/orders",
+            json={**checkout_body(address_id=2**63 - 1), "shipping_address": None},
+            headers={**user_headers, **session},
+        ),
+        404,
+        "address_not_found",
+    )
     for product_id in (2**64, 10**30):
-        assert "product_id" in fields_of(client.post(f"{API}/cart/items", json={"product_id": product_id,
-                                                                                "quantity": 1}, headers=session))
-    assert "amount" in fields_of(client.post(f"{API}/orders/1/pay", json={"payment_key": "k", "amount": 2**64},
-                                             headers=user_headers))
+        assert "product_id" in fields_of(
+            client.post(f"{API}/cart/items", json={"product_id": product_id, "quantity": 1}, headers=session)
+        )
+    assert "amount" in fields_of(
+        client.post(f"{API}/orders/1/pay", json={"payment_key": "k", "amount": 2**64}, headers=user_headers)
+    )
 
 
 def test_a_phone_longer_than_its_column(client: Any, user_headers: dict[str, str]) -> None:
     phone = "+" + "1" * 32
-    assert "phone" in fields_of(client.post(f"{API}/addresses", json={**ADDRESS, "phone": phone},
-                                            headers=user_headers))
-    assert "phone" in fields_of(client.post(f"{API}/auth/register", json={
-        "email": "b@example.com", "password": "long-enough", "full_name": "B", "phone": phone}))
-    assert client.post(f"{API}/addresses", json={**ADDRESS, "phone": "+" + "1" * 31},
-                       headers=user_headers).status_code == 201
+    assert "phone" in fields_of(client.post(f"{API}/addresses", json={**ADDRESS, "phone": phone}, headers=user_headers))
+    assert "phone" in fields_of(
+        client.post(
+            f"{API}/auth/register",
+            json={"email": "b@example.com", "password": "long-enough", "full_name": "B", "phone": phone},
+        )
+    )
+    assert (
+        client.post(f"{API}/addresses", json={**ADDRESS, "phone": "+" + "1" * 31}, headers=user_headers).status_code
+        == 201
+    )
 
 
-def test_a_patch_without_changes_is_refused(client: Any, user_headers: dict[str, str],
-                                            admin_headers: dict[str, str], product: Product) -> None:
+def test_a_patch_without_changes_is_refused(
+    client: Any, user_headers: dict[str, str], admin_headers: dict[str, str], product: Product
+) -> None:
     created = client.post(f"{API}/addresses", json=ADDRESS, headers=user_headers).json()
     for body in (None, {}):
         response = client.patch(f"{API}/addresses/{created['id']}", json=body, headers=user_headers)
         assert fields_of(response) == {"body": "Send at least one field to change."}
     assert fields_of(client.patch(f"{API}/addresses/{created['id']}", content=b"", headers=user_headers)) == {
-        "body": "Send at least one field to change."}
+        "body": "Send at least one field to change."
+    }
     assert fields_of(client.patch(f"{API}/products/{product.id}", json={}, headers=admin_headers)) == {
-        "body": "Send at least one field to change."}
+        "body": "Send at least one field to change."
+    }

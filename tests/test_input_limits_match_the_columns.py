@@ -21,20 +21,46 @@ INT4, INT8 = 2**31 - 1, 2**63 - 1
 
 # model -> the table its fields are stored in (fields match columns of the same name).
 TARGETS: dict[str, type[peewee.Model]] = {
-    "RegisterIn": User, "LoginIn": User, "ProfilePatch": User,
-    "AddressFields": Address, "AddressIn": Address, "AddressPatch": Address,
-    "CheckoutIn": Order, "PayIn": Order, "AdminUpdateIn": Order,
+    "RegisterIn": User,
+    "LoginIn": User,
+    "ProfilePatch": User,
+    "AddressFields": Address,
+    "AddressIn": Address,
+    "AddressPatch": Address,
+    "CheckoutIn": Order,
+    "PayIn": Order,
+    "AdminUpdateIn": Order,
     # The pay body as documented: one schema per gateway (PayIn parses them all).
-    "DummyPayIn": Order, "TossPayIn": Order, "StripePayIn": Order,
-    "ProductIn": Product, "ProductPatch": Product, "ProductQuery": Product,
-    "CartItemIn": OrderItem, "CartQuantityIn": OrderItem,
-    "GuestIn": Order, "AdminOrderQuery": Order,
-    "DiscountIn": Discount, "DiscountPatch": Discount, "ReviewIn": Review, "ReviewHiddenIn": Review,
+    "DummyPayIn": Order,
+    "TossPayIn": Order,
+    "StripePayIn": Order,
+    "ProductIn": Product,
+    "ProductPatch": Product,
+    "ProductQuery": Product,
+    "CartItemIn": OrderItem,
+    "CartQuantityIn": OrderItem,
+    "GuestIn": Order,
+    "AdminOrderQuery": Order,
+    "DiscountIn": Discount,
+    "DiscountPatch": Discount,
+    "ReviewIn": Review,
+    "ReviewHiddenIn": Review,
     "StockChangeIn": StockEntry,
 }
 # Input models none of whose fields is stored (tokens, paging, long-poll time).
-NO_TABLE = {"RefreshIn", "OrderListQuery", "StatusQuery", "FlaggedQuery", "ShipmentQuery", "QuoteIn", "LookupIn",
-            "DiscountQuery", "LedgerQuery", "ReviewQuery", "DashboardQuery"}
+NO_TABLE = {
+    "RefreshIn",
+    "OrderListQuery",
+    "StatusQuery",
+    "FlaggedQuery",
+    "ShipmentQuery",
+    "QuoteIn",
+    "LookupIn",
+    "DiscountQuery",
+    "LedgerQuery",
+    "ReviewQuery",
+    "DashboardQuery",
+}
 # Fields stored under another name.
 COLUMN_OF: dict[tuple[str, str], peewee.Field] = {
     ("PayIn", "payment_intent_id"): Order.payment_transaction_id,
@@ -52,9 +78,15 @@ COLUMN_OF: dict[tuple[str, str], peewee.Field] = {
 }
 # Fields that reach no column although their model's table has one of the same name, or that are
 # references to rows (looked up, 404 when absent) rather than stored values.
-NOT_STORED = {("LoginIn", "email"), ("CheckoutIn", "address_id"), ("CartItemIn", "product_id"),
-              ("ProductQuery", "category"), ("AdminOrderQuery", "q"), ("StockChangeIn", "order_id"),
-              ("CartQuantityIn", "quantity")}  # 0 removes the line: a positive quantity is what is stored
+NOT_STORED = {
+    ("LoginIn", "email"),
+    ("CheckoutIn", "address_id"),
+    ("CartItemIn", "product_id"),
+    ("ProductQuery", "category"),
+    ("AdminOrderQuery", "q"),
+    ("StockChangeIn", "order_id"),
+    ("CartQuantityIn", "quantity"),
+}  # 0 removes the line: a positive quantity is what is stored
 
 
 def input_models() -> Iterator[tuple[str, type[BaseModel]]]:
@@ -126,16 +158,27 @@ def column_for(model: str, field: str) -> peewee.Field | None:
 
 
 def stored() -> list[tuple[str, str, dict[str, Any], peewee.Field]]:
-    return [(model, field, branch, column) for model, field, branch in fields()
-            if (column := column_for(model, field)) is not None]
+    return [
+        (model, field, branch, column)
+        for model, field, branch in fields()
+        if (column := column_for(model, field)) is not None
+    ]
 
 
 def test_the_mapping_reaches_the_columns_it_should() -> None:
     # A guard on the test itself: renaming a column or a field must not silently end the comparison.
     names = {(model, field) for model, field, _branch, _column in stored()}
-    assert {("RegisterIn", "phone"), ("AddressFields", "phone"), ("AddressPatch", "postal_code"),
-            ("CheckoutIn", "discount_code"), ("AdminUpdateIn", "tracking_number"), ("ProductIn", "sku"),
-            ("ProductPatch", "stock_quantity"), ("TossPayIn", "amount"), ("CartItemIn", "quantity")} <= names
+    assert {
+        ("RegisterIn", "phone"),
+        ("AddressFields", "phone"),
+        ("AddressPatch", "postal_code"),
+        ("CheckoutIn", "discount_code"),
+        ("AdminUpdateIn", "tracking_number"),
+        ("ProductIn", "sku"),
+        ("ProductPatch", "stock_quantity"),
+        ("TossPayIn", "amount"),
+        ("CartItemIn", "quantity"),
+    } <= names
 
 
 @pytest.mark.parametrize("kind", ["text", "integer"])
@@ -144,8 +187,9 @@ def test_bounds_fit_the_columns(kind: str) -> None:
     for model, field, branch, column in stored():
         where = f"{model}.{field} -> {column.model._meta.table_name}.{column.column_name}"
         if kind == "text" and isinstance(column, peewee.CharField):
-            longest = max((len(str(v)) for v in branch["enum"]), default=0) if "enum" in branch \
-                else branch.get("maxLength")
+            longest = (
+                max((len(str(v)) for v in branch["enum"]), default=0) if "enum" in branch else branch.get("maxLength")
+            )
             if longest is None or longest > column.max_length:
                 wrong.append(f"{where}: {longest} > varchar({column.max_length})")
         if kind == "integer" and isinstance(column, peewee.IntegerField):

@@ -35,8 +35,9 @@ def test_the_limit_is_the_default_this_file_assumes() -> None:
 
 
 @pytest.mark.parametrize("guesses", [40, 60])
-def test_concurrent_guesses_are_evaluated_at_most_limit_times(live_server: LiveServer, guesses: int,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_guesses_are_evaluated_at_most_limit_times(
+    live_server: LiveServer, guesses: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_owner(rounds=10)
     checked: list[str] = []  # every password bcrypt was asked to check (the server runs in this process)
     real_check = service._password_ok
@@ -56,8 +57,11 @@ def test_concurrent_guesses_are_evaluated_at_most_limit_times(live_server: LiveS
     with ThreadPoolExecutor(guesses) as pool:
         wrong = [pool.submit(guess, i) for i in range(guesses - 1)]
         # The right password goes last, while the burst is in flight: once LIMIT checks have begun.
-        wait_for(lambda: len(checked) >= LIMIT or all(f.done() for f in wrong), timeout=60,
-                 what="the first guesses to reach the password check")
+        wait_for(
+            lambda: len(checked) >= LIMIT or all(f.done() for f in wrong),
+            timeout=60,
+            what="the first guesses to reach the password check",
+        )
         with httpx.Client(base_url=live_server.url, timeout=60) as http:
             last = http.post(f"{API}/login", json={"email": EMAIL, "password": PASSWORD})
         statuses = [f.result() for f in wrong]

@@ -24,9 +24,13 @@ API = "/api/v1"
 def start_api(port: int, broker_url: str, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "CELERY_BROKER_URL": broker_url}
     with open(log, "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "uvicorn", "web.app:app", "--port", str(port),
-                                    "--log-level", "warning"], cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "web.app:app", "--port", str(port), "--log-level", "warning"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
     def up() -> bool:
         try:
@@ -48,11 +52,15 @@ def test_order_placed_while_broker_is_down_progresses_once_it_is_back(tmp_path: 
         item = Product.create(sku="SKU-1", name="Tee", slug="tee", price=20000, stock_quantity=5, tags=[], images=[])
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             headers = register_shopper(http, "ana@example.com")
-            http.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1},
-                      headers={"X-Session-ID": "session-one"})
+            http.post(
+                f"{API}/cart/items",
+                json={"product_id": item.id, "quantity": 1},
+                headers={"X-Session-ID": "session-one"},
+            )
             broker.stop()  # the broker dies between the cart and the checkout
-            response = http.post(f"{API}/orders", json=checkout_body(),
-                                 headers={**headers, "X-Session-ID": "session-one"})
+            response = http.post(
+                f"{API}/orders", json=checkout_body(), headers={**headers, "X-Session-ID": "session-one"}
+            )
             assert response.status_code == 202, response.text
             order_id = response.json()["id"]
             ready = http.get("/readyz")
@@ -62,9 +70,12 @@ def test_order_placed_while_broker_is_down_progresses_once_it_is_back(tmp_path: 
         broker.start()  # same port: the broker is back, empty
         worker.start(env={"CELERY_BROKER_URL": broker.url})
         sender = Celery(broker=broker.url)
-        wait_for(lambda: (sender.send_task("beat.redrive_stuck_orders"),
-                          Order.get_by_id(order_id).status == "reserved")[1],
-                 timeout=30, interval=1.0, what="the re-drive to reserve the order")
+        wait_for(
+            lambda: (sender.send_task("beat.redrive_stuck_orders"), Order.get_by_id(order_id).status == "reserved")[1],
+            timeout=30,
+            interval=1.0,
+            what="the re-drive to reserve the order",
+        )
         assert Product.get_by_id(item.id).stock_quantity == 4
         reserved = OrderEvent.get(OrderEvent.order == order_id, OrderEvent.type == "stock_reserved")
         assert reserved.task_id

@@ -46,8 +46,14 @@ def test_make_run_explains_itself_and_ctrl_c_exits_0() -> None:
     port, flower_port = free_port(), free_port()
     keep = {"PATH", "HOME", "LANG", "TMPDIR", "USER"}
     env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(VAR_DIR=str(VAR), PORT=str(port), FLOWER_PORT=str(flower_port),
-               SECRET_KEY=secrets.token_urlsafe(48), BCRYPT_ROUNDS="4", TERM="dumb")
+    env.update(
+        VAR_DIR=str(VAR),
+        PORT=str(port),
+        FLOWER_PORT=str(flower_port),
+        SECRET_KEY=secrets.token_urlsafe(48),
+        BCRYPT_ROUNDS="4",
+        TERM="dumb",
+    )
     pid, fd = pty.fork()
     if pid == 0:  # the child: a terminal session running make, as a shell would
         os.chdir(ROOT)
@@ -56,8 +62,13 @@ def test_make_run_explains_itself_and_ctrl_c_exits_0() -> None:
     try:
         assert read_until(fd, output, b"Ctrl-C stops everything.", timeout=300), output.decode(errors="replace")
         text = output.decode(errors="replace")
-        phases = ["==> starting PostgreSQL", "==> starting Redis", "==> migrating the database",
-                  "==> loading demo data", "==> starting processes"]
+        phases = [
+            "==> starting PostgreSQL",
+            "==> starting Redis",
+            "==> migrating the database",
+            "==> loading demo data",
+            "==> starting processes",
+        ]
         positions = [text.index(phase) for phase in phases]
         assert positions == sorted(positions)
         banner = text.index("The shop is running")
@@ -65,8 +76,11 @@ def test_make_run_explains_itself_and_ctrl_c_exits_0() -> None:
         assert f"http://127.0.0.1:{port}/api/docs" in text[banner:] and "Admin     admin@shop.local / " in text
         assert (VAR / "admin-password").stat().st_mode & 0o777 == 0o600
         # A storefront in development works at once; Flower's pages need the password.
-        preflight = httpx.options(f"http://127.0.0.1:{port}/api/v1/products", timeout=10, headers={
-            "Origin": "http://localhost:5173", "Access-Control-Request-Method": "GET"})
+        preflight = httpx.options(
+            f"http://127.0.0.1:{port}/api/v1/products",
+            timeout=10,
+            headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "GET"},
+        )
         assert preflight.headers.get("access-control-allow-origin") == "http://localhost:5173"
         assert httpx.get(f"http://127.0.0.1:{flower_port}/", timeout=10).status_code == 401
         user, password = (VAR / "flower-auth").read_text().strip().split(":", 1)

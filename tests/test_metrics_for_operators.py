@@ -19,8 +19,11 @@ pytestmark = pytest.mark.pipeline
 
 def samples(text: str) -> dict[str, float]:
     """{'name{labels}': value} for every sample line."""
-    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines() if line and not line.startswith("#")}
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
 
 
 def test_checkout_figures_after_an_order_is_paid(client: Any, worker: Any) -> None:
@@ -32,8 +35,10 @@ def test_checkout_figures_after_an_order_is_paid(client: Any, worker: Any) -> No
     wait_for(lambda: Order.get_by_id(order_id).status == "reserved", what="reservation")
     client.post(f"/api/v1/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers)
     wait_for(lambda: Order.get_by_id(order_id).status == "confirmed", what="confirmation")
-    wait_for(lambda: 'outcome="succeeded",task="pipeline.send_order_email"' in client.get("/metrics").text,
-             what="the email task to be counted")
+    wait_for(
+        lambda: 'outcome="succeeded",task="pipeline.send_order_email"' in client.get("/metrics").text,
+        what="the email task to be counted",
+    )
 
     values = samples(client.get("/metrics").text)
     assert values['shop_order_transitions_total{from_status="pending",to_status="reserved"}'] == 1
@@ -63,8 +68,12 @@ def test_the_oldest_waiting_order_and_failed_tasks_show(client: Any, no_worker: 
     from models.infra.stats import count_task
 
     count_task("pipeline.capture_payment", "retried")
-    wait_for(lambda: samples(client.get("/metrics").text)[
-        'shop_oldest_waiting_order_seconds{waiting_for="reservation"}'] > 0, what="the pending order to age")
+    wait_for(
+        lambda: (
+            samples(client.get("/metrics").text)['shop_oldest_waiting_order_seconds{waiting_for="reservation"}'] > 0
+        ),
+        what="the pending order to age",
+    )
     values = samples(client.get("/metrics").text)
     assert values['shop_queue_depth{queue="celery"}'] == 1  # its reservation, waiting for a worker
     assert values['shop_task_runs_total{outcome="retried",task="pipeline.capture_payment"}'] == 1

@@ -24,8 +24,7 @@ from tests.support import LiveServer
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
 # The coverage phase (boundary values of every field: about 1,800 requests per role) only in soak.
 PHASES = os.environ.get("FUZZ_PHASES", "examples,fuzzing").split(",")
-CHECKS = [checks.not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [checks.not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 def load_schema() -> Any:

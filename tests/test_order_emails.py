@@ -30,14 +30,35 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SMTPSink]:
 @pytest.fixture
 def order(make_user: Any) -> Order:
     user, _ = make_user(email="ana@example.com")
-    order = Order.create(order_number="ORD-20261128-ABCDEFGH", user=user.id, status="confirmed",
-                         payment_status="paid", currency="KRW", subtotal=24000, shipping_fee=3000, total=27000,
-                         shipping_address={"recipient_name": "Kim Minji", "address_line1": "1 Sejong-daero",
-                                           "city": "Seoul", "postal_code": "04524"},
-                         shipping_method="standard", payment_method="dummy", payment_gateway="dummy",
-                         tracking_number="640123456789", carrier="04")
-    OrderItem.create(order=order.id, product_name="Linen Overshirt", product_sku="SKU-1", unit_price=12000,
-                     quantity=2, subtotal=24000)
+    order = Order.create(
+        order_number="ORD-20261128-ABCDEFGH",
+        user=user.id,
+        status="confirmed",
+        payment_status="paid",
+        currency="KRW",
+        subtotal=24000,
+        shipping_fee=3000,
+        total=27000,
+        shipping_address={
+            "recipient_name": "Kim Minji",
+            "address_line1": "1 Sejong-daero",
+            "city": "Seoul",
+            "postal_code": "04524",
+        },
+        shipping_method="standard",
+        payment_method="dummy",
+        payment_gateway="dummy",
+        tracking_number="640123456789",
+        carrier="04",
+    )
+    OrderItem.create(
+        order=order.id,
+        product_name="Linen Overshirt",
+        product_sku="SKU-1",
+        unit_price=12000,
+        quantity=2,
+        subtotal=24000,
+    )
     return order
 
 
@@ -103,8 +124,16 @@ def test_smtp_auth_is_used_when_configured(monkeypatch: pytest.MonkeyPatch, orde
 
 
 def test_low_stock_alert_once_a_day(smtp: SMTPSink) -> None:
-    product = Product.create(sku="LOW-1", name="Beanie", slug="beanie", price=1000, stock_quantity=2,
-                             low_stock_threshold=5, tags=[], images=[])
+    product = Product.create(
+        sku="LOW-1",
+        name="Beanie",
+        slug="beanie",
+        price=1000,
+        stock_quantity=2,
+        low_stock_threshold=5,
+        tags=[],
+        images=[],
+    )
     assert mail.send_low_stock_alert(product.id) is True
     assert mail.send_low_stock_alert(product.id) is False
     [message] = smtp.messages

@@ -30,8 +30,11 @@ API = "/api/v1"
 def fill_cart(base_url: str, index: int, lines: list[tuple[int, int]]) -> None:
     with httpx.Client(base_url=base_url, timeout=60) as http:
         for product_id, quantity in lines:
-            added = http.post(f"{API}/cart/items", json={"product_id": product_id, "quantity": quantity},
-                              headers={"X-Session-ID": f"session-{index:04d}"})
+            added = http.post(
+                f"{API}/cart/items",
+                json={"product_id": product_id, "quantity": quantity},
+                headers={"X-Session-ID": f"session-{index:04d}"},
+            )
             assert added.status_code == 200, added.text
 
 
@@ -41,8 +44,11 @@ def shopper_checkout(base_url: str, headers: dict[str, str], index: int, lines: 
     reserve and the losers fail out_of_stock."""
     with httpx.Client(base_url=base_url, timeout=60) as http:
         session = f"session-{index:04d}"
-        response = http.post(f"{API}/orders", json=checkout_body(), headers={**headers, "X-Session-ID": session,
-                                                                              "Idempotency-Key": f"k{index}"})
+        response = http.post(
+            f"{API}/orders",
+            json=checkout_body(),
+            headers={**headers, "X-Session-ID": session, "Idempotency-Key": f"k{index}"},
+        )
         if response.status_code == 409:  # the units were reserved by others before this checkout began
             assert response.json()["error"]["code"] == "insufficient_stock", response.text
             return 0
@@ -93,14 +99,17 @@ def outcome(order_ids: list[int], products: list[Product], start: int, refused: 
     lines = [f"started with {start} of each, stock now {stock}; {refused} checkouts refused (409 insufficient_stock)"]
     lines += [f"{status}: {len(ids)} orders: {', '.join(ids)}" for status, ids in sorted(by_status.items())]
     if "pending" in by_status:
-        lines.append("orders left pending by an idle pipeline: their reservation step raised (the CHECK "
-                     "constraint refusing negative stock?); see var/test/worker.log")
+        lines.append(
+            "orders left pending by an idle pipeline: their reservation step raised (the CHECK "
+            "constraint refusing negative stock?); see var/test/worker.log"
+        )
     return "\n".join(lines)
 
 
 def test_fifty_checkouts_for_ten_units(live_server: Any, worker: Any, make_user: Any) -> None:
-    item = Product.create(sku="LAST-10", name="Last ten", slug="last-ten", price=10000, stock_quantity=10,
-                          tags=[], images=[])
+    item = Product.create(
+        sku="LAST-10", name="Last ten", slug="last-ten", price=10000, stock_quantity=10, tags=[], images=[]
+    )
     shoppers = [make_user()[1] for _ in range(50)]
     for i in range(50):
         fill_cart(live_server.url, i, [(item.id, 1)])
@@ -109,17 +118,19 @@ def test_fifty_checkouts_for_ten_units(live_server: Any, worker: Any, make_user:
     refused = ids.count(0)
     placed = [i for i in ids if i]
     counts = settle(placed)
-    assert counts == {"reserved": 10, **({"failed": 40 - refused} if refused < 40 else {})}, \
-        outcome(placed, [item], 10, refused)
+    assert counts == {"reserved": 10, **({"failed": 40 - refused} if refused < 40 else {})}, outcome(
+        placed, [item], 10, refused
+    )
     assert Product.get_by_id(item.id).stock_quantity == 0
     failed = Order.select().where(Order.id.in_(ids), Order.status == "failed")
     assert {o.failure_reason for o in failed} == {"out_of_stock"}
 
 
-def test_baskets_in_different_orders_do_not_deadlock_or_oversell(live_server: Any, worker: Any,
-                                                                 make_user: Any) -> None:
-    items = [Product.create(sku=f"B-{n}", name=f"B{n}", slug=f"b-{n}", price=5000, stock_quantity=6,
-                            tags=[], images=[]) for n in range(3)]
+def test_baskets_in_different_orders_do_not_deadlock_or_oversell(live_server: Any, worker: Any, make_user: Any) -> None:
+    items = [
+        Product.create(sku=f"B-{n}", name=f"B{n}", slug=f"b-{n}", price=5000, stock_quantity=6, tags=[], images=[])
+        for n in range(3)
+    ]
     rng = random.Random(7)
     baskets = []
     for _ in range(30):
@@ -130,30 +141,49 @@ def test_baskets_in_different_orders_do_not_deadlock_or_oversell(live_server: An
     for i, lines in enumerate(baskets):
         fill_cart(live_server.url, i, lines)
     with ThreadPoolExecutor(max_workers=15) as pool:
-        ids = list(pool.map(lambda a: shopper_checkout(live_server.url, shoppers[a[0]], a[0], a[1]),
-                            enumerate(baskets)))
+        ids = list(
+            pool.map(lambda a: shopper_checkout(live_server.url, shoppers[a[0]], a[0], a[1]), enumerate(baskets))
+        )
     refused = ids.count(0)
     placed = [i for i in ids if i]
     counts = settle(placed)
-    assert counts == {"reserved": 6, **({"failed": 24 - refused} if refused < 24 else {})}, \
-        outcome(placed, items, 6, refused)
+    assert counts == {"reserved": 6, **({"failed": 24 - refused} if refused < 24 else {})}, outcome(
+        placed, items, 6, refused
+    )
     assert [Product.get_by_id(p.id).stock_quantity for p in items] == [0, 0, 0]
 
 
 def test_direct_reservations_from_many_threads_never_go_below_zero(make_user: Any) -> None:
     """The conditional UPDATE itself, without the queue's serialisation: 40 threads, 7 units."""
     user, _ = make_user()
-    products = [Product.create(sku=f"D-{n}", name=f"D{n}", slug=f"d-{n}", price=1000, stock_quantity=7,
-                               tags=[], images=[]) for n in range(2)]
+    products = [
+        Product.create(sku=f"D-{n}", name=f"D{n}", slug=f"d-{n}", price=1000, stock_quantity=7, tags=[], images=[])
+        for n in range(2)
+    ]
     order_ids = []
     for n in range(40):
-        order = Order.create(order_number=f"T-{n}", user=user.id, currency="KRW", subtotal=2000, total=2000,
-                             shipping_address={}, shipping_method="standard", payment_method="dummy",
-                             payment_gateway="dummy")
+        order = Order.create(
+            order_number=f"T-{n}",
+            user=user.id,
+            currency="KRW",
+            subtotal=2000,
+            total=2000,
+            shipping_address={},
+            shipping_method="standard",
+            payment_method="dummy",
+            payment_gateway="dummy",
+        )
         lines = [(p.id, 1) for p in products][:: 1 if n % 2 else -1]
         for product_id, qty in lines:
-            OrderItem.create(order=order.id, product=product_id, product_name="x", product_sku="x",
-                             unit_price=1000, quantity=qty, subtotal=1000)
+            OrderItem.create(
+                order=order.id,
+                product=product_id,
+                product_name="x",
+                product_sku="x",
+                unit_price=1000,
+                quantity=qty,
+                subtotal=1000,
+            )
         order_ids.append(order.id)
 
     def reserve(order_id: int) -> str:

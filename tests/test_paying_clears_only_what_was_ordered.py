@@ -18,13 +18,13 @@ SESSION = {"X-Session-ID": "session-after-checkout"}
 
 
 def product(sku: str) -> Product:
-    return Product.create(sku=sku, name=f"Item {sku}", slug=sku.lower(), price=10000, stock_quantity=10, tags=[],
-                          images=[])
+    return Product.create(
+        sku=sku, name=f"Item {sku}", slug=sku.lower(), price=10000, stock_quantity=10, tags=[], images=[]
+    )
 
 
 def add(client: Any, product_id: int, quantity: int) -> None:
-    response = client.post(f"{API}/cart/items", json={"product_id": product_id, "quantity": quantity},
-                           headers=SESSION)
+    response = client.post(f"{API}/cart/items", json={"product_id": product_id, "quantity": quantity}, headers=SESSION)
     assert response.status_code == 200, response.text
 
 
@@ -42,8 +42,9 @@ def test_a_line_added_after_checkout_survives_payment(client: Any, worker: Any) 
     wait_for(lambda: Order.get_by_id(order_id).status == "confirmed", what="the capture")
 
     def cart() -> dict[int, int]:
-        return {line["product_id"]: line["quantity"] for line in client.get(f"{API}/cart", headers=SESSION)
-                .json()["items"]}
+        return {
+            line["product_id"]: line["quantity"] for line in client.get(f"{API}/cart", headers=SESSION).json()["items"]
+        }
 
     # The ordered 2 tees and the cap are gone; the socks and the extra tee stay.
     assert wait_for(lambda: (c := cart()) == {socks.id: 3, tee.id: 1} and c, what="the ordered lines to go")

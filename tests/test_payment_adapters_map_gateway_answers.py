@@ -23,8 +23,15 @@ from tests.fakes.toss_server import FakeToss
 
 
 def order(amount: int = 12000, transaction_id: str | None = None) -> PaymentOrder:
-    return PaymentOrder(f"ORD-T-{secrets.token_hex(4).upper()}", amount, "KRW", "Tee and 1 more", "ana@example.com",
-                        "Ana", transaction_id)
+    return PaymentOrder(
+        f"ORD-T-{secrets.token_hex(4).upper()}",
+        amount,
+        "KRW",
+        "Tee and 1 more",
+        "ana@example.com",
+        "Ana",
+        transaction_id,
+    )
 
 
 def stripe_authorized(fake: FakeStripe, amount: int = 12000) -> tuple[Any, PaymentOrder, str]:

@@ -22,8 +22,7 @@ from tests.support import assert_error, checkout_body, wait_for
 
 
 @pytest.mark.pipeline
-def test_an_authorisation_whose_webhook_was_lost_is_captured(client: Any, worker: Any,
-                                                             fake_stripe: FakeStripe) -> None:
+def test_an_authorisation_whose_webhook_was_lost_is_captured(client: Any, worker: Any, fake_stripe: FakeStripe) -> None:
     headers, order, _ = reserved(client, "stripe")
     intent_id = order["payment"]["next_action"]["payment_intent_id"]
     fake_stripe.confirm(intent_id)  # no webhook arrives, and the storefront never calls /pay
@@ -34,7 +33,8 @@ def test_an_authorisation_whose_webhook_was_lost_is_captured(client: Any, worker
 
 @pytest.mark.pipeline
 def test_a_capture_made_at_the_gateway_but_never_recorded_confirms_the_order(
-        client: Any, worker: Any, fake_stripe: FakeStripe) -> None:
+    client: Any, worker: Any, fake_stripe: FakeStripe
+) -> None:
     headers, order, _ = reserved(client, "stripe")
     intent_id = order["payment"]["next_action"]["payment_intent_id"]
     fake_stripe.confirm(intent_id)
@@ -57,8 +57,10 @@ def test_a_refund_made_but_never_recorded_is_seen_not_repeated(client: Any, fake
         pipeline.cancel(order["id"], None, "admin")
     sdk = stripe.StripeClient(fake_stripe.api_key, base_addresses={"api": fake_stripe.url})
     intent_id = order_row(order["id"]).payment_transaction_id
-    sdk.v1.refunds.create(params={"payment_intent": intent_id, "amount": order["total"]},
-                          options={"idempotency_key": f"refund:{order['order_number']}"})  # as the lost task did
+    sdk.v1.refunds.create(
+        params={"payment_intent": intent_id, "amount": order["total"]},
+        options={"idempotency_key": f"refund:{order['order_number']}"},
+    )  # as the lost task did
     with events.collecting() as emitted:
         payment_sync.reconcile(order["id"])
     assert order_row(order["id"]).payment_status == "refunded"
@@ -89,8 +91,9 @@ def _prepared_here(client: Any) -> tuple[dict[str, str], dict[str, Any], Any]:
 
     headers = register_shopper(client, "cy@example.com")
     item = Product.create(sku="SKU-R", name="Tee", slug="tee-r", price=9000, stock_quantity=3, tags=[], images=[])
-    client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1},
-                headers={"X-Session-ID": "session-r1"})
+    client.post(
+        f"{API}/cart/items", json={"product_id": item.id, "quantity": 1}, headers={"X-Session-ID": "session-r1"}
+    )
     with events.collecting():  # the same steps the worker would run, here
         from models.orders.checkout import place_order
 
@@ -107,7 +110,8 @@ def order_user(headers: dict[str, str], client: Any) -> Any:
 
 
 def test_a_payment_stuck_for_four_periods_is_flagged_for_operators(
-        client: Any, fake_stripe: FakeStripe, admin_headers: dict[str, str]) -> None:
+    client: Any, fake_stripe: FakeStripe, admin_headers: dict[str, str]
+) -> None:
     from models.orders import payment_steps
 
     headers, order, _ = _prepared_here(client)
@@ -119,8 +123,11 @@ def test_a_payment_stuck_for_four_periods_is_flagged_for_operators(
         payment_sync.due_for_reconciliation(now=order_row(order["id"]).updated_at + timedelta(seconds=later))
     assert order_row(order["id"]).payment_flag == "no payment outcome yet after 20 minutes"
     listed = client.get(f"{API}/admin/payments/flagged", headers=admin_headers).json()
-    assert listed["total"] == 1 and listed["items"][0] | {"order_id": order["id"], "gateway": "stripe",
-                                                          "transaction_id": intent_id} == listed["items"][0]
+    assert (
+        listed["total"] == 1
+        and listed["items"][0] | {"order_id": order["id"], "gateway": "stripe", "transaction_id": intent_id}
+        == listed["items"][0]
+    )
     fake_stripe.confirm(intent_id)
     with events.collecting():  # the outcome arrives after all: confirmed, and the flag is cleared
         payment_sync.reconcile(order["id"])
@@ -129,7 +136,8 @@ def test_a_payment_stuck_for_four_periods_is_flagged_for_operators(
 
 @pytest.mark.pipeline
 def test_a_refund_made_on_the_dashboard_of_a_confirmed_order_is_flagged(
-        client: Any, worker: Any, fake_stripe: FakeStripe, live_server: Any) -> None:
+    client: Any, worker: Any, fake_stripe: FakeStripe, live_server: Any
+) -> None:
     import stripe
 
     headers, order, _ = reserved(client, "stripe")
@@ -165,14 +173,19 @@ def without_stripe_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_ordering_with_a_method_that_is_not_enabled_names_the_enabled_ones(
-        client: Any, user_headers: dict[str, str], without_stripe_keys: None) -> None:
+    client: Any, user_headers: dict[str, str], without_stripe_keys: None
+) -> None:
     from models.tables import Product
 
     item = Product.create(sku="SKU-E", name="Tee", slug="tee-e", price=9000, stock_quantity=3, tags=[], images=[])
-    client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1},
-                headers={"X-Session-ID": "session-e1"})
-    response = client.post(f"{API}/orders", json=checkout_body(payment_method="stripe"),
-                           headers={**user_headers, "X-Session-ID": "session-e1"})
+    client.post(
+        f"{API}/cart/items", json={"product_id": item.id, "quantity": 1}, headers={"X-Session-ID": "session-e1"}
+    )
+    response = client.post(
+        f"{API}/orders",
+        json=checkout_body(payment_method="stripe"),
+        headers={**user_headers, "X-Session-ID": "session-e1"},
+    )
     error = assert_error(response, 422, "validation_error")
     assert "enabled: dummy, toss" in error["message"] and "payment_method" in error["details"]["fields"]
     assert [m["method"] for m in client.get(f"{API}/payment-methods").json()["items"]] == ["dummy", "toss"]

@@ -15,8 +15,7 @@ MISSING = 2_000_000_000  # no such order: each task finds nothing to do and succ
 SUCCEEDED = re.compile(r"Task (pipeline\.\w+)\[[0-9a-f-]+\] succeeded")
 
 
-def test_a_worker_takes_payments_before_reservations_and_email(_worker_process: WorkerProcess,
-                                                               tmp_path: Path) -> None:
+def test_a_worker_takes_payments_before_reservations_and_email(_worker_process: WorkerProcess, tmp_path: Path) -> None:
     _worker_process.stop()  # nothing may consume while the backlog is built
     for index in range(6):
         app.send_task("pipeline.reserve_stock", args=[MISSING + index])
@@ -26,6 +25,7 @@ def test_a_worker_takes_payments_before_reservations_and_email(_worker_process: 
     worker = WorkerProcess(ROOT, tmp_path / "worker.log", concurrency=1)  # one task at a time: a clear order
     worker.start(env={"LOG_LEVEL": "INFO"})  # INFO: celery logs each task that succeeded
     try:
+
         def finished() -> list[Any]:
             names = SUCCEEDED.findall(worker.log_path.read_text())
             return names if len(names) == 14 else []

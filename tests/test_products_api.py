@@ -10,18 +10,44 @@ from models.tables import Order, OrderItem, Product
 from tests.support import assert_error
 
 API = "/api/v1/products"
-PUBLIC_FIELDS = {"id", "sku", "name", "slug", "description", "price", "compare_at_price", "currency",
-                 "stock_quantity", "available_quantity", "in_stock", "low_stock_threshold", "track_inventory",
-                 "category", "tags", "images", "is_published", "is_featured", "rating_average", "rating_count",
-                 "created_at", "updated_at"}
-
-
+PUBLIC_FIELDS = {
+    "id",
+    "sku",
+    "name",
+    "slug",
+    "description",
+    "price",
+    "compare_at_price",
+    "currency",
+    "stock_quantity",
+    "available_quantity",
+    "in_stock",
+    "low_stock_threshold",
+    "track_inventory",
+    "category",
+    "tags",
+    "images",
+    "is_published",
+    "is_featured",
+    "rating_average",
+    "rating_count",
+    "created_at",
+    "updated_at",
+}
 
 
 def body(**overrides: Any) -> dict[str, Any]:
-    return {"sku": "TEE-1", "name": "Linen Tee", "price": 20000, "stock_quantity": 10, "category": "tops",
-            "tags": ["linen", "summer"], "images": ["https://cdn.example.com/tee.jpg"], "cost_price": 8000,
-            **overrides}
+    return {
+        "sku": "TEE-1",
+        "name": "Linen Tee",
+        "price": 20000,
+        "stock_quantity": 10,
+        "category": "tops",
+        "tags": ["linen", "summer"],
+        "images": ["https://cdn.example.com/tee.jpg"],
+        "cost_price": 8000,
+        **overrides,
+    }
 
 
 def create(client: Any, headers: dict[str, str], **overrides: Any) -> dict[str, Any]:
@@ -61,8 +87,9 @@ def test_duplicate_sku_and_slug_are_409(client: Any, admin_headers: Any) -> None
     assert_error(client.post(API, json=body(name="New"), headers=admin_headers), 409, "sku_taken")
     assert_error(client.post(API, json=body(sku="NEW-1", slug="linen-tee"), headers=admin_headers), 409, "slug_taken")
     assert_error(client.patch(f"{API}/{other['id']}", json={"sku": "TEE-1"}, headers=admin_headers), 409, "sku_taken")
-    assert_error(client.patch(f"{API}/{other['id']}", json={"slug": first["slug"]}, headers=admin_headers),
-                 409, "slug_taken")
+    assert_error(
+        client.patch(f"{API}/{other['id']}", json={"slug": first["slug"]}, headers=admin_headers), 409, "slug_taken"
+    )
 
 
 @pytest.mark.parametrize(
@@ -83,8 +110,9 @@ def test_duplicate_sku_and_slug_are_409(client: Any, admin_headers: Any) -> None
         ({"owner": "me"}, {"owner"}),
     ],
 )
-def test_create_refuses_bad_input(client: Any, admin_headers: Any, overrides: dict[str, Any],
-                                  bad_fields: set[str]) -> None:
+def test_create_refuses_bad_input(
+    client: Any, admin_headers: Any, overrides: dict[str, Any], bad_fields: set[str]
+) -> None:
     error = assert_error(client.post(API, json=body(**overrides), headers=admin_headers), 422, "validation_error")
     assert set(error["details"]["fields"]) == bad_fields
     assert Product.select().count() == 0
@@ -95,12 +123,14 @@ def test_create_requires_sku_name_and_price(client: Any, admin_headers: Any) -> 
     assert set(error["details"]["fields"]) == {"sku", "name", "price"}
 
 
-def test_patch_changes_only_what_is_sent_and_checks_prices_against_the_stored_ones(client: Any,
-                                                                                  admin_headers: Any) -> None:
+def test_patch_changes_only_what_is_sent_and_checks_prices_against_the_stored_ones(
+    client: Any, admin_headers: Any
+) -> None:
     product = create(client, admin_headers, compare_at_price=25000)
     path = f"{API}/{product['id']}"
-    changed = client.patch(path, json={"price": 18000, "category": None, "tags": ["a", "a", "b"]},
-                           headers=admin_headers)
+    changed = client.patch(
+        path, json={"price": 18000, "category": None, "tags": ["a", "a", "b"]}, headers=admin_headers
+    )
     assert changed.status_code == 200, changed.text
     data = changed.json()
     assert (data["price"], data["category"], data["tags"], data["name"]) == (18000, None, ["a", "b"], "Linen Tee")
@@ -108,14 +138,18 @@ def test_patch_changes_only_what_is_sent_and_checks_prices_against_the_stored_on
     error = assert_error(client.patch(path, json={"price": 30000}, headers=admin_headers), 422, "validation_error")
     assert set(error["details"]["fields"]) == {"compare_at_price"}
     assert client.patch(path, json={"price": 30000, "compare_at_price": None}, headers=admin_headers).status_code == 200
-    error = assert_error(client.patch(path, json={"name": None, "price": None, "stock_quantity": "x"},
-                                      headers=admin_headers), 422, "validation_error")
+    error = assert_error(
+        client.patch(path, json={"name": None, "price": None, "stock_quantity": "x"}, headers=admin_headers),
+        422,
+        "validation_error",
+    )
     assert set(error["details"]["fields"]) == {"name", "price", "stock_quantity"}
     assert_error(client.patch(f"{API}/999999", json={"price": 1}, headers=admin_headers), 404, "product_not_found")
 
 
-def test_admin_endpoints_refuse_customers_and_anonymous_callers(client: Any, admin_headers: Any,
-                                                                user_headers: Any) -> None:
+def test_admin_endpoints_refuse_customers_and_anonymous_callers(
+    client: Any, admin_headers: Any, user_headers: Any
+) -> None:
     product = create(client, admin_headers)
     path = f"{API}/{product['id']}"
     for headers, status, code in ((user_headers, 403, "forbidden"), ({}, 401, "not_authenticated")):
@@ -125,8 +159,9 @@ def test_admin_endpoints_refuse_customers_and_anonymous_callers(client: Any, adm
     assert Product.get_by_id(product["id"]).price == 20000
 
 
-def test_unpublished_and_unknown_products_are_404_to_the_public(client: Any, admin_headers: Any,
-                                                                 user_headers: Any) -> None:
+def test_unpublished_and_unknown_products_are_404_to_the_public(
+    client: Any, admin_headers: Any, user_headers: Any
+) -> None:
     hidden = create(client, admin_headers, is_published=False)
     for headers in ({}, user_headers):
         assert_error(client.get(f"{API}/{hidden['id']}", headers=headers), 404, "product_not_found")
@@ -143,12 +178,27 @@ def test_unpublished_and_unknown_products_are_404_to_the_public(client: Any, adm
 def test_delete_keeps_order_history(client: Any, admin_headers: Any, make_user: Any) -> None:
     product = create(client, admin_headers)
     user, _ = make_user()
-    order = Order.create(order_number="ORD-1", user=user.id, currency="KRW", subtotal=40000, total=40000,
-                         shipping_address={"city": "Seoul"}, shipping_method="standard", payment_method="dummy",
-                         payment_gateway="dummy")
-    item = OrderItem.create(order=order.id, product=product["id"], product_name="Linen Tee", product_sku="TEE-1",
-                            product_image="https://cdn.example.com/tee.jpg", unit_price=20000, quantity=2,
-                            subtotal=40000)
+    order = Order.create(
+        order_number="ORD-1",
+        user=user.id,
+        currency="KRW",
+        subtotal=40000,
+        total=40000,
+        shipping_address={"city": "Seoul"},
+        shipping_method="standard",
+        payment_method="dummy",
+        payment_gateway="dummy",
+    )
+    item = OrderItem.create(
+        order=order.id,
+        product=product["id"],
+        product_name="Linen Tee",
+        product_sku="TEE-1",
+        product_image="https://cdn.example.com/tee.jpg",
+        unit_price=20000,
+        quantity=2,
+        subtotal=40000,
+    )
     assert client.delete(f"{API}/{product['id']}", headers=admin_headers).status_code == 204
     kept = OrderItem.get_by_id(item.id)
     assert kept.product_id is None
@@ -179,8 +229,17 @@ def test_availability_and_low_stock(client: Any, admin_headers: Any) -> None:
 
 
 def test_listing_filters_search_sorts_and_pages(client: Any, admin_headers: Any) -> None:
-    a = create(client, admin_headers, sku="F-1", name="Wool Coat", price=90000, category="outer", tags=["wool"],
-               description="Warm 100% wool", is_featured=True)
+    a = create(
+        client,
+        admin_headers,
+        sku="F-1",
+        name="Wool Coat",
+        price=90000,
+        category="outer",
+        tags=["wool"],
+        description="Warm 100% wool",
+        is_featured=True,
+    )
     b = create(client, admin_headers, sku="F-2", name="Linen Shirt", price=30000, category="tops", tags=["linen"])
     c = create(client, admin_headers, sku="F-3", name="Cotton_Tee", price=30000, category="tops", tags=["cotton"])
     assert ids(client.get(API)) == [c["id"], b["id"], a["id"]]
@@ -205,8 +264,13 @@ def test_listing_filters_search_sorts_and_pages(client: Any, admin_headers: Any)
     assert [i["id"] for i in page["items"]] == [a["id"]]
     beyond = client.get(f"{API}?page=9").json()
     assert beyond["items"] == [] and beyond["total"] == 3
-    assert client.get(f"{API}?category=none").json() == {"items": [], "page": 1, "page_size": 20, "total": 0,
-                                                         "pages": 0}
+    assert client.get(f"{API}?category=none").json() == {
+        "items": [],
+        "page": 1,
+        "page_size": 20,
+        "total": 0,
+        "pages": 0,
+    }
 
 
 @pytest.mark.parametrize(
@@ -237,8 +301,18 @@ def test_admin_only_filters_are_forbidden_to_others(client: Any, user_headers: A
 def test_openapi_documents_every_catalogue_endpoint(client: Any) -> None:
     paths = client.get("/api/openapi.json").json()["paths"]
     listing = paths["/api/v1/products"]["get"]
-    assert {p["name"] for p in listing["parameters"]} >= {"page", "page_size", "category", "tag", "q", "min_price",
-                                                          "max_price", "in_stock", "featured", "sort"}
+    assert {p["name"] for p in listing["parameters"]} >= {
+        "page",
+        "page_size",
+        "category",
+        "tag",
+        "q",
+        "min_price",
+        "max_price",
+        "in_stock",
+        "featured",
+        "sort",
+    }
     assert "422" in listing["responses"] and "201" in paths["/api/v1/products"]["post"]["responses"]
     assert "409" in paths["/api/v1/products"]["post"]["responses"]
     for path in ("/api/v1/products/{product_id}", "/api/v1/products/slug/{slug}"):

@@ -23,21 +23,26 @@ API = "/api/v1"
 _serial = itertools.count()
 GUEST = {"email": "guest@example.com", "phone": "010-1234-5678", "full_name": "Guest"}
 
-line = st.fixed_dictionaries({
-    "price": st.integers(0, 120_000),
-    "quantity": st.integers(1, 6),
-    # Stock now (the cart was filled when there was enough): mostly plenty, sometimes short.
-    "stock": st.one_of(st.just(50), st.integers(0, 8)),
-    "tracked": st.booleans(),
-    "published": st.sampled_from([True] * 9 + [False]),
-})
-carts = st.fixed_dictionaries({
-    "who": st.sampled_from(["customer", "guest"]),
-    "lines": st.lists(line, min_size=0, max_size=4),
-    "shipping_method": st.sampled_from(["standard", "express"]),
-    "discount_code": st.sampled_from([None, "WELCOME10", "welcome10", "NOPE", "", "FLAT5000", "OVER100K",
-                                      "GONE", "USEDUP", "ONCE"]),
-})
+line = st.fixed_dictionaries(
+    {
+        "price": st.integers(0, 120_000),
+        "quantity": st.integers(1, 6),
+        # Stock now (the cart was filled when there was enough): mostly plenty, sometimes short.
+        "stock": st.one_of(st.just(50), st.integers(0, 8)),
+        "tracked": st.booleans(),
+        "published": st.sampled_from([True] * 9 + [False]),
+    }
+)
+carts = st.fixed_dictionaries(
+    {
+        "who": st.sampled_from(["customer", "guest"]),
+        "lines": st.lists(line, min_size=0, max_size=4),
+        "shipping_method": st.sampled_from(["standard", "express"]),
+        "discount_code": st.sampled_from(
+            [None, "WELCOME10", "welcome10", "NOPE", "", "FLAT5000", "OVER100K", "GONE", "USEDUP", "ONCE"]
+        ),
+    }
+)
 
 
 @pytest.fixture(autouse=True)
@@ -54,13 +59,25 @@ def codes() -> None:
 def fill(client: Any, session: str, lines: list[dict[str, Any]]) -> None:
     for spec in lines:
         n = next(_serial)
-        product = Product.create(sku=f"Q-{n}", name=f"Q{n}", slug=f"q-{n}", price=spec["price"], stock_quantity=50,
-                                 track_inventory=spec["tracked"], tags=[], images=[])
-        added = client.post(f"{API}/cart/items", json={"product_id": product.id, "quantity": spec["quantity"]},
-                            headers={"X-Session-ID": session})
+        product = Product.create(
+            sku=f"Q-{n}",
+            name=f"Q{n}",
+            slug=f"q-{n}",
+            price=spec["price"],
+            stock_quantity=50,
+            track_inventory=spec["tracked"],
+            tags=[],
+            images=[],
+        )
+        added = client.post(
+            f"{API}/cart/items",
+            json={"product_id": product.id, "quantity": spec["quantity"]},
+            headers={"X-Session-ID": session},
+        )
         assert added.status_code == 200, added.text
         Product.update(stock_quantity=spec["stock"], is_published=spec["published"]).where(
-            Product.id == product.id).execute()
+            Product.id == product.id
+        ).execute()
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -97,39 +114,67 @@ def tee() -> Product:
 
 
 def add(client: Any, product_id: int, quantity: int, session: str = "session-one") -> None:
-    assert client.post(f"{API}/cart/items", json={"product_id": product_id, "quantity": quantity},
-                       headers={"X-Session-ID": session}).status_code == 200
+    assert (
+        client.post(
+            f"{API}/cart/items",
+            json={"product_id": product_id, "quantity": quantity},
+            headers={"X-Session-ID": session},
+        ).status_code
+        == 200
+    )
 
 
 def test_quote_shows_fee_discount_and_total(client: Any, tee: Product) -> None:
     add(client, tee.id, 2)
-    quote = client.post(f"{API}/cart/quote", json={"shipping_method": "standard", "discount_code": "welcome10"},
-                        headers={"X-Session-ID": "session-one"}).json()
-    assert quote == {"subtotal": 40000, "shipping_fee": 3000, "discount_amount": 4000, "total": 39000,
-                     "currency": "KRW", "discount_code": "WELCOME10", "shipping_method": "standard",
-                     "item_count": 2}
+    quote = client.post(
+        f"{API}/cart/quote",
+        json={"shipping_method": "standard", "discount_code": "welcome10"},
+        headers={"X-Session-ID": "session-one"},
+    ).json()
+    assert quote == {
+        "subtotal": 40000,
+        "shipping_fee": 3000,
+        "discount_amount": 4000,
+        "total": 39000,
+        "currency": "KRW",
+        "discount_code": "WELCOME10",
+        "shipping_method": "standard",
+        "item_count": 2,
+    }
     add(client, tee.id, 1)  # 60,000: standard shipping is free from 50,000
-    free = client.post(f"{API}/cart/quote", json={"shipping_method": "standard"},
-                       headers={"X-Session-ID": "session-one"}).json()
+    free = client.post(
+        f"{API}/cart/quote", json={"shipping_method": "standard"}, headers={"X-Session-ID": "session-one"}
+    ).json()
     assert (free["shipping_fee"], free["total"]) == (0, 60000)
 
 
 def test_quote_errors(client: Any, tee: Product) -> None:
     headers = {"X-Session-ID": "session-one"}
     assert_error(client.post(f"{API}/cart/quote", json={"shipping_method": "standard"}), 400, "invalid_session")
-    assert_error(client.post(f"{API}/cart/quote", json={"shipping_method": "standard"}, headers=headers), 400,
-                 "empty_cart")
+    assert_error(
+        client.post(f"{API}/cart/quote", json={"shipping_method": "standard"}, headers=headers), 400, "empty_cart"
+    )
     add(client, tee.id, 3)
-    fields = assert_error(client.post(f"{API}/cart/quote", json={"shipping_method": "drone", "total": 1},
-                                      headers=headers), 422, "validation_error")["details"]["fields"]
+    fields = assert_error(
+        client.post(f"{API}/cart/quote", json={"shipping_method": "drone", "total": 1}, headers=headers),
+        422,
+        "validation_error",
+    )["details"]["fields"]
     assert {"shipping_method", "total"} <= set(fields)
-    refused = assert_error(client.post(f"{API}/cart/quote", json={"shipping_method": "standard",
-                                                                 "discount_code": "NOPE"}, headers=headers),
-                           422, "discount_invalid")
+    refused = assert_error(
+        client.post(
+            f"{API}/cart/quote", json={"shipping_method": "standard", "discount_code": "NOPE"}, headers=headers
+        ),
+        422,
+        "discount_invalid",
+    )
     assert refused["details"]["field"] == "discount_code" and "NOPE" in refused["message"]
     Product.update(stock_quantity=1).where(Product.id == tee.id).execute()
-    details = assert_error(client.post(f"{API}/cart/quote", json={"shipping_method": "standard"}, headers=headers),
-                           409, "insufficient_stock")["details"]
+    details = assert_error(
+        client.post(f"{API}/cart/quote", json={"shipping_method": "standard"}, headers=headers),
+        409,
+        "insufficient_stock",
+    )["details"]
     assert details["lines"] == [{"product_id": tee.id, "sku": "TEE", "requested": 3, "available": 1}]
 
 
@@ -137,13 +182,27 @@ def test_shipping_methods_list_the_settings_for_the_shop_currency(client: Any) -
     methods = client.get(f"{API}/shipping-methods").json()["items"]
     settings = get_settings()
     assert methods == [
-        {"code": "standard", "name": "Standard delivery", "fee": settings.shipping_fees["standard"],
-         "free_over": settings.shipping_free_over["standard"], "currency": "KRW"},
-        {"code": "express", "name": "Express delivery", "fee": settings.shipping_fees["express"],
-         "free_over": settings.shipping_free_over["express"], "currency": "KRW"},
+        {
+            "code": "standard",
+            "name": "Standard delivery",
+            "fee": settings.shipping_fees["standard"],
+            "free_over": settings.shipping_free_over["standard"],
+            "currency": "KRW",
+        },
+        {
+            "code": "express",
+            "name": "Express delivery",
+            "fee": settings.shipping_fees["express"],
+            "free_over": settings.shipping_free_over["express"],
+            "currency": "KRW",
+        },
     ]
     assert (methods[0]["fee"], methods[0]["free_over"], methods[1]["fee"], methods[1]["free_over"]) == (
-        3000, 50000, 6000, None)
+        3000,
+        50000,
+        6000,
+        None,
+    )
 
 
 def test_shipping_settings_are_per_currency(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,7 +42,8 @@ def own_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[embed
 
 
 def test_a_hung_redis_is_503_after_the_deadline_not_a_hung_request(
-        client: Any, own_redis: embedded.EmbeddedRedis, monkeypatch: pytest.MonkeyPatch) -> None:
+    client: Any, own_redis: embedded.EmbeddedRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import signal
     import time
 
@@ -111,8 +112,9 @@ def test_database_down_is_503(client: Any) -> None:
         ("GET", "/api/v1/products?page=0", 422, "validation_error"),
     ],
 )
-def test_errors_have_the_contract_body_and_never_html(client: Any, method: str, path: str, status: int,
-                                                      code: str) -> None:
+def test_errors_have_the_contract_body_and_never_html(
+    client: Any, method: str, path: str, status: int, code: str
+) -> None:
     response = client.request(method, path)
     assert response.status_code == status
     assert response.headers["content-type"].startswith("application/json")
@@ -211,7 +213,10 @@ def test_cors_layer_only_when_origins_are_configured() -> None:
         assert configured.get("/x", headers=origin).headers["access-control-allow-origin"] == "https://shop.example"
         answer = configured.options("/x", headers=preflight)
         assert answer.status_code == 200 and "Idempotency-Key" in answer.headers["access-control-allow-headers"]
-        assert "access-control-allow-origin" not in configured.get("/x", headers={"Origin": "https://evil.example"}).headers
+        assert (
+            "access-control-allow-origin"
+            not in configured.get("/x", headers={"Origin": "https://evil.example"}).headers
+        )
     with app_with(cors_origins=[]) as closed:
         assert "access-control-allow-origin" not in closed.get("/x", headers=origin).headers
     with app_with(allowed_hosts=["shop.example"]) as strict:
@@ -226,12 +231,19 @@ def test_every_error_code_the_code_raises_has_a_status() -> None:
 
     from web.errors import STATUS_BY_CODE
 
-    raised = re.compile(r'(?:NotFound|Conflict|InvalidInput|AuthError|DomainError|PaymentDeclined'
-                        r'|DiscountRefused)\(\s*"([a-z_]+)"'
-                        r'|^    code = "([a-z_]+)"', re.M)  # raised with a code, or a class's own code
+    raised = re.compile(
+        r"(?:NotFound|Conflict|InvalidInput|AuthError|DomainError|PaymentDeclined"
+        r'|DiscountRefused)\(\s*"([a-z_]+)"'
+        r'|^    code = "([a-z_]+)"',
+        re.M,
+    )  # raised with a code, or a class's own code
     root = Path(__file__).resolve().parent.parent
-    codes = {a or b for package in ("models", "web", "tasks") for path in (root / package).rglob("*.py")
-             for a, b in raised.findall(path.read_text())}
+    codes = {
+        a or b
+        for package in ("models", "web", "tasks")
+        for path in (root / package).rglob("*.py")
+        for a, b in raised.findall(path.read_text())
+    }
     assert len(codes) > 20, codes  # the pattern still finds them
     codes.discard("error")  # DomainError's placeholder: only its subclasses are raised
     assert sorted(codes - set(STATUS_BY_CODE)) == []

@@ -16,7 +16,8 @@ from models.infra.redis_client import CommandBatch, command, get_redis
 
 
 def test_concurrent_commands_go_as_one_pipeline_and_each_caller_gets_its_own_reply(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     r = get_redis()
     for index in range(50):
         r.hset(f"batch:{index}", mapping={"n": index})
@@ -43,8 +44,12 @@ def test_an_error_reaches_only_its_own_caller() -> None:
     r.hset("batch:hash", mapping={"a": 1})
 
     async def scenario() -> list[Any]:
-        return await asyncio.gather(command("HGETALL", "batch:hash"), command("HGETALL", "batch:string"),
-                                    command("HGETALL", "batch:hash"), return_exceptions=True)
+        return await asyncio.gather(
+            command("HGETALL", "batch:hash"),
+            command("HGETALL", "batch:string"),
+            command("HGETALL", "batch:hash"),
+            return_exceptions=True,
+        )
 
     first, wrong, third = asyncio.run(scenario())
     assert first == third == {"a": "1"}

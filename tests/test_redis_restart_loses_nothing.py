@@ -56,8 +56,16 @@ def no_worker(_worker_process: WorkerProcess) -> Iterator[None]:
 
 
 def product(stock: int = 10) -> Product:
-    return Product.create(sku="SKU-R", name="Item R", slug="item-r", price=12000, stock_quantity=stock,
-                          category="tops", tags=[], images=[])
+    return Product.create(
+        sku="SKU-R",
+        name="Item R",
+        slug="item-r",
+        price=12000,
+        stock_quantity=stock,
+        category="tops",
+        tags=[],
+        images=[],
+    )
 
 
 def queued(queue: str = QUEUE) -> int:
@@ -66,14 +74,16 @@ def queued(queue: str = QUEUE) -> int:
 
 @pytest.mark.pipeline
 @pytest.mark.parametrize("how", ["stop", "kill"])
-def test_a_cart_and_a_queued_task_survive_a_restart(how: str, persistent_redis: embedded.EmbeddedRedis,
-                                                    no_worker: None, client: Any,
-                                                    _worker_process: WorkerProcess) -> None:
+def test_a_cart_and_a_queued_task_survive_a_restart(
+    how: str, persistent_redis: embedded.EmbeddedRedis, no_worker: None, client: Any, _worker_process: WorkerProcess
+) -> None:
     item = product()
     headers = register_shopper(client, "keep@example.com")
     session = {"X-Session-ID": "survivor-cart"}
-    assert client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 2},
-                       headers=session).status_code == 200
+    assert (
+        client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 2}, headers=session).status_code
+        == 200
+    )
     response = client.post(f"{API}/orders", json=checkout_body(), headers={**headers, **session})
     assert response.status_code == 202, response.text
     order_id = response.json()["id"]
@@ -89,14 +99,17 @@ def test_a_cart_and_a_queued_task_survive_a_restart(how: str, persistent_redis: 
 
 
 def test_every_client_reconnects_on_the_first_request_after_redis_returns(
-        embedded_redis: embedded.EmbeddedRedis, no_worker: None, client: Any) -> None:
+    embedded_redis: embedded.EmbeddedRedis, no_worker: None, client: Any
+) -> None:
     item = product()
     headers = register_shopper(client, "back@example.com")
     session = {"X-Session-ID": "reconnect-cart"}
     wrong = {"email": "back@example.com", "password": "not-the-password"}
     # Every client holds a pooled connection before Redis goes away.
-    assert client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1},
-                       headers=session).status_code == 200
+    assert (
+        client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1}, headers=session).status_code
+        == 200
+    )
     assert client.post(f"{API}/auth/login", json=wrong).status_code == 401
     assert client.post(f"{API}/orders", json=checkout_body(), headers={**headers, **session}).status_code == 202
     assert queued() == 1
@@ -108,7 +121,6 @@ def test_every_client_reconnects_on_the_first_request_after_redis_returns(
         add = client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": 1}, headers=session)
         assert add.status_code == 200, add.text
         assert client.post(f"{API}/auth/login", json=wrong).status_code == 401
-        assert client.post(f"{API}/orders", json=checkout_body(),
-                           headers={**headers, **session}).status_code == 202
+        assert client.post(f"{API}/orders", json=checkout_body(), headers={**headers, **session}).status_code == 202
         assert queued() == 1  # the order's reserve_stock was published on the new connection
         get_redis().delete(QUEUE)

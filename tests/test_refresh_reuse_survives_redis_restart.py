@@ -19,8 +19,12 @@ API = "/api/v1/auth"
 
 
 def tokens_for(client: Any) -> dict[str, str]:
-    assert client.post(f"{API}/register", json={"email": "ana@example.com", "password": "s3cret-pass",
-                                                "full_name": "Ana"}).status_code == 201
+    assert (
+        client.post(
+            f"{API}/register", json={"email": "ana@example.com", "password": "s3cret-pass", "full_name": "Ana"}
+        ).status_code
+        == 201
+    )
     response = client.post(f"{API}/login", json={"email": "ana@example.com", "password": "s3cret-pass"})
     assert response.status_code == 200
     return dict(response.json())

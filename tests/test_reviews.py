@@ -29,8 +29,9 @@ API = "/api/v1"
 
 @pytest.fixture
 def item() -> Product:
-    return Product.create(sku="R-1", name="Merino crewneck", slug="merino-crewneck", price=20000, stock_quantity=50,
-                          tags=[], images=[])
+    return Product.create(
+        sku="R-1", name="Merino crewneck", slug="merino-crewneck", price=20000, stock_quantity=50, tags=[], images=[]
+    )
 
 
 def order_of(user: User, product: Product, until: str = "delivered") -> Order:
@@ -50,8 +51,11 @@ def order_of(user: User, product: Product, until: str = "delivered") -> Order:
 
 
 def write(client: Any, headers: dict[str, str], product_id: int, rating: int = 5, **body: Any) -> Any:
-    return client.post(f"{API}/products/{product_id}/reviews",
-                       json={"rating": rating, "title": "Warm", "body": "Soft and warm.", **body}, headers=headers)
+    return client.post(
+        f"{API}/products/{product_id}/reviews",
+        json={"rating": rating, "title": "Warm", "body": "Soft and warm.", **body},
+        headers=headers,
+    )
 
 
 def test_a_customer_who_received_the_product_reviews_it_once(client: Any, make_user: Any, item: Product) -> None:
@@ -76,8 +80,15 @@ def test_reviews_are_checked(client: Any, make_user: Any, item: Product) -> None
     order_of(user, item)
     assert_error(write(client, {}, item.id), 401, "not_authenticated")
     assert_error(write(client, headers, 999999), 404, "product_not_found")
-    for rating, extra in ((0, {}), (6, {}), ("5", {}), (5, {"title": ""}), (5, {"body": "x" * 5001}),
-                          (5, {"title": "x" * 201}), (5, {"hidden": True})):
+    for rating, extra in (
+        (0, {}),
+        (6, {}),
+        ("5", {}),
+        (5, {"title": ""}),
+        (5, {"body": "x" * 5001}),
+        (5, {"title": "x" * 201}),
+        (5, {"hidden": True}),
+    ):
         error = assert_error(write(client, headers, item.id, rating, **extra), 422, "validation_error")
         assert error["details"]["fields"], error
     Product.update(is_published=False).where(Product.id == item.id).execute()
@@ -87,8 +98,9 @@ def test_reviews_are_checked(client: Any, make_user: Any, item: Product) -> None
     assert Review.select().count() == 0
 
 
-def test_the_storefront_lists_published_reviews_newest_first(client: Any, make_user: Any, admin_headers: Any,
-                                                             item: Product) -> None:
+def test_the_storefront_lists_published_reviews_newest_first(
+    client: Any, make_user: Any, admin_headers: Any, item: Product
+) -> None:
     written = []
     for n in range(5):
         user, headers = make_user()
@@ -110,8 +122,9 @@ def test_the_storefront_lists_published_reviews_newest_first(client: Any, make_u
     assert_error(client.get(f"{API}/products/{item.id}/reviews?page_size=51"), 422, "validation_error")
 
 
-def test_staff_moderation_is_for_staff_and_checked(client: Any, make_user: Any, admin_headers: Any,
-                                                  item: Product) -> None:
+def test_staff_moderation_is_for_staff_and_checked(
+    client: Any, make_user: Any, admin_headers: Any, item: Product
+) -> None:
     user, headers = make_user()
     order_of(user, item)
     review_id = write(client, headers, item.id).json()["id"]
@@ -120,15 +133,22 @@ def test_staff_moderation_is_for_staff_and_checked(client: Any, make_user: Any, 
     assert_error(client.patch(url, json={"hidden": True}, headers=headers), 403, "forbidden")
     for body in ({}, {"hidden": "yes"}, {"hidden": None}, {"hidden": True, "rating": 1}):
         assert_error(client.patch(url, json=body, headers=admin_headers), 422, "validation_error")
-    assert_error(client.patch(f"{API}/admin/reviews/999999", json={"hidden": True}, headers=admin_headers), 404,
-                 "review_not_found")
+    assert_error(
+        client.patch(f"{API}/admin/reviews/999999", json={"hidden": True}, headers=admin_headers),
+        404,
+        "review_not_found",
+    )
     assert not Review.get_by_id(review_id).hidden
 
 
 def test_the_rating_counters_equal_a_recount_after_random_writes(make_user: Any) -> None:
     rng = random.Random(15)
-    products = [Product.create(sku=f"RR-{n}", name=f"RR{n}", slug=f"rr-{n}", price=10000, stock_quantity=100,
-                               tags=[], images=[]) for n in range(3)]
+    products = [
+        Product.create(
+            sku=f"RR-{n}", name=f"RR{n}", slug=f"rr-{n}", price=10000, stock_quantity=100, tags=[], images=[]
+        )
+        for n in range(3)
+    ]
     users = [make_user()[0] for _ in range(6)]
     for user in users:
         for product in products:

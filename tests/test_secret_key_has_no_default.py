@@ -76,8 +76,7 @@ def test_processes_refuse_to_start_without_a_key(process: str, tmp_path: Path) -
 def test_a_token_signed_with_the_old_default_is_refused(client, make_user) -> None:  # type: ignore[no-untyped-def]
     user, _ = make_user(admin=True)
     forged = URLSafeTimedSerializer(OLD_DEFAULT, salt="shop.access").dumps({"uid": user.id, "ver": 0, "jti": "x"})
-    assert_error(client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {forged}"}), 401,
-                 "not_authenticated")
+    assert_error(client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {forged}"}), 401, "not_authenticated")
 
 
 def test_make_run_generates_a_key_once_and_keeps_it(environ: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -96,8 +95,9 @@ def test_make_run_generates_a_key_once_and_keeps_it(environ: pytest.MonkeyPatch,
     assert load_settings().secret_key == first
 
 
-def test_other_commands_against_a_real_database_do_not_invent_a_key(environ: pytest.MonkeyPatch,
-                                                                      tmp_path: Path) -> None:
+def test_other_commands_against_a_real_database_do_not_invent_a_key(
+    environ: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     import manage
 
     environ.delenv("SECRET_KEY")

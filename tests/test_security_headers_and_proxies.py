@@ -54,9 +54,11 @@ def test_forwarded_for_is_ignored_unless_the_peer_is_a_configured_proxy() -> Non
 def test_a_rotating_forwarded_for_does_not_escape_the_registration_limit(client: Any) -> None:
     limit = int(get_settings().register_rate_limit.split("/")[0])
     statuses = [
-        client.post("/api/v1/auth/register", headers={"X-Forwarded-For": f"198.51.100.{n}"},
-                    json={"email": f"rotating{n}@example.com", "password": "long-enough-1",
-                          "full_name": "R"}).status_code
+        client.post(
+            "/api/v1/auth/register",
+            headers={"X-Forwarded-For": f"198.51.100.{n}"},
+            json={"email": f"rotating{n}@example.com", "password": "long-enough-1", "full_name": "R"},
+        ).status_code
         for n in range(limit + 1)
     ]
     assert statuses[:limit] == [201] * limit and statuses[limit] == 429

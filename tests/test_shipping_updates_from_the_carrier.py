@@ -49,14 +49,20 @@ def sink() -> Iterator[SMTPSink]:
 
 
 def _env(carrier: FakeSweetTracker, sink: SMTPSink) -> dict[str, str]:
-    return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(sink.port), "MAIL_FROM": "shop@example.com",
-            "SWEETTRACKER_API_BASE": carrier.base_url, "SWEETTRACKER_API_KEY": carrier.api_key,
-            "TRACKING_POLL_INTERVAL": str(INTERVAL)}
+    return {
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(sink.port),
+        "MAIL_FROM": "shop@example.com",
+        "SWEETTRACKER_API_BASE": carrier.base_url,
+        "SWEETTRACKER_API_KEY": carrier.api_key,
+        "TRACKING_POLL_INTERVAL": str(INTERVAL),
+    }
 
 
 @pytest.fixture(scope="module")
-def mail_worker(_worker_process: WorkerProcess, carrier: FakeSweetTracker, sink: SMTPSink,
-                tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+def mail_worker(
+    _worker_process: WorkerProcess, carrier: FakeSweetTracker, sink: SMTPSink, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
     """A worker that mails to the sink and asks the fake carrier (the suite's own worker, which
     mails nowhere, is stopped meanwhile so that it cannot take these tasks)."""
     _worker_process.stop()
@@ -67,8 +73,9 @@ def mail_worker(_worker_process: WorkerProcess, carrier: FakeSweetTracker, sink:
 
 
 @pytest.fixture
-def shop(mail_worker: WorkerProcess, carrier: FakeSweetTracker, sink: SMTPSink,
-         monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSweetTracker]:
+def shop(
+    mail_worker: WorkerProcess, carrier: FakeSweetTracker, sink: SMTPSink, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeSweetTracker]:
     """This process configured like the worker; the fake and the sink emptied."""
     for name, value in _env(carrier, sink).items():
         monkeypatch.setenv(name, value)
@@ -99,16 +106,21 @@ def poll(order: Order, at: Any = None) -> tracking.PollResult:
 
 
 def scans(order_id: int) -> list[dict[str, Any]]:
-    return [e.detail for e in OrderEvent.select().where(OrderEvent.order == order_id,
-                                                         OrderEvent.type == TRACKING_EVENT).order_by(OrderEvent.id)]
+    return [
+        e.detail
+        for e in OrderEvent.select()
+        .where(OrderEvent.order == order_id, OrderEvent.type == TRACKING_EVENT)
+        .order_by(OrderEvent.id)
+    ]
 
 
 def emails(sink: SMTPSink, kind: str) -> list[Any]:
     return [m for m in sink.messages if m["Message-ID"].startswith(f"<{kind}.")]
 
 
-def test_a_parcel_goes_2_5_6_and_the_order_ends_delivered_with_one_email(shop: FakeSweetTracker, sink: SMTPSink,
-                                                                         make_user: Any, client: Any) -> None:
+def test_a_parcel_goes_2_5_6_and_the_order_ends_delivered_with_one_email(
+    shop: FakeSweetTracker, sink: SMTPSink, make_user: Any, client: Any
+) -> None:
     order = ship(make_user)
     wait_for(lambda: emails(sink, "shipped"), timeout=30, what="the shipped email")
 
@@ -148,7 +160,10 @@ def test_a_parcel_goes_2_5_6_and_the_order_ends_delivered_with_one_email(shop: F
     assert (tracked["carrier"], tracked["carrier_name"], tracked["tracking_number"]) == ("04", "CJ대한통운", INVOICE)
     assert (tracked["level"], tracked["status_text"], tracked["delivered"]) == (6, "배송완료", True)
     assert [(e["level"], e["description"], e["where"]) for e in tracked["events"]] == [
-        (2, "집화처리", "서울금천"), (5, "배송출발", "서울중구"), (6, "배송완료", "서울중구")]
+        (2, "집화처리", "서울금천"),
+        (5, "배송출발", "서울중구"),
+        (6, "배송완료", "서울중구"),
+    ]
 
 
 def test_a_scan_listed_twice_or_seen_again_is_recorded_once(shop: FakeSweetTracker, make_user: Any) -> None:
@@ -169,7 +184,8 @@ def _snapshot(order_id: int) -> tuple[Any, ...]:
 
 
 def test_a_carrier_error_or_timeout_leaves_the_order_untouched_and_is_retried(
-        shop: FakeSweetTracker, make_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    shop: FakeSweetTracker, make_user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     order = ship(make_user)
     shop.advance("04", INVOICE, 2)
     before = _snapshot(order.id)
@@ -207,8 +223,9 @@ def test_a_carrier_error_or_timeout_leaves_the_order_untouched_and_is_retried(
     assert (shipment.failures, shipment.last_error, shipment.level) == (0, None, 2)
 
 
-def test_an_invoice_the_carrier_does_not_know_is_flagged_for_operators(shop: FakeSweetTracker, make_user: Any,
-                                                                      client: Any) -> None:
+def test_an_invoice_the_carrier_does_not_know_is_flagged_for_operators(
+    shop: FakeSweetTracker, make_user: Any, client: Any
+) -> None:
     order = ship(make_user, invoice="999000111222")
     before = _snapshot(order.id)
     outcomes = [poll(order).error for _ in range(tracking.FAILING_AFTER)]
@@ -278,13 +295,19 @@ def test_the_beat_job_polls_through_the_worker(shop: FakeSweetTracker, sink: SMT
     app.send_task("beat.poll_shipments")
     wait_for(lambda: Order.get_by_id(order.id).status == "delivered", timeout=30, what="the worker's poll")
     assert len(scans(order.id)) == 2
-    wait_for(lambda: EmailLog.get_or_none(EmailLog.order == order.id, EmailLog.kind == "delivered",
-                                          EmailLog.status == "sent"), timeout=30, what="the delivered email sent")
+    wait_for(
+        lambda: EmailLog.get_or_none(
+            EmailLog.order == order.id, EmailLog.kind == "delivered", EmailLog.status == "sent"
+        ),
+        timeout=30,
+        what="the delivered email sent",
+    )
     assert len(emails(sink, "delivered")) == 1
 
 
-def test_an_smtp_outage_delays_the_email_but_never_the_order(shop: FakeSweetTracker, sink: SMTPSink,
-                                                             make_user: Any, client: Any) -> None:
+def test_an_smtp_outage_delays_the_email_but_never_the_order(
+    shop: FakeSweetTracker, sink: SMTPSink, make_user: Any, client: Any
+) -> None:
     """The mail server answers 451 (try again later) while the admin ships: the order ships at
     once, and the email follows, once, when the server takes mail again. (A server that is not
     listening at all is test_customer_emails_over_smtp's case.)"""
@@ -293,8 +316,11 @@ def test_an_smtp_outage_delays_the_email_but_never_the_order(shop: FakeSweetTrac
     order = make_order(user)
     sink.collector.refusing = True
     try:
-        shipped = client.patch(f"{API}/orders/{order.id}", json={"status": "shipped", "carrier": "04",
-                                                                 "tracking_number": INVOICE}, headers=admin)
+        shipped = client.patch(
+            f"{API}/orders/{order.id}",
+            json={"status": "shipped", "carrier": "04", "tracking_number": INVOICE},
+            headers=admin,
+        )
         assert shipped.status_code == 200 and shipped.json()["status"] == "shipped"
         wait_for(lambda: sink.collector.refused >= 1, timeout=60, what="a first, refused attempt")
         row = EmailLog.get(EmailLog.order == order.id, EmailLog.kind == "shipped")
@@ -303,6 +329,9 @@ def test_an_smtp_outage_delays_the_email_but_never_the_order(shop: FakeSweetTrac
         sink.collector.refusing = False
     [message] = wait_for(lambda: emails(sink, "shipped"), timeout=120, what="the retried email")
     assert message["To"] == "patient@example.com"
-    row = wait_for(lambda: EmailLog.get_or_none(EmailLog.order == order.id, EmailLog.status == "sent"),
-                   timeout=30, what="the email recorded as sent")
+    row = wait_for(
+        lambda: EmailLog.get_or_none(EmailLog.order == order.id, EmailLog.status == "sent"),
+        timeout=30,
+        what="the email recorded as sent",
+    )
     assert row.attempts >= 2 and len(emails(sink, "shipped")) == 1

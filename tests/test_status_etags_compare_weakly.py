@@ -20,15 +20,24 @@ API = "/api/v1"
 @pytest.fixture
 def order_and_headers(make_user: Any) -> tuple[Order, dict[str, str]]:
     user, headers = make_user()
-    order = Order.create(order_number="ORD-20261130-WEAKTAGS", user=user.id, currency="KRW", subtotal=1000,
-                         total=1000, shipping_address={}, shipping_method="standard", payment_method="dummy",
-                         payment_gateway="dummy")
+    order = Order.create(
+        order_number="ORD-20261130-WEAKTAGS",
+        user=user.id,
+        currency="KRW",
+        subtotal=1000,
+        total=1000,
+        shipping_address={},
+        shipping_method="standard",
+        payment_method="dummy",
+        payment_gateway="dummy",
+    )
     return order, headers
 
 
 @pytest.mark.parametrize("sent", ['W/"{e}"', '"{e}"', '"other", W/"{e}"', 'W/"x" ,  "{e}"', "*"])
-def test_a_weak_or_listed_etag_answers_304(client: Any, order_and_headers: tuple[Order, dict[str, str]],
-                                           sent: str) -> None:
+def test_a_weak_or_listed_etag_answers_304(
+    client: Any, order_and_headers: tuple[Order, dict[str, str]], sent: str
+) -> None:
     order, headers = order_and_headers
     first = client.get(f"{API}/orders/{order.id}/status", headers=headers)
     etag = first.headers["etag"].strip('"')
@@ -44,7 +53,8 @@ def test_another_etag_answers_200(client: Any, order_and_headers: tuple[Order, d
 
 
 def test_a_long_poll_with_a_weak_etag_is_held_until_the_order_changes(
-        client: Any, order_and_headers: tuple[Order, dict[str, str]]) -> None:
+    client: Any, order_and_headers: tuple[Order, dict[str, str]]
+) -> None:
     order, headers = order_and_headers
     etag = client.get(f"{API}/orders/{order.id}/status", headers=headers).headers["etag"]
     weak = {**headers, "If-None-Match": f"W/{etag}"}

@@ -35,8 +35,16 @@ from models.tables import Order
 from tests.stock_machine import LATER, StockMachine
 
 # What every run must have reached (the fixed scenario guarantees it; hypothesis often does too).
-MUST_REACH = {"confirmed", "shipped", "delivered", "failed:payment_declined", "failed:out_of_stock", "expired",
-              "cancelled", "refunded"}
+MUST_REACH = {
+    "confirmed",
+    "shipped",
+    "delivered",
+    "failed:payment_declined",
+    "failed:out_of_stock",
+    "expired",
+    "cancelled",
+    "refunded",
+}
 
 picks = st.integers(0, 30)
 # Queued follow-ups mostly run oldest first, as a queue delivers them; sometimes one overtakes.
@@ -50,8 +58,12 @@ queue_picks = st.sampled_from([0, 0, 0, 1, -1])
 TOKENS = st.sampled_from(["tok_ok", "tok_ok", "tok_decline", "tok_error"])
 slow = st.just(False)
 STEPS: dict[str, st.SearchStrategy[tuple[Any, ...]]] = {
-    "place": st.tuples(st.just("place"), st.integers(0, 1),
-                       st.tuples(st.integers(0, 1), st.integers(1, 3), st.integers(0, 2)), st.booleans()),
+    "place": st.tuples(
+        st.just("place"),
+        st.integers(0, 1),
+        st.tuples(st.integers(0, 1), st.integers(1, 3), st.integers(0, 2)),
+        st.booleans(),
+    ),
     "follow_up": st.tuples(st.just("follow_up"), queue_picks, st.none(), slow),
     "expire": st.tuples(st.just("expire"), st.none(), st.sampled_from(sorted(LATER)), slow),
     "redrive": st.tuples(st.just("redrive"), st.none(), st.none(), slow),
@@ -136,8 +148,11 @@ class Sequential(StockMachine):
 
 
 # A batch of steps that race: weighted towards the ones that touch the same order's money and stock.
-BATCH = st.lists(st.one_of(*STEPS.values(), STEPS["follow_up"], STEPS["follow_up"], STEPS["cancel"], STEPS["pay"]),
-                 min_size=2, max_size=4)
+BATCH = st.lists(
+    st.one_of(*STEPS.values(), STEPS["follow_up"], STEPS["follow_up"], STEPS["cancel"], STEPS["pay"]),
+    min_size=2,
+    max_size=4,
+)
 
 
 class Concurrent(Sequential):
@@ -237,16 +252,26 @@ def scenario(machine: StockMachine) -> None:
         machine.check()
     machine.finish()
     states = {name: Order.get_by_id(i).status for name, i in orders.items()}
-    assert states == {"delivered": "delivered", "refunded": "cancelled", "declined": "failed", "expired": "expired",
-                      "first": "reserved", "short": "failed"}, states
+    assert states == {
+        "delivered": "delivered",
+        "refunded": "cancelled",
+        "declined": "failed",
+        "expired": "expired",
+        "first": "reserved",
+        "short": "failed",
+    }, states
 
 
 # No shrinking: a replay costs a fresh shop and every step's queries, so shrinking a failure takes
 # minutes (past pytest's time-out), and threads make the concurrent machine's failures unrepeatable
 # step for step anyway. A failure is reported as found (at most stateful_step_count steps); the
 # scenario above is the short reproduction of each path. Add Phase.shrink here to shrink locally.
-SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-                    report_multiple_bugs=False, phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target])
+SETTINGS = settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    report_multiple_bugs=False,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target],
+)
 
 
 def explore(machine: type[StockMachine], budget: settings) -> set[str]:

@@ -31,9 +31,17 @@ API = "/api/v1"
 
 
 def new_product(client: Any, admin_headers: dict[str, str], stock: int = 10, threshold: int = 3) -> dict[str, Any]:
-    response = client.post(f"{API}/products", json={"sku": "LEDGER-1", "name": "Ledger tee", "price": 10000,
-                                                    "stock_quantity": stock, "low_stock_threshold": threshold},
-                           headers=admin_headers)
+    response = client.post(
+        f"{API}/products",
+        json={
+            "sku": "LEDGER-1",
+            "name": "Ledger tee",
+            "price": 10000,
+            "stock_quantity": stock,
+            "low_stock_threshold": threshold,
+        },
+        headers=admin_headers,
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -68,8 +76,9 @@ def assert_whole(product_id: int) -> None:
     assert ledger.discrepancies() == []
 
 
-def test_every_change_is_a_row_with_reason_actor_and_order(client: Any, admin_headers: dict[str, str],
-                                                          make_user: Any) -> None:
+def test_every_change_is_a_row_with_reason_actor_and_order(
+    client: Any, admin_headers: dict[str, str], make_user: Any
+) -> None:
     admin_id = client.get(f"{API}/auth/me", headers=admin_headers).json()["id"]
     product = new_product(client, admin_headers, stock=10)
     user, _ = make_user()
@@ -85,20 +94,40 @@ def test_every_change_is_a_row_with_reason_actor_and_order(client: Any, admin_he
     step(pipeline.reserve_stock, declined.id)
     step(payment_steps.submit, declined.id, user, {"token": "tok_decline"})
     step(payment_steps.capture, declined.id)
-    restocked = client.post(f"{API}/admin/products/{product['id']}/stock",
-                            json={"delta": 5, "reason": "restock", "note": "PO-1182"}, headers=admin_headers)
+    restocked = client.post(
+        f"{API}/admin/products/{product['id']}/stock",
+        json={"delta": 5, "reason": "restock", "note": "PO-1182"},
+        headers=admin_headers,
+    )
     assert restocked.status_code == 200, restocked.text
     assert restocked.json()["stock_quantity"] == 13
-    assert restocked.json()["entry"] | {"delta": 5, "stock_after": 13, "reason": "restock", "note": "PO-1182",
-                                        "actor": f"user:{admin_id}", "order_id": None} == restocked.json()["entry"]
-    returned = client.post(f"{API}/admin/products/{product['id']}/stock",
-                           json={"delta": 1, "reason": "return", "order_id": kept.id}, headers=admin_headers).json()
+    assert (
+        restocked.json()["entry"]
+        | {
+            "delta": 5,
+            "stock_after": 13,
+            "reason": "restock",
+            "note": "PO-1182",
+            "actor": f"user:{admin_id}",
+            "order_id": None,
+        }
+        == restocked.json()["entry"]
+    )
+    returned = client.post(
+        f"{API}/admin/products/{product['id']}/stock",
+        json={"delta": 1, "reason": "return", "order_id": kept.id},
+        headers=admin_headers,
+    ).json()
     assert returned["entry"]["order_id"] == kept.id
-    counted = client.post(f"{API}/admin/products/{product['id']}/stock",
-                          json={"set": 9, "reason": "adjustment", "note": "stock take"}, headers=admin_headers).json()
+    counted = client.post(
+        f"{API}/admin/products/{product['id']}/stock",
+        json={"set": 9, "reason": "adjustment", "note": "stock take"},
+        headers=admin_headers,
+    ).json()
     assert counted["stock_quantity"] == 9 and counted["entry"]["delta"] == -5
-    same = client.post(f"{API}/admin/products/{product['id']}/stock", json={"set": 9, "reason": "adjustment"},
-                       headers=admin_headers).json()
+    same = client.post(
+        f"{API}/admin/products/{product['id']}/stock", json={"set": 9, "reason": "adjustment"}, headers=admin_headers
+    ).json()
     assert same == {"stock_quantity": 9, "entry": None}
     patched = client.patch(f"{API}/products/{product['id']}", json={"stock_quantity": 12}, headers=admin_headers)
     assert patched.status_code == 200 and patched.json()["stock_quantity"] == 12
@@ -126,29 +155,53 @@ def test_every_change_is_a_row_with_reason_actor_and_order(client: Any, admin_he
     assert [e["id"] for e in second["items"]] == [e["id"] for e in page["items"][5:10]] and second["pages"] == 3
 
 
-def test_stock_changes_are_checked(client: Any, admin_headers: dict[str, str], user_headers: dict[str, str],
-                                   make_user: Any) -> None:
+def test_stock_changes_are_checked(
+    client: Any, admin_headers: dict[str, str], user_headers: dict[str, str], make_user: Any
+) -> None:
     product = new_product(client, admin_headers, stock=4)
     url = f"{API}/admin/products/{product['id']}/stock"
-    error = assert_error(client.post(url, json={"delta": -5, "reason": "adjustment"}, headers=admin_headers), 409,
-                         "insufficient_stock")
+    error = assert_error(
+        client.post(url, json={"delta": -5, "reason": "adjustment"}, headers=admin_headers), 409, "insufficient_stock"
+    )
     assert error["details"]["stock_quantity"] == 4 and "Only 4 in stock" in error["message"]
-    for body in ({"reason": "restock"}, {"delta": 1, "set": 3, "reason": "adjustment"}, {"delta": 0, "reason":
-                 "adjustment"}, {"delta": -1, "reason": "restock"}, {"set": 5, "reason": "return"},
-                 {"delta": 1, "reason": "theft"}, {"delta": "1", "reason": "restock"}, {"set": -1, "reason":
-                 "adjustment"}, {"delta": 10**7, "reason": "restock"}, {"delta": 1, "reason": "restock", "note": ""},
-                 {"delta": 1, "reason": "restock", "extra": 1}):
+    for body in (
+        {"reason": "restock"},
+        {"delta": 1, "set": 3, "reason": "adjustment"},
+        {"delta": 0, "reason": "adjustment"},
+        {"delta": -1, "reason": "restock"},
+        {"set": 5, "reason": "return"},
+        {"delta": 1, "reason": "theft"},
+        {"delta": "1", "reason": "restock"},
+        {"set": -1, "reason": "adjustment"},
+        {"delta": 10**7, "reason": "restock"},
+        {"delta": 1, "reason": "restock", "note": ""},
+        {"delta": 1, "reason": "restock", "extra": 1},
+    ):
         assert_error(client.post(url, json=body, headers=admin_headers), 422, "validation_error")
-    assert_error(client.post(f"{API}/admin/products/999999/stock", json={"delta": 1, "reason": "restock"},
-                             headers=admin_headers), 404, "product_not_found")
-    assert_error(client.post(url, json={"delta": 1, "reason": "return", "order_id": 999999}, headers=admin_headers),
-                 404, "order_not_found")
-    assert_error(client.get(f"{API}/admin/products/999999/stock-ledger", headers=admin_headers), 404,
-                 "product_not_found")
-    assert_error(client.get(f"{API}/admin/products/{product['id']}/stock-ledger?page_size=500",
-                            headers=admin_headers), 422, "validation_error")
-    for method, path, body in (("POST", url, {"delta": 1, "reason": "restock"}),
-                               ("GET", f"{API}/admin/products/{product['id']}/stock-ledger", None)):
+    assert_error(
+        client.post(
+            f"{API}/admin/products/999999/stock", json={"delta": 1, "reason": "restock"}, headers=admin_headers
+        ),
+        404,
+        "product_not_found",
+    )
+    assert_error(
+        client.post(url, json={"delta": 1, "reason": "return", "order_id": 999999}, headers=admin_headers),
+        404,
+        "order_not_found",
+    )
+    assert_error(
+        client.get(f"{API}/admin/products/999999/stock-ledger", headers=admin_headers), 404, "product_not_found"
+    )
+    assert_error(
+        client.get(f"{API}/admin/products/{product['id']}/stock-ledger?page_size=500", headers=admin_headers),
+        422,
+        "validation_error",
+    )
+    for method, path, body in (
+        ("POST", url, {"delta": 1, "reason": "restock"}),
+        ("GET", f"{API}/admin/products/{product['id']}/stock-ledger", None),
+    ):
         kwargs = {"json": body} if body else {}
         assert_error(client.request(method, path, **kwargs), 401, "not_authenticated")
         assert_error(client.request(method, path, headers=user_headers, **kwargs), 403, "forbidden")
@@ -168,8 +221,9 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[SMTPSink]:
     get_settings.cache_clear()
 
 
-def test_a_low_stock_alert_goes_out_once_per_crossing(client: Any, admin_headers: dict[str, str], make_user: Any,
-                                                      smtp: SMTPSink) -> None:
+def test_a_low_stock_alert_goes_out_once_per_crossing(
+    client: Any, admin_headers: dict[str, str], make_user: Any, smtp: SMTPSink
+) -> None:
     product = new_product(client, admin_headers, stock=9, threshold=5)
     user, _ = make_user()
 
@@ -182,8 +236,9 @@ def test_a_low_stock_alert_goes_out_once_per_crossing(client: Any, admin_headers
     assert reserve(1) == [] and reserve(1) == []  # 5 -> 4 -> 3: already under it
     assert mail.send_low_stock_alert(crossed.product_id, crossed.entry_id) is True
     assert mail.send_low_stock_alert(crossed.product_id, crossed.entry_id) is False  # a redelivered task
-    client.post(f"{API}/admin/products/{product['id']}/stock", json={"delta": 10, "reason": "restock"},
-                headers=admin_headers)  # 13: above it again
+    client.post(
+        f"{API}/admin/products/{product['id']}/stock", json={"delta": 10, "reason": "restock"}, headers=admin_headers
+    )  # 13: above it again
     [again] = reserve(8)  # 13 -> 5: a second crossing, a second email
     assert again.entry_id != crossed.entry_id
     assert mail.send_low_stock_alert(again.product_id, again.entry_id) is True
@@ -191,11 +246,13 @@ def test_a_low_stock_alert_goes_out_once_per_crossing(client: Any, admin_headers
     assert_whole(product["id"])
 
 
-def test_staff_changes_and_the_catalogues_patch_alert_on_a_crossing_too(client: Any, admin_headers: dict[str, str],
-                                                                       make_user: Any) -> None:
+def test_staff_changes_and_the_catalogues_patch_alert_on_a_crossing_too(
+    client: Any, admin_headers: dict[str, str], make_user: Any
+) -> None:
     product = new_product(client, admin_headers, stock=20, threshold=5)
-    assert [m for m in step(stock.adjust, product["id"], "user:1", "adjustment", -10) if isinstance(m, AlertLowStock)] \
-        == []  # 20 -> 10
+    assert [
+        m for m in step(stock.adjust, product["id"], "user:1", "adjustment", -10) if isinstance(m, AlertLowStock)
+    ] == []  # 20 -> 10
     [alert] = step(stock.adjust, product["id"], "user:1", "adjustment", None, 4)  # 10 -> 4: crossed
     assert isinstance(alert, AlertLowStock) and alert.product_id == product["id"]
     assert StockEntry.get_by_id(alert.entry_id).stock_after == 4

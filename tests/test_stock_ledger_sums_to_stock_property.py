@@ -48,8 +48,12 @@ def check(products: list[int]) -> None:
     assert ledger.discrepancies() == []
     for product_id in products:
         running = 0
-        for delta, after in StockEntry.select(StockEntry.delta, StockEntry.stock_after).where(
-                StockEntry.product == product_id).order_by(StockEntry.id).tuples():
+        for delta, after in (
+            StockEntry.select(StockEntry.delta, StockEntry.stock_after)
+            .where(StockEntry.product == product_id)
+            .order_by(StockEntry.id)
+            .tuples()
+        ):
             running += delta
             assert after == running
         assert running == Product.get_by_id(product_id).stock_quantity >= 0
@@ -94,15 +98,20 @@ def _apply(step: tuple[Any, ...], users: list[User], products: list[int], orders
         pipeline.admin_update(order_id, "delivered", None, None)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(st.lists(steps, min_size=1, max_size=25))
 def test_the_ledger_sums_to_the_stock_after_any_sequence(make_user: Any, sequence: list[tuple[Any, ...]]) -> None:
     truncate_all()
     get_redis().flushdb()
     users = [make_user(email=f"l{n}-{uuid.uuid4().hex[:8]}@example.com")[0] for n in range(2)]
-    products = [catalog.create_product({"sku": f"L-{n}", "name": f"L{n}", "price": 10000, "stock_quantity": start,
-                                        "low_stock_threshold": 2})["id"] for n, start in enumerate(START)]
+    products = [
+        catalog.create_product(
+            {"sku": f"L-{n}", "name": f"L{n}", "price": 10000, "stock_quantity": start, "low_stock_threshold": 2}
+        )["id"]
+        for n, start in enumerate(START)
+    ]
     orders: list[int] = []
     for step in sequence:
         try:
@@ -115,8 +124,10 @@ def test_the_ledger_sums_to_the_stock_after_any_sequence(make_user: Any, sequenc
 
 def test_the_ledger_sums_to_the_stock_when_changes_race(make_user: Any) -> None:
     users = [make_user()[0] for _ in range(4)]
-    products = [catalog.create_product({"sku": f"R-{n}", "name": f"R{n}", "price": 1000, "stock_quantity": 30})["id"]
-                for n in range(3)]
+    products = [
+        catalog.create_product({"sku": f"R-{n}", "name": f"R{n}", "price": 1000, "stock_quantity": 30})["id"]
+        for n in range(3)
+    ]
     orders = []
     for n in range(40):
         session = f"race-{n}"

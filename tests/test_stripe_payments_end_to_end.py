@@ -40,8 +40,12 @@ def test_payment_methods_and_the_happy_path(client: Any, worker: Any, fake_strip
     headers, order, item = reserved(client, "stripe")
     action = order["payment"]["next_action"]
     intent = fake_stripe.intent(action["payment_intent_id"])
-    assert action == {"type": "stripe_confirm", "client_secret": intent["client_secret"],
-                      "payment_intent_id": intent["id"], "publishable_key": fake_stripe.publishable_key}
+    assert action == {
+        "type": "stripe_confirm",
+        "client_secret": intent["client_secret"],
+        "payment_intent_id": intent["id"],
+        "publishable_key": fake_stripe.publishable_key,
+    }
     assert (intent["amount"], intent["currency"], intent["capture_method"]) == (order["total"], "krw", "manual")
     assert intent["metadata"] == {"order_number": order["order_number"]}
 
@@ -50,23 +54,30 @@ def test_payment_methods_and_the_happy_path(client: Any, worker: Any, fake_strip
     assert paid.status_code == 202, paid.text
     done = wait_order(client, headers, order["id"], "confirmed", "paid")
     assert done["payment"]["transaction_id"] == intent["id"] and done["payment"]["next_action"] is None
-    assert fake_stripe.counts(intent["id"]) == {"create": 1, "confirm": 1, "capture": 1,
-                                                "captured_amount": order["total"]}
+    assert fake_stripe.counts(intent["id"]) == {
+        "create": 1,
+        "confirm": 1,
+        "capture": 1,
+        "captured_amount": order["total"],
+    }
     assert stock(item) == 3
 
 
 def test_pay_with_another_orders_intent_is_refused(client: Any, worker: Any, fake_stripe: FakeStripe) -> None:
     headers, order, _ = reserved(client, "stripe")
     _, other, _ = reserved(client, "stripe", email="bo@example.com")
-    wrong = client.post(f"{API}/orders/{order['id']}/pay",
-                        json={"payment_intent_id": other["payment"]["next_action"]["payment_intent_id"]},
-                        headers=headers)
+    wrong = client.post(
+        f"{API}/orders/{order['id']}/pay",
+        json={"payment_intent_id": other["payment"]["next_action"]["payment_intent_id"]},
+        headers=headers,
+    )
     assert_error(wrong, 422, "validation_error")
     assert "payment_intent_id" in wrong.json()["error"]["details"]["fields"]
 
 
 def test_a_card_declined_in_the_browser_leaves_the_order_open_for_another_card(
-        client: Any, worker: Any, fake_stripe: FakeStripe, live_server: Any) -> None:
+    client: Any, worker: Any, fake_stripe: FakeStripe, live_server: Any
+) -> None:
     headers, order, _ = reserved(client, "stripe")
     intent_id = order["payment"]["next_action"]["payment_intent_id"]
     fake_stripe.set_webhook(hook(live_server))
@@ -80,7 +91,8 @@ def test_a_card_declined_in_the_browser_leaves_the_order_open_for_another_card(
 
 
 def test_a_decline_at_capture_fails_the_order_and_releases_stock(
-        client: Any, worker: Any, fake_stripe: FakeStripe) -> None:
+    client: Any, worker: Any, fake_stripe: FakeStripe
+) -> None:
     headers, order, item = reserved(client, "stripe")
     intent_id = order["payment"]["next_action"]["payment_intent_id"]
     fake_stripe.confirm(intent_id)
@@ -92,7 +104,8 @@ def test_a_decline_at_capture_fails_the_order_and_releases_stock(
 
 
 def test_a_capture_whose_responses_are_lost_ends_confirmed_and_charged_once(
-        client: Any, worker: Any, fake_stripe: FakeStripe) -> None:
+    client: Any, worker: Any, fake_stripe: FakeStripe
+) -> None:
     """Stripe captured; every answer to the SDK (and its own retries) is lost, so the task fails with
     GatewayUnavailable and Celery retries it: the same idempotency key replays the capture."""
     headers, order, _ = reserved(client, "stripe")
@@ -115,14 +128,18 @@ def test_webhook_with_a_bad_signature_is_refused(client: Any, fake_stripe: FakeS
     body = json.dumps(event)
     forged = fake_stripe.sign(body, secret="whsec_not_the_shops")
     for signature in (forged, "", "t=1,v1=00", fake_stripe.sign(body, timestamp=1)):  # wrong, none, junk, too old
-        response = client.post(f"{API}/webhooks/stripe", content=body,
-                               headers={"Stripe-Signature": signature, "Content-Type": "application/json"})
+        response = client.post(
+            f"{API}/webhooks/stripe",
+            content=body,
+            headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+        )
         assert_error(response, 400, "invalid_signature")
     assert webhook_rows(order["id"]) == 0 and get(client, headers, order["id"])["status"] == "reserved"
 
 
 def test_webhook_before_pay_confirms_the_order_once_and_a_replay_does_nothing(
-        client: Any, worker: Any, fake_stripe: FakeStripe, live_server: Any) -> None:
+    client: Any, worker: Any, fake_stripe: FakeStripe, live_server: Any
+) -> None:
     headers, order, _ = reserved(client, "stripe")
     intent_id = order["payment"]["next_action"]["payment_intent_id"]
     fake_stripe.confirm(intent_id)  # the shopper paid; the storefront never calls /pay
@@ -147,7 +164,8 @@ def test_webhook_before_pay_confirms_the_order_once_and_a_replay_does_nothing(
 
 
 def test_cancel_after_capture_refunds_exactly_once_even_when_its_answer_is_lost(
-        client: Any, worker: Any, fake_stripe: FakeStripe) -> None:
+    client: Any, worker: Any, fake_stripe: FakeStripe
+) -> None:
     headers, order, item = reserved(client, "stripe")
     intent_id = order["payment"]["next_action"]["payment_intent_id"]
     fake_stripe.confirm(intent_id)

@@ -50,7 +50,9 @@ def test_a_dropped_listen_connection_leaves_no_reader_on_a_closed_descriptor() -
         with db.obj.connection_context():
             (killed,) = db.obj.execute_sql(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE query = %s AND datname = current_database()", ('LISTEN "test_fd_channel"',)).fetchone()
+                "WHERE query = %s AND datname = current_database()",
+                ('LISTEN "test_fd_channel"',),
+            ).fetchone()
         return int(killed)
 
     async def scenario() -> list[int]:

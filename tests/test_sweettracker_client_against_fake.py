@@ -90,8 +90,17 @@ def test_unreadable_bodies_are_unavailable_not_empty_reports() -> None:
         sweettracker.parse({"level": 3}, "1")
     with pytest.raises(sweettracker.TrackingUnavailable):
         sweettracker.parse({"status": False, "msg": "?"}, "1")
-    report = sweettracker.parse({"level": 3, "complete": False, "trackingDetails": [
-        {"timeString": "not a time", "level": 3}, {"time": 1796028781000, "level": 3, "kind": "간선상차"}]}, "1")
+    report = sweettracker.parse(
+        {
+            "level": 3,
+            "complete": False,
+            "trackingDetails": [
+                {"timeString": "not a time", "level": 3},
+                {"time": 1796028781000, "level": 3, "kind": "간선상차"},
+            ],
+        },
+        "1",
+    )
     assert [e.kind for e in report.events] == ["간선상차"]
 
 

@@ -19,10 +19,12 @@ API = "/api/v1"
 
 def reserved(client: Any, headers: dict[str, str], stock: int = 5, quantity: int = 2) -> tuple[int, Product]:
     item = Product.create(sku="SKU-1", name="Tee", slug="tee", price=20000, stock_quantity=stock, tags=[], images=[])
-    client.post(f"{API}/cart/items", json={"product_id": item.id, "quantity": quantity},
-                headers={"X-Session-ID": "session-one"})
-    order_id = client.post(f"{API}/orders", json=checkout_body(),
-                           headers={**headers, "X-Session-ID": "session-one"}).json()["id"]
+    client.post(
+        f"{API}/cart/items", json={"product_id": item.id, "quantity": quantity}, headers={"X-Session-ID": "session-one"}
+    )
+    order_id = client.post(
+        f"{API}/orders", json=checkout_body(), headers={**headers, "X-Session-ID": "session-one"}
+    ).json()["id"]
     wait_for(lambda: Order.get_by_id(order_id).status == "reserved", what="reservation")
     wait_for(lambda: Order.get_by_id(order_id).payment_next_action, what="payment preparation")
     return order_id, item
@@ -31,8 +33,14 @@ def reserved(client: Any, headers: dict[str, str], stock: int = 5, quantity: int
 def snapshot(order_id: int, product_id: int) -> tuple[Any, ...]:
     order = Order.get_by_id(order_id)
     events = [e.type for e in OrderEvent.select().where(OrderEvent.order == order_id).order_by(OrderEvent.id)]
-    return (order.status, order.payment_status, order.version, order.stock_held,
-            Product.get_by_id(product_id).stock_quantity, events)
+    return (
+        order.status,
+        order.payment_status,
+        order.version,
+        order.stock_held,
+        Product.get_by_id(product_id).stock_quantity,
+        events,
+    )
 
 
 def run_task(task: Any, *args: Any) -> None:
@@ -50,8 +58,13 @@ def test_every_task_run_twice_changes_nothing_the_second_time(client: Any, worke
     client.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers)
     wait_for(lambda: Order.get_by_id(order_id).status == "confirmed", what="confirmation")
     confirmed = snapshot(order_id, item.id)
-    for task in (tasks.capture_payment, tasks.reserve_stock, tasks.authorize_payment, tasks.void_payment,
-                 tasks.refund_payment):
+    for task in (
+        tasks.capture_payment,
+        tasks.reserve_stock,
+        tasks.authorize_payment,
+        tasks.void_payment,
+        tasks.refund_payment,
+    ):
         run_task(task, order_id)
         run_task(task, order_id)
     assert snapshot(order_id, item.id) == confirmed
@@ -80,8 +93,12 @@ def test_sigkill_after_the_gateway_captured_charges_once(client: Any, worker: An
     if action == "kill_worker":
         wait_for(lambda: not worker.running(), timeout=15, what="the worker to die")
         worker.start()  # a replacement worker picks the unacknowledged message up
-    wait_for(lambda: Order.get_by_id(order_id).status == "confirmed", timeout=45, interval=0.2,
-             what="the redelivered capture to confirm the order")
+    wait_for(
+        lambda: Order.get_by_id(order_id).status == "confirmed",
+        timeout=45,
+        interval=0.2,
+        what="the redelivered capture to confirm the order",
+    )
     ledger = DummyGateway().ledger()
     assert ledger.calls["capture"] == 2, ledger
     assert len(ledger.charges) == 1

@@ -30,12 +30,16 @@ def test_unknown_query_parameters_on_reads_are_ignored(client: Any, user_headers
 
 
 def test_known_parameters_are_still_checked_and_bodies_stay_strict(client: Any) -> None:
-    fields = assert_error(client.get(f"{API}/products", params={**NOISE, "page": "0"}), 422,
-                          "validation_error")["details"]["fields"]
+    fields = assert_error(client.get(f"{API}/products", params={**NOISE, "page": "0"}), 422, "validation_error")[
+        "details"
+    ]["fields"]
     assert set(fields) == {"page"}
     tee = Product.create(sku="TEE", name="Tee", slug="tee", price=1000, stock_quantity=5, tags=[], images=[])
-    extra = client.post(f"{API}/cart/items", json={"product_id": tee.id, "quantity": 1, "colour": "red"},
-                        headers={"X-Session-ID": "s-0000001"})
+    extra = client.post(
+        f"{API}/cart/items",
+        json={"product_id": tee.id, "quantity": 1, "colour": "red"},
+        headers={"X-Session-ID": "s-0000001"},
+    )
     fields = assert_error(extra, 422, "validation_error")["details"]["fields"]
     assert set(fields) == {"colour"}
 

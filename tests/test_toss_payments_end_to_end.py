@@ -41,15 +41,26 @@ def widget(fake: FakeToss, order: dict[str, Any], **kwargs: Any) -> str:
 
 
 def pay(client: Any, headers: dict[str, str], order: dict[str, Any], key: str, amount: int | None = None) -> Any:
-    return client.post(f"{API}/orders/{order['id']}/pay", headers=headers,
-                       json={"payment_key": key, "amount": order["total"] if amount is None else amount})
+    return client.post(
+        f"{API}/orders/{order['id']}/pay",
+        headers=headers,
+        json={"payment_key": key, "amount": order["total"] if amount is None else amount},
+    )
 
 
 def test_card_happy_path(client: Any, worker: Any, fake_toss: FakeToss) -> None:
     headers, order, item = reserved(client, "toss")
     action = order["payment"]["next_action"]
-    assert action | {"type": "toss_widget", "client_key": fake_toss.client_key, "order_id": order["order_number"],
-                     "amount": order["total"]} == action
+    assert (
+        action
+        | {
+            "type": "toss_widget",
+            "client_key": fake_toss.client_key,
+            "order_id": order["order_number"],
+            "amount": order["total"],
+        }
+        == action
+    )
     assert action["order_name"] and action["customer_email"] == "ana@example.com"
     key = widget(fake_toss, order)
     assert pay(client, headers, order, key).status_code == 202
@@ -59,8 +70,9 @@ def test_card_happy_path(client: Any, worker: Any, fake_toss: FakeToss) -> None:
     assert fake_toss.payment(key)["status"] == "DONE" and stock(item) == 3
 
 
-def test_payment_status_changed_is_a_hint_stored_once(client: Any, worker: Any, fake_toss: FakeToss,
-                                                      live_server: Any) -> None:
+def test_payment_status_changed_is_a_hint_stored_once(
+    client: Any, worker: Any, fake_toss: FakeToss, live_server: Any
+) -> None:
     headers, order, _ = reserved(client, "toss")
     key = widget(fake_toss, order)
     pay(client, headers, order, key)
@@ -78,8 +90,11 @@ def test_a_stated_amount_must_be_the_total(client: Any, worker: Any, fake_toss: 
     headers, order, _ = reserved(client, "toss")
     key = widget(fake_toss, order)
     assert_error(pay(client, headers, order, key, amount=order["total"] - 1), 422, "amount_mismatch")
-    assert_error(client.post(f"{API}/orders/{order['id']}/pay", json={"payment_key": key}, headers=headers),
-                 422, "validation_error")
+    assert_error(
+        client.post(f"{API}/orders/{order['id']}/pay", json={"payment_key": key}, headers=headers),
+        422,
+        "validation_error",
+    )
     assert fake_toss.counts(key) == {}
 
 
@@ -92,7 +107,8 @@ def test_a_rejected_card_fails_the_order_and_releases_stock(client: Any, worker:
 
 
 def test_a_confirm_that_times_out_after_the_charge_ends_confirmed_and_charged_once(
-        client: Any, worker: Any, fake_toss: FakeToss) -> None:
+    client: Any, worker: Any, fake_toss: FakeToss
+) -> None:
     headers, order, _ = reserved(client, "toss")
     key = widget(fake_toss, order)
     fake_toss.fail_next("confirm", "timeout", hold=5)  # Toss approves; the shop hears nothing for 3 s
@@ -103,7 +119,8 @@ def test_a_confirm_that_times_out_after_the_charge_ends_confirmed_and_charged_on
 
 
 def test_cancel_after_capture_refunds_once_when_the_answer_is_lost(
-        client: Any, worker: Any, fake_toss: FakeToss) -> None:
+    client: Any, worker: Any, fake_toss: FakeToss
+) -> None:
     headers, order, item = reserved(client, "toss")
     key = widget(fake_toss, order)
     pay(client, headers, order, key)
@@ -125,8 +142,9 @@ def test_a_killed_worker_after_the_approval_charges_once(client: Any, worker: An
     worker.start()
     wait_order(client, headers, order["id"], "confirmed", "paid", timeout=60)
     assert fake_toss.counts(key)["confirm"] == 1
-    confirms = [k for m, p, k in fake_toss.requests
-                if p == "/v1/payments/confirm" and k == f"capture:{order['order_number']}"]
+    confirms = [
+        k for m, p, k in fake_toss.requests if p == "/v1/payments/confirm" and k == f"capture:{order['order_number']}"
+    ]
     assert len(confirms) == 2  # the redelivered task asked again, with the same key: replayed, not re-approved
 
 
@@ -139,7 +157,8 @@ def virtual_account_order(client: Any, fake: FakeToss, due_in: float = 3 * 86400
 
 
 def test_virtual_account_deposit_before_its_due_date_confirms(
-        client: Any, worker: Any, fake_toss: FakeToss, live_server: Any) -> None:
+    client: Any, worker: Any, fake_toss: FakeToss, live_server: Any
+) -> None:
     headers, order, item, key = virtual_account_order(client, fake_toss)
     account = order["payment"]["virtual_account"]
     issued = fake_toss.payment(key)["virtualAccount"]
@@ -150,8 +169,13 @@ def test_virtual_account_deposit_before_its_due_date_confirms(
     assert expire_all(now=due.replace(microsecond=0)) == 0  # the 15-minute reservation does not apply
     assert stock(item) == 3
 
-    forged = {"createdAt": "2026-11-30T00:00:00.000000", "secret": "not-the-secret", "status": "DONE",
-              "transactionKey": "forged", "orderId": order["order_number"]}
+    forged = {
+        "createdAt": "2026-11-30T00:00:00.000000",
+        "secret": "not-the-secret",
+        "status": "DONE",
+        "transactionKey": "forged",
+        "orderId": order["order_number"],
+    }
     assert_error(client.post(f"{API}/webhooks/toss", content=json.dumps(forged)), 400, "invalid_signature")
     assert get(client, headers, order["id"])["payment_status"] == "awaiting_deposit"
 
@@ -166,7 +190,8 @@ def test_virtual_account_deposit_before_its_due_date_confirms(
 
 
 def test_a_deposit_whose_callback_is_lost_is_found_by_reconciliation(
-        client: Any, worker: Any, fake_toss: FakeToss) -> None:
+    client: Any, worker: Any, fake_toss: FakeToss
+) -> None:
     headers, order, item, key = virtual_account_order(client, fake_toss)
     assert fake_toss.deposit(key, "http://127.0.0.1:9/nobody-listens") == 0  # the callback never arrives
     reconcile_all()
@@ -175,7 +200,8 @@ def test_a_deposit_whose_callback_is_lost_is_found_by_reconciliation(
 
 
 def test_virtual_account_past_its_due_date_expires_and_releases_stock(
-        client: Any, worker: Any, fake_toss: FakeToss) -> None:
+    client: Any, worker: Any, fake_toss: FakeToss
+) -> None:
     headers, order, item, key = virtual_account_order(client, fake_toss, due_in=600)
     fake_toss.advance(601)  # the due date passes at Toss without a deposit
     reconcile_all()
@@ -188,7 +214,8 @@ def test_virtual_account_past_its_due_date_expires_and_releases_stock(
 
 
 def test_a_deposit_that_lands_after_the_order_closed_is_flagged_for_a_manual_refund(
-        client: Any, worker: Any, fake_toss: FakeToss, live_server: Any, admin_headers: dict[str, str]) -> None:
+    client: Any, worker: Any, fake_toss: FakeToss, live_server: Any, admin_headers: dict[str, str]
+) -> None:
     """The account could not be closed (Toss unreachable) and the shopper transferred anyway: the
     order stays closed, its payment is recorded as paid, and since Toss needs the shopper's bank
     account to refund a deposit, a person is asked to do it."""

@@ -21,8 +21,17 @@ API = "/api/v1/products"
 
 def make(name: str, description: str = "", **extra: Any) -> Product:
     n = Product.select().count() + 1
-    return Product.create(sku=f"W-{n}", name=name, slug=f"w-{n}", description=description, price=1000,
-                          stock_quantity=5, tags=[], images=[], **extra)
+    return Product.create(
+        sku=f"W-{n}",
+        name=name,
+        slug=f"w-{n}",
+        description=description,
+        price=1000,
+        stock_quantity=5,
+        tags=[],
+        images=[],
+        **extra,
+    )
 
 
 def names(client: Any, q: str) -> set[str]:
@@ -79,8 +88,15 @@ FROM generate_series(1, {ROWS}) AS i
 """
 # A trigram index can only narrow by words of three characters or more: "셔츠 린넨" (two syllables
 # each) is answered by scanning, on any server; see README "Search".
-SEARCHES = ["linen shirt", "natural SHIRT linen", "린넨셔츠", "네이비 린넨셔츠", "linen trousers", "navy 4242",
-            "셔츠 린넨"]
+SEARCHES = [
+    "linen shirt",
+    "natural SHIRT linen",
+    "린넨셔츠",
+    "네이비 린넨셔츠",
+    "linen trousers",
+    "navy 4242",
+    "셔츠 린넨",
+]
 
 
 def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
@@ -89,15 +105,18 @@ def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _expected_total(q: str) -> int:
     conditions = " AND ".join(["strpos(lower(name || ' ' || description), lower(%s)) > 0"] * len(search_words(q)))
-    (count,) = db.obj.execute_sql(f"SELECT count(*) FROM products WHERE is_published AND {conditions}",
-                                  search_words(q)).fetchone()
+    (count,) = db.obj.execute_sql(
+        f"SELECT count(*) FROM products WHERE is_published AND {conditions}", search_words(q)
+    ).fetchone()
     return int(count)
 
 
 def test_word_search_uses_the_trigram_index_on_100k_products() -> None:
     if not trigram_available(db.obj):
-        pytest.skip("this PostgreSQL has no pg_trgm (the embedded pgserver lacks contrib): word search works by "
-                    "a scan here; run with TEST_DATABASE_URL on a full PostgreSQL to check the index")
+        pytest.skip(
+            "this PostgreSQL has no pg_trgm (the embedded pgserver lacks contrib): word search works by "
+            "a scan here; run with TEST_DATABASE_URL on a full PostgreSQL to check the index"
+        )
     db.obj.execute_sql(INSERT)
     db.obj.execute_sql("VACUUM ANALYZE products")
     failures, report = [], []

@@ -160,8 +160,21 @@ class Registry:
     ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             self.endpoints.append(
-                Endpoint(method, path, handler, summary, tags, body, query, response, status,
-                         list(errors or []), auth, dict(headers or {}), cached)
+                Endpoint(
+                    method,
+                    path,
+                    handler,
+                    summary,
+                    tags,
+                    body,
+                    query,
+                    response,
+                    status,
+                    list(errors or []),
+                    auth,
+                    dict(headers or {}),
+                    cached,
+                )
             )
             return handler
 

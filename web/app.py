@@ -49,11 +49,24 @@ from web.webhooks import routes as webhooks
 
 API_PREFIX = "/api/v1"
 # (prefix, registry) in the order their routes are matched.
-REGISTRIES = [("", health.api), (API_PREFIX, auth.api), (API_PREFIX, products.api), (API_PREFIX, addresses.api),
-              (API_PREFIX, cart.api), (API_PREFIX, orders.api), (API_PREFIX, payments.api),
-              (API_PREFIX, webhooks.api), (API_PREFIX, shipping.api), (API_PREFIX, shipping_methods.api),
-              (API_PREFIX, categories.api), (API_PREFIX, admin.api), (API_PREFIX, discounts.api),
-              (API_PREFIX, inventory.api), (API_PREFIX, reviews.api), (API_PREFIX, dashboard.api)]
+REGISTRIES = [
+    ("", health.api),
+    (API_PREFIX, auth.api),
+    (API_PREFIX, products.api),
+    (API_PREFIX, addresses.api),
+    (API_PREFIX, cart.api),
+    (API_PREFIX, orders.api),
+    (API_PREFIX, payments.api),
+    (API_PREFIX, webhooks.api),
+    (API_PREFIX, shipping.api),
+    (API_PREFIX, shipping_methods.api),
+    (API_PREFIX, categories.api),
+    (API_PREFIX, admin.api),
+    (API_PREFIX, discounts.api),
+    (API_PREFIX, inventory.api),
+    (API_PREFIX, reviews.api),
+    (API_PREFIX, dashboard.api),
+]
 TITLE, VERSION = "Shop checkout API", "1.0.0"
 
 
@@ -96,12 +109,23 @@ def middleware_for(settings: Settings, request_ids: RequestIds | None = None) ->
     if "*" not in settings.allowed_hosts:
         stack.append(Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts))
     if settings.cors_origins:
-        stack.append(Middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
-            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Session-ID", "Idempotency-Key", "If-None-Match",
-                           "X-Request-ID"],
-            expose_headers=["ETag", "Retry-After", "X-Request-ID"]))
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_credentials=True,
+                allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "X-Session-ID",
+                    "Idempotency-Key",
+                    "If-None-Match",
+                    "X-Request-ID",
+                ],
+                expose_headers=["ETag", "Retry-After", "X-Request-ID"],
+            )
+        )
     stack.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
     return stack
 
@@ -121,8 +145,12 @@ def create_app() -> Starlette:
     for prefix, registry in REGISTRIES:
         if prefix != API_PREFIX:
             routes += registry.routes(prefix)
-    app = Starlette(routes=routes, middleware=middleware_for(settings, state.request_ids),
-                    exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=middleware_for(settings, state.request_ids),
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
     app.state = state
     app.state.openapi = _openapi_doc()
     return app

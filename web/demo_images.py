@@ -15,9 +15,15 @@ from models.catalog.demo import CATALOGUE, image_path
 from web.errors import error_response
 
 # Background and ink per category: a muted palette a storefront's grid can show side by side.
-COLOURS = {"tops": ("#e8e1d5", "#5b4a36"), "bottoms": ("#d9e0e8", "#2f4256"), "outerwear": ("#dfe5d8", "#3e5232"),
-           "shoes": ("#eadbd6", "#6b3a2e"), "accessories": ("#ece6d2", "#6a5a22"), "home": ("#e3dcea", "#4b3a63"),
-           "grooming": ("#d8e8e4", "#2c5a50")}
+COLOURS = {
+    "tops": ("#e8e1d5", "#5b4a36"),
+    "bottoms": ("#d9e0e8", "#2f4256"),
+    "outerwear": ("#dfe5d8", "#3e5232"),
+    "shoes": ("#eadbd6", "#6b3a2e"),
+    "accessories": ("#ece6d2", "#6a5a22"),
+    "home": ("#e3dcea", "#4b3a63"),
+    "grooming": ("#d8e8e4", "#2c5a50"),
+}
 DEFAULT_COLOURS = ("#e6e6e6", "#444444")
 
 SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="800" height="800" viewBox="0 0 800 800">

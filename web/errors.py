@@ -105,7 +105,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
 async def dependency_down(request: Request, exc: Exception) -> Response:
     log.warning("dependency unavailable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__)
     return error_response(
-        503, "service_unavailable", "A service the shop depends on is unavailable; try again shortly.",
+        503,
+        "service_unavailable",
+        "A service the shop depends on is unavailable; try again shortly.",
         headers={"Retry-After": "5"},
     )
 

@@ -20,7 +20,9 @@ from models.infra.stats import Stats
 
 REQUESTS = Counter("http_requests_total", "HTTP requests by route and status", ["method", "route", "status"])
 LATENCY = Histogram(
-    "http_request_duration_seconds", "HTTP request latency by route", ["method", "route"],
+    "http_request_duration_seconds",
+    "HTTP request latency by route",
+    ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
@@ -33,8 +35,10 @@ _children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     children = _children.get((method, route, status))
     if children is None:
-        children = _children[(method, route, status)] = (REQUESTS.labels(method, route, str(status)),
-                                                          LATENCY.labels(method, route))
+        children = _children[(method, route, status)] = (
+            REQUESTS.labels(method, route, str(status)),
+            LATENCY.labels(method, route),
+        )
     children[0].inc()
     children[1].observe(seconds)
 
@@ -47,25 +51,50 @@ class ShopCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         stats = self.stats
-        up = GaugeMetricFamily("shop_stats_source_up", "1 when the source of the shop_* figures answered",
-                               labels=["source"])
+        up = GaugeMetricFamily(
+            "shop_stats_source_up", "1 when the source of the shop_* figures answered", labels=["source"]
+        )
         for source, ok in stats.up.items():
             up.add_metric([source], 1.0 if ok else 0.0)
         yield up
         families: list[tuple[Any, str, str, list[str], dict[Any, Any]]] = [
-            (CounterMetricFamily, "shop_order_transitions", "Order status changes (order timeline)",
-             ["from_status", "to_status"], stats.transitions),
-            (CounterMetricFamily, "shop_payment_outcomes", "Payment steps by gateway and outcome",
-             ["gateway", "outcome"], stats.payments),
-            (CounterMetricFamily, "shop_task_runs", "Finished task runs by task and outcome (succeeded, failed, "
-             "retried)", ["task", "outcome"], stats.tasks),
-            (GaugeMetricFamily, "shop_emails", "Emails in the email log by kind and status (sent, pending, failed)",
-             ["kind", "status"], stats.emails),
-            (GaugeMetricFamily, "shop_queue_depth", "Messages waiting in each Celery queue",
-             ["queue"], stats.queues),
-            (GaugeMetricFamily, "shop_oldest_waiting_order_seconds", "Age of the oldest order waiting for its "
-             "reservation (pending) or for its capture (payment submitted); 0 when none waits",
-             ["waiting_for"], stats.oldest_waiting),
+            (
+                CounterMetricFamily,
+                "shop_order_transitions",
+                "Order status changes (order timeline)",
+                ["from_status", "to_status"],
+                stats.transitions,
+            ),
+            (
+                CounterMetricFamily,
+                "shop_payment_outcomes",
+                "Payment steps by gateway and outcome",
+                ["gateway", "outcome"],
+                stats.payments,
+            ),
+            (
+                CounterMetricFamily,
+                "shop_task_runs",
+                "Finished task runs by task and outcome (succeeded, failed, retried)",
+                ["task", "outcome"],
+                stats.tasks,
+            ),
+            (
+                GaugeMetricFamily,
+                "shop_emails",
+                "Emails in the email log by kind and status (sent, pending, failed)",
+                ["kind", "status"],
+                stats.emails,
+            ),
+            (GaugeMetricFamily, "shop_queue_depth", "Messages waiting in each Celery queue", ["queue"], stats.queues),
+            (
+                GaugeMetricFamily,
+                "shop_oldest_waiting_order_seconds",
+                "Age of the oldest order waiting for its "
+                "reservation (pending) or for its capture (payment submitted); 0 when none waits",
+                ["waiting_for"],
+                stats.oldest_waiting,
+            ),
         ]
         for kind, name, documentation, labels, values in families:
             family = kind(name, documentation, labels=labels)

@@ -38,8 +38,12 @@ class RequestIds:
 def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     """Headers on every response: no MIME sniffing, never inside a frame (both the old header and
     CSP's), and in production HSTS: browsers use only HTTPS for two years once they have seen it."""
-    headers = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-               (b"content-security-policy", b"frame-ancestors 'none'"), (b"referrer-policy", b"no-referrer")]
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", b"frame-ancestors 'none'"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
     if settings.is_production:
         headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
     return headers
@@ -49,8 +53,9 @@ class RequestContextMiddleware:
     """Give every request an id (X-Request-ID in and out) and the security headers, log one line,
     and count it."""
 
-    def __init__(self, app: ASGIApp, ids: RequestIds | None = None,
-                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, ids: RequestIds | None = None, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
         self.app = app
         self.ids = ids or RequestIds()  # the app's own (app.state.request_ids), from create_app
         self.headers = headers or []
@@ -86,10 +91,19 @@ class RequestContextMiddleware:
             metrics.observe_request(scope["method"], template, status, duration)
             if log.isEnabledFor(logging.INFO):  # the extra dict is not built for nothing
                 log.info(
-                    "%s %s %s", scope["method"], scope["path"], status,
-                    extra={"request_id": request_id, "method": scope["method"], "path": scope["path"],
-                           "route": template, "status": status, "duration_ms": round(duration * 1000, 2),
-                           "user_id": scope["state"].get("user_id")},
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(duration * 1000, 2),
+                        "user_id": scope["state"].get("user_id"),
+                    },
                 )
 
 
@@ -146,6 +160,7 @@ class BodyLimitMiddleware:
                 await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "payload_too_large", f"The request body exceeds {self.max_bytes} bytes.",
-                                  {"max_bytes": self.max_bytes})
+        response = error_response(
+            413, "payload_too_large", f"The request body exceeds {self.max_bytes} bytes.", {"max_bytes": self.max_bytes}
+        )
         await response(scope, receive, send)

@@ -27,10 +27,14 @@ ERROR_REF = {"$ref": REF.format(model="Error")}
 ALWAYS = ["service_unavailable"]
 WITH_BODY = ["validation_error", "payload_too_large"]
 HEADERS = {
-    "X-Request-ID": {"description": "The request's id (yours if you sent a valid X-Request-ID), also in the logs",
-                     "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}},
-    "ETag": {"description": "The order's version; send it back as If-None-Match (compared weakly)",
-             "schema": {"type": "string", "examples": ['"o42v3"']}},
+    "X-Request-ID": {
+        "description": "The request's id (yours if you sent a valid X-Request-ID), also in the logs",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+    },
+    "ETag": {
+        "description": "The order's version; send it back as If-None-Match (compared weakly)",
+        "schema": {"type": "string", "examples": ['"o42v3"']},
+    },
     "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 1}},
 }
 TAGS = [
@@ -38,8 +42,11 @@ TAGS = [
     {"name": "products", "description": "The catalogue. Anonymous reads are cached per process for a moment."},
     {"name": "addresses", "description": "The caller's saved shipping addresses."},
     {"name": "cart", "description": "The cart of a session (`X-Session-ID`), priced at the catalogue's prices."},
-    {"name": "orders", "description": "Checkout: place the order (202, `pending`), poll `/status` until `reserved`, "
-                                      "pay as `payment.next_action` says (202), poll until `confirmed` or `failed`."},
+    {
+        "name": "orders",
+        "description": "Checkout: place the order (202, `pending`), poll `/status` until `reserved`, "
+        "pay as `payment.next_action` says (202), poll until `confirmed` or `failed`.",
+    },
     {"name": "operations", "description": "Health, readiness and Prometheus metrics, at the root."},
 ]
 
@@ -90,12 +97,18 @@ def _resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, An
 
 def _header_parameter(name: str, header: str | Header) -> dict[str, Any]:
     spec = header if isinstance(header, Header) else Header(header)
-    return {"name": name, "in": "header", "required": spec.required, "description": spec.description,
-            "schema": dict(spec.schema)}
+    return {
+        "name": name,
+        "in": "header",
+        "required": spec.required,
+        "description": spec.description,
+        "schema": dict(spec.schema),
+    }
 
 
-def _parameters(ep: Endpoint, schemas: dict[tuple[Any, str], dict[str, Any]],
-                components: dict[str, Any]) -> list[dict[str, Any]]:
+def _parameters(
+    ep: Endpoint, schemas: dict[tuple[Any, str], dict[str, Any]], components: dict[str, Any]
+) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = []
     for name, convertor in PATH_PARAM.findall(ep.path):
         # web/api.py answers 404 for an id past 64 bits and 422 for text PostgreSQL cannot store.
@@ -120,14 +133,17 @@ def _with_headers(response: dict[str, Any], *names: str) -> dict[str, Any]:
 
 def _responses(ep: Endpoint, schemas: dict[tuple[Any, str], dict[str, Any]], api: bool) -> dict[str, Any]:
     etag = "If-None-Match" in ep.headers
-    ok = _with_headers({"description": "Success" if ep.status != 202 else "Accepted: the pipeline takes it on"},
-                       *(["ETag"] if etag else []))
+    ok = _with_headers(
+        {"description": "Success" if ep.status != 202 else "Accepted: the pipeline takes it on"},
+        *(["ETag"] if etag else []),
+    )
     if ep.response is not None and ep.status != 204:
         ok["content"] = {"application/json": {"schema": schemas[(ep.response, "serialization")]}}
     responses: dict[str, Any] = {str(ep.status): ok}
     if etag:
-        responses["304"] = _with_headers({"description": "Not modified: the ETag you sent is still current "
-                                                          "(no body)"}, "ETag")
+        responses["304"] = _with_headers(
+            {"description": "Not modified: the ETag you sent is still current (no body)"}, "ETag"
+        )
     codes = list(ep.errors)
     if ep.auth in {"user", "admin", "token", "optional"}:  # optional: a token sent must be valid
         codes += ["not_authenticated", "token_expired"]
@@ -148,8 +164,9 @@ def _responses(ep: Endpoint, schemas: dict[tuple[Any, str], dict[str, Any]], api
     for status, names in sorted(by_status.items()):
         extra = ["Retry-After"] if status in (429, 503) else []
         responses[str(status)] = _with_headers(
-            {"description": "Error codes: " + ", ".join(names),
-             "content": {"application/json": {"schema": ERROR_REF}}}, *extra)
+            {"description": "Error codes: " + ", ".join(names), "content": {"application/json": {"schema": ERROR_REF}}},
+            *extra,
+        )
     return responses
 
 
@@ -179,15 +196,22 @@ def build(endpoints: list[tuple[str, Endpoint]], title: str, version: str) -> di
         paths.setdefault(prefix + ep.openapi_path, {})[ep.method.lower()] = op
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version,
-                 "description": "Checkout backend for a fashion/lifestyle shop. Every error has the body "
-                                "`{error: {code, message, details}}` and a status fixed by its code; money is an "
-                                "integer in the currency's minor unit, with `currency` beside it. Every response "
-                                "carries `X-Request-ID`."},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Checkout backend for a fashion/lifestyle shop. Every error has the body "
+            "`{error: {code, message, details}}` and a status fixed by its code; money is an "
+            "integer in the currency's minor unit, with `currency` beside it. Every response "
+            "carries `X-Request-ID`.",
+        },
         "servers": [{"url": "/", "description": "This server (paths include /api/v1)"}],
         "tags": TAGS,
         "paths": paths,
-        "components": {"schemas": components, "headers": HEADERS,
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                                      "description": "itsdangerous-signed access token"}}},
+        "components": {
+            "schemas": components,
+            "headers": HEADERS,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "itsdangerous-signed access token"}
+            },
+        },
     }

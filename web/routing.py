@@ -36,7 +36,7 @@ class RouteTable(BaseRoute):
         for route in routes:
             if not route.path.startswith(self.prefix):
                 raise ValueError(f"{route.path} is not under {self.prefix}")
-            head = route.path[len(self.prefix):].split("/", 1)[0]
+            head = route.path[len(self.prefix) :].split("/", 1)[0]
             if "{" in head:
                 self.anywhere.append(route)
             else:
@@ -45,7 +45,7 @@ class RouteTable(BaseRoute):
     def _candidates(self, path: str) -> list[Route]:
         if not path.startswith(self.prefix):
             return []
-        head = path[len(self.prefix):].split("/", 1)[0]
+        head = path[len(self.prefix) :].split("/", 1)[0]
         bucket = self.buckets.get(head, [])
         return bucket + self.anywhere if self.anywhere else bucket
 

@@ -41,8 +41,7 @@ Money = Annotated[int, Field(strict=True, ge=0, le=MAX_MONEY)]
 Count = Annotated[int, Field(strict=True, ge=0, le=MAX_INT4)]
 # Limits match the columns they are stored in (tests/test_input_limits_match_the_columns.py).
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=32, pattern=r"^\+?[0-9 \-()]{6,32}$")]
-PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=16,
-                                              pattern=r"^[A-Za-z0-9 \-]{3,16}$")]
+PostalCode = Annotated[str, StringConstraints(strip_whitespace=True, max_length=16, pattern=r"^[A-Za-z0-9 \-]{3,16}$")]
 # A reference to a row: any id a column could hold is looked up (404 when absent), nothing larger.
 Id = Annotated[int, Field(strict=True, ge=1, le=MAX_INT8)]
 # What both POST /cart/quote and POST /orders take to price a cart (one type: the same 422s).

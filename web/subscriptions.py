@@ -29,8 +29,9 @@ log = logging.getLogger("shop.subscriptions")
 class Subscription:
     """A Redis pub/sub channel."""
 
-    def __init__(self, channel: str, on_message: Callable[[bytes], None],
-                 on_gap: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, channel: str, on_message: Callable[[bytes], None], on_gap: Callable[[], None] = lambda: None
+    ) -> None:
         self.channel = channel
         self.on_message = on_message  # called in the listening loop with each message's data
         self.on_gap = on_gap  # called when the connection drops: messages may have been missed
@@ -87,14 +88,22 @@ class Subscription:
 class PgSubscription(Subscription):
     """A PostgreSQL LISTEN channel on a connection of its own; on_message gets each payload (str)."""
 
-    def __init__(self, channel: str, on_message: Callable[[str], None],
-                 on_gap: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, channel: str, on_message: Callable[[str], None], on_gap: Callable[[], None] = lambda: None
+    ) -> None:
         super().__init__(channel, on_message, on_gap)  # type: ignore[arg-type]
 
     def _connect(self) -> psycopg2.extensions.connection:
         name, params = connect_params(get_settings().database_url)
-        conn = psycopg2.connect(dbname=name, connect_timeout=5, keepalives=1, keepalives_idle=30,
-                                keepalives_interval=10, keepalives_count=3, **params)  # type: ignore[arg-type]
+        conn = psycopg2.connect(
+            dbname=name,
+            connect_timeout=5,
+            keepalives=1,
+            keepalives_idle=30,
+            keepalives_interval=10,
+            keepalives_count=3,
+            **params,
+        )  # type: ignore[arg-type]
         conn.autocommit = True
         with conn.cursor() as cursor:
             cursor.execute(f'LISTEN "{self.channel}"')

@@ -24,7 +24,8 @@ def _lock_user(user_id: int) -> None:
 
 def _clear_default(user_id: int, keep: int | None = None) -> None:
     query = Address.update(is_default=False, updated_at=utcnow()).where(
-        (Address.user == user_id) & (Address.is_default == True))  # noqa: E712
+        (Address.user == user_id) & (Address.is_default == True)  # noqa: E712 (a SQL expression)
+    )  # noqa: E712
     if keep is not None:
         query = query.where(Address.id != keep)
     query.execute()

@@ -41,16 +41,22 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def register(email: str, password: str, full_name: str, phone: str | None, client: str,
-             locale: str | None = None) -> User:
+def register(
+    email: str, password: str, full_name: str, phone: str | None, client: str, locale: str | None = None
+) -> User:
     """Create an active customer (locale: the language of their emails, ko or en; None follows
     DEFAULT_LOCALE); raises Conflict email_taken, RateLimited."""
     ratelimit.hit(get_settings().register_rate_limit, "register", client)
     email = normalize_email(email)
     try:
         with db.atomic():
-            return User.create(email=email, hashed_password=hash_password(password), full_name=full_name.strip(),
-                               phone=phone, locale=locale)
+            return User.create(
+                email=email,
+                hashed_password=hash_password(password),
+                full_name=full_name.strip(),
+                phone=phone,
+                locale=locale,
+            )
     except IntegrityError:
         raise Conflict("email_taken", "An account with this email already exists.", field="email") from None
 
@@ -61,8 +67,13 @@ def create_admin(email: str, password: str, full_name: str = "Administrator") ->
     with db.atomic():
         user = User.get_or_none(User.email == email)
         if user is None:
-            return User.create(email=email, hashed_password=hash_password(password), full_name=full_name,
-                               is_admin=True, is_verified=True)
+            return User.create(
+                email=email,
+                hashed_password=hash_password(password),
+                full_name=full_name,
+                is_admin=True,
+                is_verified=True,
+            )
         user.hashed_password = hash_password(password)
         user.is_admin = user.is_active = True
         user.updated_at = utcnow()
@@ -116,7 +127,9 @@ def refresh(refresh_token: str) -> TokenPair:
     expires = utcnow() + timedelta(seconds=get_settings().refresh_token_ttl)
     first_use = db.obj.execute_sql(
         "INSERT INTO used_refresh_tokens (jti, user_id, used_at, expires_at) VALUES (%s, %s, now(), %s) "
-        "ON CONFLICT (jti) DO NOTHING RETURNING jti", (claims.jti, user.id, expires)).fetchone()
+        "ON CONFLICT (jti) DO NOTHING RETURNING jti",
+        (claims.jti, user.id, expires),
+    ).fetchone()
     if first_use is None:
         logout(user)
         log.warning("refresh token reused: every session of user %s revoked", user.id, extra={"user_id": user.id})

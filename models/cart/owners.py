@@ -112,8 +112,19 @@ async def attach(session_id: str, user_id: int, rows: RowLookup) -> str:
             # No row: a product no longer sold, not capped (the cart hides it, checkout refuses it).
             stock = UNLIMITED if row is None or not row[7] else int(row[6])
             available += [product_id, stock]
-        keys_and_args = [3, cart_key(session_id), cart_key(owner), ACTIVITY_KEY, owner, session_id,
-                         settings.max_line_quantity, MAX_LINES, settings.cart_ttl, f"{time.time():.3f}", *available]
+        keys_and_args = [
+            3,
+            cart_key(session_id),
+            cart_key(owner),
+            ACTIVITY_KEY,
+            owner,
+            session_id,
+            settings.max_line_quantity,
+            MAX_LINES,
+            settings.cart_ttl,
+            f"{time.time():.3f}",
+            *available,
+        ]
         try:
             done = await command("EVALSHA", _ATTACH_SHA, *keys_and_args)
         except NoScriptError:

@@ -250,10 +250,20 @@ def pricing_rows(product_ids: list[int]) -> dict[int, PricingRow]:
     ids = [pid for pid in product_ids if 0 < pid <= MAX_PRODUCT_ID]
     if not ids:
         return {}
-    rows = (Product.select(Product.id, Product.name, Product.slug, Product.sku, Product.images, Product.price,
-                           Product.stock_quantity, Product.track_inventory)
-            .where(Product.id.in_(ids) & (Product.is_published == True))  # noqa: E712
-            .tuples())
+    rows = (
+        Product.select(
+            Product.id,
+            Product.name,
+            Product.slug,
+            Product.sku,
+            Product.images,
+            Product.price,
+            Product.stock_quantity,
+            Product.track_inventory,
+        )
+        .where(Product.id.in_(ids) & (Product.is_published == True))  # noqa: E712
+        .tuples()
+    )
     return {row[0]: row for row in rows}
 
 
@@ -271,18 +281,39 @@ _WRITE_SHA = hashlib.sha1(_WRITE.encode()).hexdigest()
 
 async def _write(session_id: str, product_id: int, quantity: int, mode: str, available: int) -> dict[str, str]:
     settings = get_settings()
-    keys_and_args = [2, cart_key(session_id), ACTIVITY_KEY, product_id, quantity, mode, available,
-                     settings.max_line_quantity, MAX_LINES, settings.cart_ttl, f"{time.time():.3f}", session_id]
+    keys_and_args = [
+        2,
+        cart_key(session_id),
+        ACTIVITY_KEY,
+        product_id,
+        quantity,
+        mode,
+        available,
+        settings.max_line_quantity,
+        MAX_LINES,
+        settings.cart_ttl,
+        f"{time.time():.3f}",
+        session_id,
+    ]
     try:
         status, current, flat = await command("EVALSHA", _WRITE_SHA, *keys_and_args)
     except NoScriptError:  # a server that has not seen the script yet: EVAL runs it and keeps it
         status, current, flat = await command("EVAL", _WRITE, *keys_and_args)
     if status == -1:
-        raise Conflict("insufficient_stock", "The cart would hold more than is available.",
-                       product_id=product_id, available=available, in_cart=int(current))
+        raise Conflict(
+            "insufficient_stock",
+            "The cart would hold more than is available.",
+            product_id=product_id,
+            available=available,
+            in_cart=int(current),
+        )
     if status == -2:
-        raise validation_error({"quantity": f"A cart line holds at most {settings.max_line_quantity} units "
-                                            f"({current} already in the cart)."})
+        raise validation_error(
+            {
+                "quantity": f"A cart line holds at most {settings.max_line_quantity} units "
+                f"({current} already in the cart)."
+            }
+        )
     if status == -3:
         raise validation_error({"product_id": f"A cart holds at most {MAX_LINES} different products."})
     if status == -4:
@@ -341,6 +372,18 @@ async def _priced(session_id: str, raw: dict[str, str], rows: RowLookup) -> Cart
             continue
         _, name, slug, sku, images, price, stock, tracked = row
         available = int(stock) if tracked else None
-        lines.append(CartLine(product_id, name, slug, sku, images[0] if images else None, int(price), quantity,
-                              int(price) * quantity, available is None or available >= quantity, available))
+        lines.append(
+            CartLine(
+                product_id,
+                name,
+                slug,
+                sku,
+                images[0] if images else None,
+                int(price),
+                quantity,
+                int(price) * quantity,
+                available is None or available >= quantity,
+                available,
+            )
+        )
     return Cart(session_id, lines, updated_at)

@@ -19,14 +19,18 @@ class Category:
 
 
 def display_name(slug: str) -> str:
-    """"home-fragrance" -> "Home fragrance"; a name in another script stays as it is."""
+    """ "home-fragrance" -> "Home fragrance"; a name in another script stays as it is."""
     text = slug.replace("-", " ").replace("_", " ").strip()
     return text[:1].upper() + text[1:] if text else slug
 
 
 def list_categories() -> list[Category]:
     """Categories with published products, by slug, each with its number of published products."""
-    rows = (Product.select(Product.category, fn.COUNT(Product.id))
-            .where(Product.is_published == True, Product.category.is_null(False))  # noqa: E712
-            .group_by(Product.category).order_by(Product.category).tuples())
+    rows = (
+        Product.select(Product.category, fn.COUNT(Product.id))
+        .where(Product.is_published == True, Product.category.is_null(False))  # noqa: E712
+        .group_by(Product.category)
+        .order_by(Product.category)
+        .tuples()
+    )
     return [Category(slug, display_name(slug), int(count)) for slug, count in rows]

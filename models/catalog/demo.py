@@ -70,11 +70,20 @@ def seed_catalogue() -> int:
             if sku in skus or slug in slugs:
                 continue
             product = Product.create(
-                sku=sku, name=name, slug=slug, description=f"{name}: part of the demo catalogue.",
-                price=price, compare_at_price=price + 20000 if index % 4 == 0 else None,
-                cost_price=price // 2, stock_quantity=stock, low_stock_threshold=5,
-                category=category, tags=tags, images=[image_path(name)],
-                is_published=index != 24, is_featured=index % 5 == 0,
+                sku=sku,
+                name=name,
+                slug=slug,
+                description=f"{name}: part of the demo catalogue.",
+                price=price,
+                compare_at_price=price + 20000 if index % 4 == 0 else None,
+                cost_price=price // 2,
+                stock_quantity=stock,
+                low_stock_threshold=5,
+                category=category,
+                tags=tags,
+                images=[image_path(name)],
+                is_published=index != 24,
+                is_featured=index % 5 == 0,
             )
             ledger.record_opening(product.id, stock, "system:seed-demo")
             inserted += 1

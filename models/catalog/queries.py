@@ -29,9 +29,28 @@ MAX_ID = 2**31 - 1  # products.id is a SERIAL: larger ids cannot exist
 # payload is 'stock:<id>' when only that product's stock changed, 'rating:<id>' when only its rating
 # counters did, '*' for anything else.
 PRODUCTS_CHANNEL = "products_changed"
-PRODUCT_COLUMNS = ["id", "sku", "name", "slug", "description", "price", "compare_at_price", "cost_price",
-                   "stock_quantity", "low_stock_threshold", "track_inventory", "category", "tags", "images",
-                   "is_published", "is_featured", "rating_count", "rating_sum", "created_at", "updated_at"]
+PRODUCT_COLUMNS = [
+    "id",
+    "sku",
+    "name",
+    "slug",
+    "description",
+    "price",
+    "compare_at_price",
+    "cost_price",
+    "stock_quantity",
+    "low_stock_threshold",
+    "track_inventory",
+    "category",
+    "tags",
+    "images",
+    "is_published",
+    "is_featured",
+    "rating_count",
+    "rating_sum",
+    "created_at",
+    "updated_at",
+]
 _SELECT = [getattr(Product, name) for name in PRODUCT_COLUMNS]
 # Each sort ends in id, so rows with equal keys keep one order across pages; each matches an index.
 SORTS: dict[str, list[Any]] = {
@@ -137,8 +156,10 @@ def listing_sql(filters: ProductFilters, sort: str, page: int, page_size: int, i
     rows_sql, rows_params = rows.sql()
     count_sql, count_params = count.sql()
     outer_order = ", ".join(f'"p"."{o.node.name}" {o.direction}' for o in SORTS[sort])
-    sql = (f'SELECT "t"."n" AS "__total", "p".* FROM ({count_sql}) AS "t"("n") '
-           f'LEFT JOIN ({rows_sql}) AS "p" ON TRUE ORDER BY {outer_order}')
+    sql = (
+        f'SELECT "t"."n" AS "__total", "p".* FROM ({count_sql}) AS "t"("n") '
+        f'LEFT JOIN ({rows_sql}) AS "p" ON TRUE ORDER BY {outer_order}'
+    )
     return sql, list(count_params) + list(rows_params)
 
 
@@ -244,8 +265,13 @@ def update_product(product_id: int, changes: dict[str, Any], actor: str = "syste
     entry = None
     try:
         with db.atomic():
-            current = (Product.select(Product.price, Product.compare_at_price)
-                       .where(Product.id == product_id).for_update().dicts().first())
+            current = (
+                Product.select(Product.price, Product.compare_at_price)
+                .where(Product.id == product_id)
+                .for_update()
+                .dicts()
+                .first()
+            )
             if current is None:
                 raise NotFound("product_not_found", "No such product.")
             _check_prices({**current, **changes})

@@ -18,8 +18,17 @@ from models.infra.db import db
 from models.tables import Discount, utcnow
 
 MAX_ID = 2**31 - 1
-EDITABLE = ("code", "kind", "value", "min_subtotal", "starts_at", "ends_at", "usage_limit", "per_customer_limit",
-            "active")
+EDITABLE = (
+    "code",
+    "kind",
+    "value",
+    "min_subtotal",
+    "starts_at",
+    "ends_at",
+    "usage_limit",
+    "per_customer_limit",
+    "active",
+)
 
 
 @dataclass(frozen=True)

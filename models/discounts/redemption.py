@@ -28,13 +28,19 @@ def claim(order: Order) -> bool:
         row = db.execute_sql(
             """UPDATE discounts SET used_count = used_count + 1
                WHERE id = %s AND (usage_limit IS NULL OR used_count < usage_limit)
-               RETURNING per_customer_limit""", (order.discount_id,)).fetchone()
+               RETURNING per_customer_limit""",
+            (order.discount_id,),
+        ).fetchone()
         if row is None:
             if not db.execute_sql("SELECT 1 FROM discounts WHERE id = %s", (order.discount_id,)).fetchone():
                 return False
-            raise DiscountRefused("discount_exhausted", f"The discount code {order.discount_code} was used up "
-                                  "before this order could be confirmed; order again without it.",
-                                  field="discount_code", discount_code=order.discount_code)
+            raise DiscountRefused(
+                "discount_exhausted",
+                f"The discount code {order.discount_code} was used up "
+                "before this order could be confirmed; order again without it.",
+                field="discount_code",
+                discount_code=order.discount_code,
+            )
         (per_customer,) = row
         if order.user_id is None:
             return True
@@ -42,12 +48,18 @@ def claim(order: Order) -> bool:
             """INSERT INTO discount_uses (discount_id, user_id, used_count) VALUES (%s, %s, 1)
                ON CONFLICT (discount_id, user_id) DO UPDATE SET used_count = discount_uses.used_count + 1
                WHERE %s::integer IS NULL OR discount_uses.used_count < %s::integer
-               RETURNING used_count""", (order.discount_id, order.user_id, per_customer, per_customer)).fetchone()
+               RETURNING used_count""",
+            (order.discount_id, order.user_id, per_customer, per_customer),
+        ).fetchone()
         if claimed is None:
-            raise DiscountRefused("discount_exhausted", f"You have already used the discount code "
-                                  f"{order.discount_code} as often as it allows; order again without it.",
-                                  field="discount_code", discount_code=order.discount_code,
-                                  per_customer_limit=per_customer)
+            raise DiscountRefused(
+                "discount_exhausted",
+                f"You have already used the discount code "
+                f"{order.discount_code} as often as it allows; order again without it.",
+                field="discount_code",
+                discount_code=order.discount_code,
+                per_customer_limit=per_customer,
+            )
     return True
 
 
@@ -55,9 +67,12 @@ def release(order: Order) -> None:
     """Give back the use the order holds (the undo of claim). Caller clears discount_held."""
     if order.discount_id is None or not order.discount_held:
         return
-    db.execute_sql("UPDATE discounts SET used_count = used_count - 1 WHERE id = %s AND used_count > 0",
-                   (order.discount_id,))
+    db.execute_sql(
+        "UPDATE discounts SET used_count = used_count - 1 WHERE id = %s AND used_count > 0", (order.discount_id,)
+    )
     if order.user_id is not None:
-        db.execute_sql("""UPDATE discount_uses SET used_count = used_count - 1
+        db.execute_sql(
+            """UPDATE discount_uses SET used_count = used_count - 1
                           WHERE discount_id = %s AND user_id = %s AND used_count > 0""",
-                       (order.discount_id, order.user_id))
+            (order.discount_id, order.user_id),
+        )

@@ -60,29 +60,63 @@ def offer(code: str, subtotal: int, user_id: int | None, now: datetime | None = 
         """SELECT d.id, d.kind, d.value, d.min_subtotal, d.starts_at, d.ends_at, d.usage_limit,
                   d.per_customer_limit, d.used_count, d.active, COALESCE(u.used_count, 0)
            FROM discounts d LEFT JOIN discount_uses u ON u.discount_id = d.id AND u.user_id = %s
-           WHERE d.code = %s""", (user_id, normalised)).fetchone()
+           WHERE d.code = %s""",
+        (user_id, normalised),
+    ).fetchone()
     details = {"field": "discount_code", "discount_code": normalised}
     if row is None or not row[9]:
         raise DiscountRefused("discount_invalid", f"The discount code {normalised} is not valid.", **details)
-    (discount_id, kind, value, min_subtotal, starts_at, ends_at, usage_limit, per_customer, used,
-     _active, used_by_customer) = row
+    (
+        discount_id,
+        kind,
+        value,
+        min_subtotal,
+        starts_at,
+        ends_at,
+        usage_limit,
+        per_customer,
+        used,
+        _active,
+        used_by_customer,
+    ) = row
     if starts_at is not None and now < starts_at:
-        raise DiscountRefused("discount_invalid", f"The discount code {normalised} can be used from "
-                              f"{starts_at:%Y-%m-%d %H:%M} UTC.", starts_at=starts_at.isoformat(), **details)
+        raise DiscountRefused(
+            "discount_invalid",
+            f"The discount code {normalised} can be used from {starts_at:%Y-%m-%d %H:%M} UTC.",
+            starts_at=starts_at.isoformat(),
+            **details,
+        )
     if ends_at is not None and now >= ends_at:
-        raise DiscountRefused("discount_expired", f"The discount code {normalised} expired on "
-                              f"{ends_at:%Y-%m-%d %H:%M} UTC.", ends_at=ends_at.isoformat(), **details)
+        raise DiscountRefused(
+            "discount_expired",
+            f"The discount code {normalised} expired on {ends_at:%Y-%m-%d %H:%M} UTC.",
+            ends_at=ends_at.isoformat(),
+            **details,
+        )
     if usage_limit is not None and used >= usage_limit:
         raise DiscountRefused("discount_exhausted", f"The discount code {normalised} has been used up.", **details)
     if per_customer is not None and user_id is None:
-        raise DiscountRefused("discount_invalid", f"The discount code {normalised} is for customers with an "
-                              "account: sign in to use it.", per_customer_limit=per_customer, **details)
+        raise DiscountRefused(
+            "discount_invalid",
+            f"The discount code {normalised} is for customers with an account: sign in to use it.",
+            per_customer_limit=per_customer,
+            **details,
+        )
     if per_customer is not None and used_by_customer >= per_customer:
         times = "once" if per_customer == 1 else f"{per_customer} times"
-        raise DiscountRefused("discount_exhausted", f"You have already used the discount code {normalised}; "
-                              f"it can be used {times} per customer.", per_customer_limit=per_customer, **details)
+        raise DiscountRefused(
+            "discount_exhausted",
+            f"You have already used the discount code {normalised}; it can be used {times} per customer.",
+            per_customer_limit=per_customer,
+            **details,
+        )
     if subtotal < min_subtotal:
-        raise DiscountRefused("discount_min_subtotal", f"The discount code {normalised} needs a subtotal of at "
-                              f"least {money(min_subtotal)}; add {money(min_subtotal - subtotal)} more to use it.",
-                              min_subtotal=min_subtotal, subtotal=subtotal, **details)
+        raise DiscountRefused(
+            "discount_min_subtotal",
+            f"The discount code {normalised} needs a subtotal of at "
+            f"least {money(min_subtotal)}; add {money(min_subtotal - subtotal)} more to use it.",
+            min_subtotal=min_subtotal,
+            subtotal=subtotal,
+            **details,
+        )
     return Offer(discount_id, normalised, amount_off(kind, value, subtotal))

@@ -26,7 +26,11 @@ def reconnecting() -> dict[str, Any]:
 @lru_cache(maxsize=4)
 def _client(url: str) -> redis.Redis:
     return redis.Redis.from_url(
-        url, decode_responses=True, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30,
+        url,
+        decode_responses=True,
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        health_check_interval=30,
         **reconnecting(),
     )
 
@@ -123,8 +127,9 @@ def _batch() -> CommandBatch:
     batch = _batches.get(loop)
     if batch is None:
         # One client per event loop, since an asyncio connection belongs to the loop that opened it.
-        client = aioredis.Redis.from_url(get_redis_url(), decode_responses=True, socket_connect_timeout=2,
-                                         **reconnecting())
+        client = aioredis.Redis.from_url(
+            get_redis_url(), decode_responses=True, socket_connect_timeout=2, **reconnecting()
+        )
         if client.connection_pool.connection_class is aioredis.Connection:  # plain TCP (not TLS, not a socket)
             client.connection_pool.connection_class = HiredisPackingConnection
         batch = _batches[loop] = CommandBatch(client)

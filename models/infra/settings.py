@@ -135,12 +135,16 @@ def _secret_key(env: str) -> str:
     if env == "test":
         return key or secrets.token_urlsafe(32)
     if not key:
-        raise ConfigError("SECRET_KEY is not set: every process that signs or checks tokens needs it. "
-                          "Generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'` "
-                          "(`make run` keeps one in var/secret_key).")
+        raise ConfigError(
+            "SECRET_KEY is not set: every process that signs or checks tokens needs it. "
+            "Generate one with `python -c 'import secrets; print(secrets.token_urlsafe(48))'` "
+            "(`make run` keeps one in var/secret_key)."
+        )
     if key in PUBLISHED_SECRETS or len(key) < MIN_SECRET_LENGTH:
-        raise ConfigError(f"SECRET_KEY must be a random value of at least {MIN_SECRET_LENGTH} characters "
-                          "that never appeared in code or docs.")
+        raise ConfigError(
+            f"SECRET_KEY must be a random value of at least {MIN_SECRET_LENGTH} characters "
+            "that never appeared in code or docs."
+        )
     return key
 
 

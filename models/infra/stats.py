@@ -15,8 +15,13 @@ TASK_COUNTS = "metrics:tasks"  # Redis hash: "<task name>|<outcome>" -> count
 QUEUES = ("payments", "celery", "mail")
 # kombu's Redis transport keeps a queue's prioritised messages in lists named queue + sep + step.
 PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
-PAYMENT_EVENTS = ("payment_captured", "payment_declined", "payment_refunded", "payment_voided",
-                  "payment_captured_after_close")
+PAYMENT_EVENTS = (
+    "payment_captured",
+    "payment_declined",
+    "payment_refunded",
+    "payment_voided",
+    "payment_captured_after_close",
+)
 
 
 @dataclass
@@ -34,12 +39,15 @@ def _from_database(stats: Stats) -> None:
     with db.obj.connection_context():
         sql = db.obj.execute_sql
         for from_status, to_status, count in sql(
-                "SELECT coalesce(from_status, ''), to_status, count(*) FROM order_events "
-                "WHERE to_status IS NOT NULL GROUP BY 1, 2"):
+            "SELECT coalesce(from_status, ''), to_status, count(*) FROM order_events "
+            "WHERE to_status IS NOT NULL GROUP BY 1, 2"
+        ):
             stats.transitions[(from_status, to_status)] = count
         for gateway, event, count in sql(
-                "SELECT o.payment_gateway, e.type, count(*) FROM order_events e JOIN orders o ON o.id = e.order_id "
-                "WHERE e.type IN %s GROUP BY 1, 2", (PAYMENT_EVENTS,)):
+            "SELECT o.payment_gateway, e.type, count(*) FROM order_events e JOIN orders o ON o.id = e.order_id "
+            "WHERE e.type IN %s GROUP BY 1, 2",
+            (PAYMENT_EVENTS,),
+        ):
             stats.payments[(gateway, event.removeprefix("payment_"))] = count
         for kind, status, count in sql("SELECT kind, status, count(*) FROM email_log GROUP BY 1, 2"):
             stats.emails[(kind, status)] = count
@@ -47,7 +55,8 @@ def _from_database(stats: Stats) -> None:
             "SELECT coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending')), 0), "
             "coalesce(extract(epoch FROM now() - min(payment_submitted_at) "
             "FILTER (WHERE status = 'reserved' AND payment_submitted_at IS NOT NULL)), 0) FROM orders "
-            "WHERE status IN ('pending', 'reserved')").fetchone()
+            "WHERE status IN ('pending', 'reserved')"
+        ).fetchone()
         stats.oldest_waiting = {"reservation": float(pending), "capture": float(paying)}
 
 
@@ -60,7 +69,7 @@ def _from_redis(stats: Stats) -> None:
     pipe.hgetall(TASK_COUNTS)
     *lengths, tasks = pipe.execute()
     for index, queue in enumerate(QUEUES):
-        stats.queues[queue] = sum(lengths[index * len(PRIORITY_SUFFIXES):(index + 1) * len(PRIORITY_SUFFIXES)])
+        stats.queues[queue] = sum(lengths[index * len(PRIORITY_SUFFIXES) : (index + 1) * len(PRIORITY_SUFFIXES)])
     for key, count in tasks.items():
         name, _, outcome = key.rpartition("|")
         stats.tasks[(name, outcome)] = int(count)

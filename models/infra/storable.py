@@ -41,5 +41,6 @@ def refuse_unstorable(value: Any, where: str = "") -> None:
     """Raise InvalidInput validation_error naming each place that holds what cannot be stored."""
     found = unstorable(value, where, {})
     if found:  # the places are echoed back: written so that they can be (NUL as \u0000)
-        raise validation_error({UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", place): problem
-                                for place, problem in found.items()})
+        raise validation_error(
+            {UNSTORABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", place): problem for place, problem in found.items()}
+        )

@@ -41,17 +41,23 @@ def virtual_account(order: Order) -> dict[str, Any] | None:
     account = (order.payment_details or {}).get("virtual_account")
     if not isinstance(account, dict):
         return None
-    return {"bank": account.get("bank", ""), "account_number": account.get("account_number", ""),
-            "holder": account.get("holder"), "due_date": account.get("due_date")}
+    return {
+        "bank": account.get("bank", ""),
+        "account_number": account.get("account_number", ""),
+        "holder": account.get("holder"),
+        "due_date": account.get("due_date"),
+    }
 
 
 def tracking(order: Order) -> dict[str, Any] | None:
     if not order.tracking_number:
         return None
     carrier = carriers.get(order.carrier)
-    return {"carrier_name": carrier.name if carrier else (order.carrier or ""),
-            "tracking_number": order.tracking_number,
-            "url": carrier.url_for(order.tracking_number) if carrier else None}
+    return {
+        "carrier_name": carrier.name if carrier else (order.carrier or ""),
+        "tracking_number": order.tracking_number,
+        "url": carrier.url_for(order.tracking_number) if carrier else None,
+    }
 
 
 def _event_at(kind: str, order: Order, events: list[OrderEvent], account: dict[str, Any] | None) -> Any:
@@ -60,13 +66,18 @@ def _event_at(kind: str, order: Order, events: list[OrderEvent], account: dict[s
     if kind == "refunded":
         refund = _last(events, "payment_refunded")
         return refund.at if refund else utcnow()
-    moment: dict[str, datetime | None] = {"confirmation": order.paid_at, "shipped": order.shipped_at,
-                                          "delivered": order.delivered_at, "cancelled": order.cancelled_at}
+    moment: dict[str, datetime | None] = {
+        "confirmation": order.paid_at,
+        "shipped": order.shipped_at,
+        "delivered": order.delivered_at,
+        "cancelled": order.cancelled_at,
+    }
     return moment.get(kind) or order.updated_at
 
 
-def order_context(kind: str, order: Order, items: list[OrderItem], events: list[OrderEvent], customer_name: str,
-                  settings: Settings) -> dict[str, Any]:
+def order_context(
+    kind: str, order: Order, items: list[OrderItem], events: list[OrderEvent], customer_name: str, settings: Settings
+) -> dict[str, Any]:
     """The template values of an order email of this kind."""
     shop_url = settings.storefront_url or None
     account = virtual_account(order)
@@ -76,29 +87,57 @@ def order_context(kind: str, order: Order, items: list[OrderItem], events: list[
     for name in ("recipient_name", "phone", "postal_code", "address_line1", "address_line2", "city"):
         address.setdefault(name, None)
     return {
-        "shop_name": settings.shop_name, "shop_url": shop_url, "customer_name": customer_name,
+        "shop_name": settings.shop_name,
+        "shop_url": shop_url,
+        "customer_name": customer_name,
         "order": {
-            "number": order.order_number, "created_at": order.created_at, "currency": order.currency,
-            "subtotal": order.subtotal, "shipping_fee": order.shipping_fee, "discount_amount": order.discount_amount,
-            "discount_code": order.discount_code, "total": order.total, "shipping_method": order.shipping_method,
-            "payment_method": order.payment_method, "address": address,
+            "number": order.order_number,
+            "created_at": order.created_at,
+            "currency": order.currency,
+            "subtotal": order.subtotal,
+            "shipping_fee": order.shipping_fee,
+            "discount_amount": order.discount_amount,
+            "discount_code": order.discount_code,
+            "total": order.total,
+            "shipping_method": order.shipping_method,
+            "payment_method": order.payment_method,
+            "address": address,
             "url": f"{shop_url}/orders/{order.id}" if shop_url else None,
-            "items": [{"name": i.product_name, "sku": i.product_sku, "quantity": i.quantity,
-                       "unit_price": i.unit_price, "subtotal": i.subtotal} for i in items],
+            "items": [
+                {
+                    "name": i.product_name,
+                    "sku": i.product_sku,
+                    "quantity": i.quantity,
+                    "unit_price": i.unit_price,
+                    "subtotal": i.subtotal,
+                }
+                for i in items
+            ],
         },
-        "payment": {"paid": order.payment_status in PAID or order.paid_at is not None,
-                    "refund_amount": int((refund.detail or {}).get("amount") or order.total) if refund else order.total,
-                    "virtual_account": account},
+        "payment": {
+            "paid": order.payment_status in PAID or order.paid_at is not None,
+            "refund_amount": int((refund.detail or {}).get("amount") or order.total) if refund else order.total,
+            "virtual_account": account,
+        },
         "tracking": tracking(order),
         "event_at": _event_at(kind, order, events, account),
         "reason": "customer" if cancelled and (cancelled.detail or {}).get("by") == "customer" else "admin",
     }
 
 
-def cart_context(session_id: str, lines: list[dict[str, Any]], currency: str, customer_name: str,
-                 settings: Settings) -> dict[str, Any]:
+def cart_context(
+    session_id: str, lines: list[dict[str, Any]], currency: str, customer_name: str, settings: Settings
+) -> dict[str, Any]:
     """The template values of an abandoned-cart reminder; lines are {name, sku, quantity, unit_price, subtotal}."""
     shop_url = settings.storefront_url or None
-    return {"shop_name": settings.shop_name, "shop_url": shop_url, "customer_name": customer_name,
-            "cart": {"items": lines, "subtotal": sum(line["subtotal"] for line in lines), "currency": currency,
-                     "url": f"{shop_url}/cart" if shop_url else None}}
+    return {
+        "shop_name": settings.shop_name,
+        "shop_url": shop_url,
+        "customer_name": customer_name,
+        "cart": {
+            "items": lines,
+            "subtotal": sum(line["subtotal"] for line in lines),
+            "currency": currency,
+            "url": f"{shop_url}/cart" if shop_url else None,
+        },
+    }

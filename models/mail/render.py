@@ -25,8 +25,17 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 LOCALES = ("ko", "en")
 DEFAULT_LOCALE = "ko"
 SEOUL = ZoneInfo("Asia/Seoul")
-KINDS = ("awaiting_deposit", "confirmation", "shipped", "delivered", "cancelled", "refunded", "payment_failed",
-         "expired", "abandoned_cart")
+KINDS = (
+    "awaiting_deposit",
+    "confirmation",
+    "shipped",
+    "delivered",
+    "cancelled",
+    "refunded",
+    "payment_failed",
+    "expired",
+    "abandoned_cart",
+)
 
 # Minor units per currency (ISO 4217 exponents); anything not listed has two.
 EXPONENT = {"KRW": 0, "JPY": 0, "VND": 0, "CLP": 0, "ISK": 0, "TWD": 2, "BHD": 3, "KWD": 3}

@@ -27,8 +27,16 @@ from models.mail.render import normalize_locale, render_email
 from models.tables import EmailLog, Order, OrderEvent, OrderItem, Product, User, utcnow
 
 log = logging.getLogger("shop.mail")
-KINDS = ("awaiting_deposit", "confirmation", "shipped", "delivered", "cancelled", "refunded", "payment_failed",
-         "expired")
+KINDS = (
+    "awaiting_deposit",
+    "confirmation",
+    "shipped",
+    "delivered",
+    "cancelled",
+    "refunded",
+    "payment_failed",
+    "expired",
+)
 CART_REMINDER = "abandoned_cart"
 
 
@@ -49,8 +57,9 @@ def send_mail(to: str, subject: str, text: str, html: str | None, message_id: st
     settings = get_settings()
     message = EmailMessage()
     # A bare MAIL_FROM gets the shop's name, which is what inboxes show as the sender.
-    sender = settings.mail_from if "<" in settings.mail_from else Address(settings.shop_name,
-                                                                           addr_spec=settings.mail_from)
+    sender = (
+        settings.mail_from if "<" in settings.mail_from else Address(settings.shop_name, addr_spec=settings.mail_from)
+    )
     message["From"], message["To"], message["Subject"] = sender, to, subject
     message["Message-ID"], message["Date"] = message_id, formatdate(localtime=False)
     message.set_content(text)
@@ -61,8 +70,9 @@ def send_mail(to: str, subject: str, text: str, html: str | None, message_id: st
         return
     try:
         if settings.smtp_tls == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=10,
-                                                  context=ssl.create_default_context())
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                settings.smtp_host, settings.smtp_port, timeout=10, context=ssl.create_default_context()
+            )
         else:
             smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10)
         with smtp:
@@ -80,8 +90,9 @@ def send_mail(to: str, subject: str, text: str, html: str | None, message_id: st
     log.info("mail sent to %s: %s", to, subject, extra={"message_id": message_id})
 
 
-def _send_logged(order_id: int | None, kind: str, recipient: str, message_id: str,
-                 subject: str, text: str, html: str | None) -> bool:
+def _send_logged(
+    order_id: int | None, kind: str, recipient: str, message_id: str, subject: str, text: str, html: str | None
+) -> bool:
     """Record-then-send: a row marked sent means done. A crash between the send and the mark may
     send twice (at least once); the stable Message-ID lets mail clients drop the duplicate."""
     # One statement claims the row, counts the attempt and stamps it; a row already sent is left alone.
@@ -90,7 +101,9 @@ def _send_logged(order_id: int | None, kind: str, recipient: str, message_id: st
         "VALUES (%s, %s, %s, %s, 'pending', 1, now(), now()) ON CONFLICT (message_id) DO UPDATE SET "
         "attempts = email_log.attempts + CASE WHEN email_log.status = 'sent' THEN 0 ELSE 1 END, "
         "last_attempt_at = CASE WHEN email_log.status = 'sent' THEN email_log.last_attempt_at ELSE now() END "
-        "RETURNING id, status", (order_id, kind, recipient, message_id)).fetchone()
+        "RETURNING id, status",
+        (order_id, kind, recipient, message_id),
+    ).fetchone()
     if status == "sent":
         return False
     try:
@@ -120,9 +133,12 @@ def still_due(kind: str, now: datetime) -> Any:
     """A condition on Order: its email of this kind was neither sent nor refused for good, and no
     task has tried it within RETRY_QUIET (a lost message, or a task whose retries ran out)."""
     handled = EmailLog.select(EmailLog.id).where(
-        EmailLog.order == Order.id, EmailLog.kind == kind,
-        (EmailLog.status != "pending") | (EmailLog.attempts >= MAX_ATTEMPTS)
-        | (EmailLog.last_attempt_at > now - RETRY_QUIET))
+        EmailLog.order == Order.id,
+        EmailLog.kind == kind,
+        (EmailLog.status != "pending")
+        | (EmailLog.attempts >= MAX_ATTEMPTS)
+        | (EmailLog.last_attempt_at > now - RETRY_QUIET),
+    )
     return ~fn.EXISTS(handled)
 
 
@@ -149,8 +165,11 @@ def send_order_email(order_id: int, kind: str) -> bool:
         return False
     to, name, locale = _recipient(order)
     items = list(OrderItem.select().where(OrderItem.order == order.id).order_by(OrderItem.id))
-    events = list(OrderEvent.select().where(OrderEvent.order == order.id, OrderEvent.type.in_(
-        ["payment_refunded", "order_cancelled"])).order_by(OrderEvent.at, OrderEvent.id))
+    events = list(
+        OrderEvent.select()
+        .where(OrderEvent.order == order.id, OrderEvent.type.in_(["payment_refunded", "order_cancelled"]))
+        .order_by(OrderEvent.at, OrderEvent.id)
+    )
     context = order_context(kind, order, items, events, name, get_settings())
     if kind == "awaiting_deposit" and context["payment"]["virtual_account"] is None:
         log.warning("awaiting_deposit email for order %s without a virtual account skipped", order_id)
@@ -171,7 +190,9 @@ def _failed(order_id: int, kind: str, recipient: str, message_id: str) -> None:
         "INSERT INTO email_log (order_id, kind, recipient, message_id, status, attempts, created_at, last_attempt_at) "
         "VALUES (%s, %s, %s, %s, 'failed', 1, now(), now()) ON CONFLICT (message_id) DO UPDATE SET "
         "status = CASE WHEN email_log.status = 'sent' THEN 'sent' ELSE 'failed' END, "
-        "attempts = email_log.attempts + 1, last_attempt_at = now()", (order_id, kind, recipient, message_id))
+        "attempts = email_log.attempts + 1, last_attempt_at = now()",
+        (order_id, kind, recipient, message_id),
+    )
 
 
 def send_cart_reminder(session_id: str, user_id: int) -> bool:
@@ -186,16 +207,32 @@ def send_cart_reminder(session_id: str, user_id: int) -> bool:
     if user is None or not user.is_active or not quantities:
         return False
     products = {p.id: p for p in Product.select().where(Product.id.in_(list(quantities)), Product.is_published)}
-    lines = [{"name": p.name, "sku": p.sku, "quantity": quantities[p.id], "unit_price": p.price,
-              "subtotal": p.price * quantities[p.id]} for pid, p in sorted(products.items())]
+    lines = [
+        {
+            "name": p.name,
+            "sku": p.sku,
+            "quantity": quantities[p.id],
+            "unit_price": p.price,
+            "subtotal": p.price * quantities[p.id],
+        }
+        for pid, p in sorted(products.items())
+    ]
     if not lines:
         return False
     settings = get_settings()
-    email = render_email(CART_REMINDER, locale_of(user),
-                         cart_context(session_id, lines, settings.currency, user.full_name, settings))
+    email = render_email(
+        CART_REMINDER, locale_of(user), cart_context(session_id, lines, settings.currency, user.full_name, settings)
+    )
     written = f"{cart.last_write(session_id) or 0:.3f}"
-    return _send_logged(None, CART_REMINDER, user.email, f"<cart-reminder.{session_id}.{written}@{_domain()}>",
-                        email.subject, email.text, email.html)
+    return _send_logged(
+        None,
+        CART_REMINDER,
+        user.email,
+        f"<cart-reminder.{session_id}.{written}@{_domain()}>",
+        email.subject,
+        email.text,
+        email.html,
+    )
 
 
 def send_low_stock_alert(product_id: int, entry_id: int | None = None) -> bool:
@@ -207,5 +244,6 @@ def send_low_stock_alert(product_id: int, entry_id: int | None = None) -> bool:
         return False
     occasion = f"e{entry_id}" if entry_id is not None else datetime.now(UTC).strftime("%Y%m%d")
     subject, text = render_low_stock(product.sku, product.name, product.stock_quantity, product.low_stock_threshold)
-    return _send_logged(None, "low_stock", settings.ops_email, f"<low-stock.{product.id}.{occasion}@{_domain()}>",
-                        subject, text, None)
+    return _send_logged(
+        None, "low_stock", settings.ops_email, f"<low-stock.{product.id}.{occasion}@{_domain()}>", subject, text, None
+    )

@@ -40,7 +40,17 @@ STATEMENTS = [
     """CREATE UNIQUE INDEX "webhook_events_gateway_event_id" ON "webhook_events" ("gateway", "event_id")""",
 ]
 
-TABLES = ["webhook_events", "email_log", "idempotency_keys", "order_events", "order_items", "orders", "products", "addresses", "users"]
+TABLES = [
+    "webhook_events",
+    "email_log",
+    "idempotency_keys",
+    "order_events",
+    "order_items",
+    "orders",
+    "products",
+    "addresses",
+    "users",
+]
 
 
 def migrate(migrator: Any, database: Any, *, fake: bool = False) -> None:

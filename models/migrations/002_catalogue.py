@@ -29,16 +29,22 @@ STATEMENTS = [
     """CREATE INDEX "products_search_trgm" ON "products" USING GIN (((name)::text || ' '::text || description) gin_trgm_ops)""",
 ]
 
-INDEXES = ["products_search_trgm", "products_low_stock_created_at", "products_sold_out_created_at",
-           "products_in_stock_created_at", "products_featured_created_at", "products_published_name",
-           "products_published_price", "products_published_created_at"]
+INDEXES = [
+    "products_search_trgm",
+    "products_low_stock_created_at",
+    "products_sold_out_created_at",
+    "products_in_stock_created_at",
+    "products_featured_created_at",
+    "products_published_name",
+    "products_published_price",
+    "products_published_created_at",
+]
 
 
 def migrate(migrator: Any, database: Any, *, fake: bool = False) -> None:
     # pg_trgm is a contrib extension: a server without it (the embedded pgserver) gets no
     # text-search index, and `q` works by a scan there. models/tables.py makes the same choice.
-    trigram = bool(database.execute_sql(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'").fetchone())
+    trigram = bool(database.execute_sql("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'").fetchone())
     for statement in STATEMENTS:
         if trigram or "trgm" not in statement:
             migrator.sql(statement)

@@ -102,18 +102,26 @@ def migrate(migrator: Any, database: Any, *, fake: bool = False) -> None:
 
     get_settings()  # reads .env into the environment, where DISCOUNT_CODES was read from
     for code, kind, value in retired_codes(os.environ.get("DISCOUNT_CODES", RETIRED_DEFAULT)):
-        migrator.sql("""INSERT INTO "discounts" ("code", "kind", "value", "min_subtotal", "used_count", "active",
+        migrator.sql(
+            """INSERT INTO "discounts" ("code", "kind", "value", "min_subtotal", "used_count", "active",
                                                  "created_at", "updated_at")
                         VALUES (%s, %s, %s, 0, 0, TRUE, now(), now()) ON CONFLICT ("code") DO NOTHING""",
-                     code, kind, value)
+            code,
+            kind,
+            value,
+        )
 
 
 def rollback(migrator: Any, database: Any, *, fake: bool = False) -> None:
     migrator.sql(ANNOUNCE_004)
     for table in ("reviews", "stock_ledger"):
         migrator.sql(f'DROP TABLE IF EXISTS "{table}"')
-    for index in ("shipments_failing", "orders_waiting_status_updated_at", "orders_created_at_status",
-                  "orders_paid_at_paid"):
+    for index in (
+        "shipments_failing",
+        "orders_waiting_status_updated_at",
+        "orders_created_at_status",
+        "orders_paid_at_paid",
+    ):
         migrator.sql(f'DROP INDEX IF EXISTS "{index}"')
     migrator.sql('ALTER TABLE "products" DROP COLUMN IF EXISTS "rating_sum", DROP COLUMN IF EXISTS "rating_count"')
     migrator.sql('ALTER TABLE "orders" DROP COLUMN IF EXISTS "discount_held", DROP COLUMN IF EXISTS "discount_id"')

@@ -19,4 +19,6 @@ def migrate(migrator: Any, database: Any, *, fake: bool = False) -> None:
 
 def rollback(migrator: Any, database: Any, *, fake: bool = False) -> None:
     migrator.sql('CREATE INDEX "orders_created_at_status" ON "orders" ("created_at", "status")')
-    migrator.sql("""CREATE INDEX "orders_waiting_status_updated_at" ON "orders" ("status", "updated_at") WHERE ("status" IN ('pending', 'reserved', 'confirmed', 'shipped'))""")
+    migrator.sql(
+        """CREATE INDEX "orders_waiting_status_updated_at" ON "orders" ("status", "updated_at") WHERE ("status" IN ('pending', 'reserved', 'confirmed', 'shipped'))"""
+    )

@@ -21,9 +21,25 @@ from models.infra.db import db
 from models.orders.queries import OrderView, get
 from models.tables import ORDER_RECIPIENT_EXPRESSION, EmailLog, Order, OrderItem, User
 
-_COLUMNS = ("id", "order_number", "user_id", "guest_email", "guest_name", "status", "payment_status", "currency",
-            "subtotal", "shipping_fee", "discount_amount", "total", "shipping_method", "payment_method", "version",
-            "created_at", "updated_at")
+_COLUMNS = (
+    "id",
+    "order_number",
+    "user_id",
+    "guest_email",
+    "guest_name",
+    "status",
+    "payment_status",
+    "currency",
+    "subtotal",
+    "shipping_fee",
+    "discount_amount",
+    "total",
+    "shipping_method",
+    "payment_method",
+    "version",
+    "created_at",
+    "updated_at",
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +105,8 @@ def _where(f: AdminFilters) -> tuple[str, list[Any]]:
             "o.id IN (SELECT id FROM orders WHERE order_number LIKE %s"
             " UNION SELECT id FROM orders WHERE guest_email LIKE %s"
             f" UNION SELECT id FROM orders WHERE {ORDER_RECIPIENT_EXPRESSION} LIKE %s"
-            " UNION SELECT m.id FROM users mu JOIN orders m ON m.user_id = mu.id WHERE mu.email LIKE %s)")
+            " UNION SELECT m.id FROM users mu JOIN orders m ON m.user_id = mu.id WHERE mu.email LIKE %s)"
+        )
         params += [number, lowered, lowered, lowered]
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
@@ -99,12 +116,16 @@ def listing_sql(f: AdminFilters, page: int, page_size: int) -> tuple[str, list[A
     to the count of every match."""
     where, params = _where(f)
     columns = ", ".join(f"o.{name}" for name in _COLUMNS)
-    rows = (f"SELECT {columns}, COALESCE(o.guest_email, u.email) AS email, "
-            f"o.shipping_address ->> 'recipient_name' AS recipient_name "
-            f"FROM orders o LEFT JOIN users u ON u.id = o.user_id{where} "
-            f"ORDER BY o.created_at DESC, o.id DESC LIMIT %s OFFSET %s")
-    sql = (f"SELECT t.n AS __total, p.* FROM (SELECT count(*) FROM orders o{where}) AS t(n) "
-           f"LEFT JOIN ({rows}) AS p ON TRUE ORDER BY p.created_at DESC, p.id DESC")
+    rows = (
+        f"SELECT {columns}, COALESCE(o.guest_email, u.email) AS email, "
+        f"o.shipping_address ->> 'recipient_name' AS recipient_name "
+        f"FROM orders o LEFT JOIN users u ON u.id = o.user_id{where} "
+        f"ORDER BY o.created_at DESC, o.id DESC LIMIT %s OFFSET %s"
+    )
+    sql = (
+        f"SELECT t.n AS __total, p.* FROM (SELECT count(*) FROM orders o{where}) AS t(n) "
+        f"LEFT JOIN ({rows}) AS p ON TRUE ORDER BY p.created_at DESC, p.id DESC"
+    )
     return sql, params + params + [page_size, (page - 1) * page_size]
 
 
@@ -120,10 +141,19 @@ def list_orders(f: AdminFilters, page: int, page_size: int) -> AdminOrderPage:
             found.append(dict(zip(names, raw[1:], strict=True)))
     counts: dict[int, int] = {}
     if found:
-        counts = {oid: int(qty) for oid, qty in OrderItem.select(OrderItem.order, fn.SUM(OrderItem.quantity))
-                  .where(OrderItem.order.in_([r["id"] for r in found])).group_by(OrderItem.order).tuples()}
-    rows = [AdminOrderRow(Order(**{name: r[name] for name in _COLUMNS}), r["email"], r["recipient_name"],
-                          counts.get(r["id"], 0)) for r in found]
+        counts = {
+            oid: int(qty)
+            for oid, qty in OrderItem.select(OrderItem.order, fn.SUM(OrderItem.quantity))
+            .where(OrderItem.order.in_([r["id"] for r in found]))
+            .group_by(OrderItem.order)
+            .tuples()
+        }
+    rows = [
+        AdminOrderRow(
+            Order(**{name: r[name] for name in _COLUMNS}), r["email"], r["recipient_name"], counts.get(r["id"], 0)
+        )
+        for r in found
+    ]
     return AdminOrderPage(rows, page, page_size, int(total))
 
 
@@ -135,4 +165,3 @@ def detail(order_id: int) -> AdminOrderView:
     customer = User.get_or_none(User.id == view.order.user_id) if view.order.user_id is not None else None
     emails = list(EmailLog.select().where(EmailLog.order == order_id).order_by(EmailLog.created_at, EmailLog.id))
     return AdminOrderView(view, customer, emails)
-

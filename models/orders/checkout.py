@@ -42,8 +42,7 @@ def request_hash(body: dict[str, Any], session_id: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _shipping_address(customer: User | Guest, address: dict[str, Any] | None,
-                      address_id: int | None) -> dict[str, Any]:
+def _shipping_address(customer: User | Guest, address: dict[str, Any] | None, address_id: int | None) -> dict[str, Any]:
     if address_id is not None:
         owner = customer.id if isinstance(customer, User) else None
         row = Address.get_or_none(Address.id == address_id, Address.user == owner) if owner else None
@@ -66,8 +65,12 @@ def _key_scope(customer: User | Guest, session_id: str, key: str) -> tuple[int |
 def _customer_columns(customer: User | Guest) -> dict[str, Any]:
     if isinstance(customer, User):
         return {"user": customer.id}
-    return {"user": None, "guest_email": normalize_email(customer.email), "guest_phone": customer.phone,
-            "guest_name": customer.full_name}
+    return {
+        "user": None,
+        "guest_email": normalize_email(customer.email),
+        "guest_phone": customer.phone,
+        "guest_name": customer.full_name,
+    }
 
 
 def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], idempotency_key: str | None) -> Placed:
@@ -83,47 +86,75 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
     enabled = enabled_gateways()
     if body["payment_method"] not in enabled:
         offered = ", ".join(enabled) or "none"
-        raise validation_error({"payment_method": f"Not enabled on this shop; enabled: {offered}."},
-                               f"Payment method {body['payment_method']} is not enabled on this shop; "
-                               f"enabled: {offered}.")
+        raise validation_error(
+            {"payment_method": f"Not enabled on this shop; enabled: {offered}."},
+            f"Payment method {body['payment_method']} is not enabled on this shop; enabled: {offered}.",
+        )
     session_id = cart_store.resolve(session_id)  # the cart the order comes from, and is taken out of once paid
     digest = request_hash(body, session_id)
     with db.atomic():
         if idempotency_key:
             owner, key = _key_scope(customer, session_id, idempotency_key)
-            inserted = (IdempotencyKey.insert(user=owner, key=key, request_hash=digest)
-                        .on_conflict_ignore().execute())
+            inserted = IdempotencyKey.insert(user=owner, key=key, request_hash=digest).on_conflict_ignore().execute()
             if not inserted:
                 # Another request with this key committed first (or is committing: the unique
                 # index made us wait for it): answer with its order.
                 existing = IdempotencyKey.get(_key_is(owner, key))
                 if existing.request_hash != digest:
-                    raise InvalidInput("idempotency_key_reused",
-                                       "This Idempotency-Key was used with a different request.")
+                    raise InvalidInput(
+                        "idempotency_key_reused", "This Idempotency-Key was used with a different request."
+                    )
                 return Placed(Order.get_by_id(existing.order_id), created=False)
         member = customer.id if isinstance(customer, User) else None
         priced = price_cart(session_id, body["shipping_method"], body.get("discount_code"), member)
         lines, totals = priced.lines, priced.totals
         address = _shipping_address(customer, body.get("shipping_address"), body.get("address_id"))
         order = Order.create(
-            order_number=new_order_number(), **_customer_columns(customer), status=PENDING,
+            order_number=new_order_number(),
+            **_customer_columns(customer),
+            status=PENDING,
             payment_status=PaymentStatus.PENDING,
-            currency=get_settings().currency, subtotal=totals.subtotal, shipping_fee=totals.shipping_fee,
-            discount_amount=totals.discount_amount, total=totals.total, shipping_address=address,
-            shipping_method=body["shipping_method"], discount_code=totals.discount_code, discount=totals.discount_id,
-            payment_method=body["payment_method"], payment_gateway=body["payment_method"],
+            currency=get_settings().currency,
+            subtotal=totals.subtotal,
+            shipping_fee=totals.shipping_fee,
+            discount_amount=totals.discount_amount,
+            total=totals.total,
+            shipping_address=address,
+            shipping_method=body["shipping_method"],
+            discount_code=totals.discount_code,
+            discount=totals.discount_id,
+            payment_method=body["payment_method"],
+            payment_gateway=body["payment_method"],
             session_id=session_id,
         )
-        OrderItem.insert_many([
-            {"order": order.id, "product": p.id, "product_name": p.name, "product_sku": p.sku,
-             "product_image": (p.images or [None])[0], "unit_price": p.price, "quantity": q,
-             "subtotal": p.price * q}
-            for p, q in lines
-        ]).execute()
+        OrderItem.insert_many(
+            [
+                {
+                    "order": order.id,
+                    "product": p.id,
+                    "product_name": p.name,
+                    "product_sku": p.sku,
+                    "product_image": (p.images or [None])[0],
+                    "unit_price": p.price,
+                    "quantity": q,
+                    "subtotal": p.price * q,
+                }
+                for p, q in lines
+            ]
+        ).execute()
         if idempotency_key:
             IdempotencyKey.update(order=order.id).where(_key_is(owner, key)).execute()
-        record(order, "order_created", {"items": len(lines), "total": totals.total, "guest": order.user_id is None,
-                                        "idempotency_key": idempotency_key}, to_status=PENDING)
+        record(
+            order,
+            "order_created",
+            {
+                "items": len(lines),
+                "total": totals.total,
+                "guest": order.user_id is None,
+                "idempotency_key": idempotency_key,
+            },
+            to_status=PENDING,
+        )
     events.emit(ReserveStock(order.id), OrderChanged(order.id))
     return Placed(order, created=True)
 

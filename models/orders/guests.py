@@ -78,10 +78,15 @@ def lookup(order_number: str, email: str, client: str) -> tuple[int, str]:
     order_not_found for any wrong pair (also for members' orders: they log in), RateLimited.
     """
     ratelimit.hit(get_settings().order_lookup_rate_limit, "order-lookup", client)
-    order_id = (Order.select(Order.id)
-                .where(Order.order_number == order_number.strip().upper(), Order.user.is_null(),
-                       Order.guest_email == normalize_email(email))
-                .scalar())
+    order_id = (
+        Order.select(Order.id)
+        .where(
+            Order.order_number == order_number.strip().upper(),
+            Order.user.is_null(),
+            Order.guest_email == normalize_email(email),
+        )
+        .scalar()
+    )
     if order_id is None:
         raise NotFound("order_not_found", "No guest order has this number and email.")
     return int(order_id), sign_order_token(int(order_id))

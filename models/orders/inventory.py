@@ -29,9 +29,13 @@ class Reservation:
 
 def _lines(order: Order) -> list[tuple[int, int]]:
     """(product_id, quantity) per product, in primary-key order so that locks never deadlock."""
-    rows = (OrderItem.select(OrderItem.product, fn.SUM(OrderItem.quantity).alias("qty"))
-            .where(OrderItem.order == order.id, OrderItem.product.is_null(False))
-            .group_by(OrderItem.product).order_by(OrderItem.product).tuples())
+    rows = (
+        OrderItem.select(OrderItem.product, fn.SUM(OrderItem.quantity).alias("qty"))
+        .where(OrderItem.order == order.id, OrderItem.product.is_null(False))
+        .group_by(OrderItem.product)
+        .order_by(OrderItem.product)
+        .tuples()
+    )
     return [(int(pid), int(qty)) for pid, qty in rows]
 
 
@@ -53,8 +57,9 @@ def reserve(order: Order, actor: str = "task:pipeline.reserve_stock") -> Reserva
             product = Product.get_or_none(Product.id == product_id)
             if product is not None and not product.track_inventory:
                 continue
-            shortages.append(Shortage(product_id, product.sku if product else "?", qty,
-                                      product.stock_quantity if product else 0))
+            shortages.append(
+                Shortage(product_id, product.sku if product else "?", qty, product.stock_quantity if product else 0)
+            )
         if shortages:
             savepoint.rollback()
             return Reservation(shortages)

@@ -50,8 +50,11 @@ UNCAPTURED = (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED, PaymentStatus.AWA
 
 def ordered_lines(order_id: int) -> tuple[tuple[int, int], ...]:
     """(product_id, quantity) of an order's lines whose product still exists."""
-    rows = (OrderItem.select(OrderItem.product, OrderItem.quantity)
-            .where(OrderItem.order == order_id, OrderItem.product.is_null(False)).tuples())
+    rows = (
+        OrderItem.select(OrderItem.product, OrderItem.quantity)
+        .where(OrderItem.order == order_id, OrderItem.product.is_null(False))
+        .tuples()
+    )
     return tuple((product_id, quantity) for product_id, quantity in rows)
 
 
@@ -68,13 +71,15 @@ def payment_order(order: Order) -> PaymentOrder:
         "array_agg(i.product_name ORDER BY i.id) FROM orders o "
         "LEFT JOIN users u ON u.id = o.user_id LEFT JOIN order_items i ON i.order_id = o.id "
         "WHERE o.id = %s GROUP BY o.guest_email, o.guest_name, u.email, u.full_name",
-        (order.id,)).fetchone() or ("", "", [])
+        (order.id,),
+    ).fetchone() or ("", "", [])
     names = [n for n in names or [] if n]
     title = names[0] if names else order.order_number
     if len(names) > 1:
         title += f" and {len(names) - 1} more"
-    return PaymentOrder(order.order_number, order.total, order.currency, title[:100], email, name or "",
-                        reference(order))
+    return PaymentOrder(
+        order.order_number, order.total, order.currency, title[:100], email, name or "", reference(order)
+    )
 
 
 def authorize(order_id: int, task_id: str | None = None) -> None:
@@ -90,10 +95,17 @@ def authorize(order_id: int, task_id: str | None = None) -> None:
     with db.atomic():
         order = lock(order_id)
         if order.status == RESERVED and order.payment_next_action is None:
-            touch(order, payment_next_action=auth.next_action,
-                  payment_transaction_id=auth.transaction_id or order.payment_transaction_id)
-            record(order, "payment_prepared", {"gateway": order.payment_gateway,
-                                               "transaction_id": auth.transaction_id}, task_id)
+            touch(
+                order,
+                payment_next_action=auth.next_action,
+                payment_transaction_id=auth.transaction_id or order.payment_transaction_id,
+            )
+            record(
+                order,
+                "payment_prepared",
+                {"gateway": order.payment_gateway, "transaction_id": auth.transaction_id},
+                task_id,
+            )
     return
 
 
@@ -105,8 +117,9 @@ def void(order_id: int, task_id: str | None = None) -> None:
         return
     if reference(order):
         try:
-            result = get_gateway(order.payment_gateway).void(payment_order(order), reference(order),
-                                                            f"void:{order.order_number}")
+            result = get_gateway(order.payment_gateway).void(
+                payment_order(order), reference(order), f"void:{order.order_number}"
+            )
         except GatewayRejected as error:
             flag(order_id, f"void refused by the gateway: {error.code}", task_id)
             return
@@ -135,9 +148,12 @@ def submit(order_id: int, user: Customer, proof: dict[str, object]) -> Order:
             raise NotFound("order_not_found", "No such order.", order_id=order_id)
         if order.status != RESERVED:
             # Also when a webhook took the payment first: details say the order is paid.
-            raise Conflict("invalid_state",
-                           f"Payment is only accepted for reserved orders; this one is {order.status}.",
-                           status=order.status, payment_status=order.payment_status)
+            raise Conflict(
+                "invalid_state",
+                f"Payment is only accepted for reserved orders; this one is {order.status}.",
+                status=order.status,
+                payment_status=order.payment_status,
+            )
         normalised = get_gateway(order.payment_gateway).validate_proof(payment_order(order), dict(proof))
         if order.payment_submitted_at is not None:
             if normalised != order.payment_proof:
@@ -192,8 +208,17 @@ def confirm_paid(order: Order, result: PaymentResult, task_id: str | None) -> No
         return
     detail = {"transaction_id": result.transaction_id, "amount": result.amount}
     if order.status == RESERVED:
-        transition(order, CONFIRMED, "payment_captured", detail, task_id, payment_status=PaymentStatus.PAID,
-                   paid_at=utcnow(), payment_transaction_id=result.transaction_id, payment_flag=None)
+        transition(
+            order,
+            CONFIRMED,
+            "payment_captured",
+            detail,
+            task_id,
+            payment_status=PaymentStatus.PAID,
+            paid_at=utcnow(),
+            payment_transaction_id=result.transaction_id,
+            payment_flag=None,
+        )
         events.emit(SendOrderEmail(order.id, "confirmation"))
         if order.session_id:
             events.emit(RemoveOrderedFromCart(order.id, order.session_id, ordered_lines(order.id)))
@@ -211,18 +236,30 @@ def await_deposit(order: Order, result: PaymentResult, task_id: str | None) -> N
     account = dict(result.details.get("virtual_account") or {})
     secret = result.details.get("secret")
     due = datetime.fromisoformat(account["due_date"]) if account.get("due_date") else order.reserved_until
-    touch(order, payment_status=PaymentStatus.AWAITING_DEPOSIT, payment_transaction_id=result.transaction_id,
-          payment_details={"virtual_account": account, "secret_sha256": secret_digest(secret) if secret else None},
-          reserved_until=due)
-    record(order, "payment_awaiting_deposit", {"transaction_id": result.transaction_id, "bank": account.get("bank"),
-                                               "due_date": account.get("due_date")}, task_id)
+    touch(
+        order,
+        payment_status=PaymentStatus.AWAITING_DEPOSIT,
+        payment_transaction_id=result.transaction_id,
+        payment_details={"virtual_account": account, "secret_sha256": secret_digest(secret) if secret else None},
+        reserved_until=due,
+    )
+    record(
+        order,
+        "payment_awaiting_deposit",
+        {"transaction_id": result.transaction_id, "bank": account.get("bank"), "due_date": account.get("due_date")},
+        task_id,
+    )
     events.emit(SendOrderEmail(order.id, "awaiting_deposit"))  # where and by when to pay
 
 
 def flag(order_id: int, reason: str, task_id: str | None = None, **detail: Any) -> None:
     """Mark the order's payment for a person (the admin's flagged list), once per reason; logs loudly."""
-    log.error("payment of order %s needs a person: %s", order_id, reason,
-              extra={"order_id": order_id, "alert": "payment_flagged", **detail})
+    log.error(
+        "payment of order %s needs a person: %s",
+        order_id,
+        reason,
+        extra={"order_id": order_id, "alert": "payment_flagged", **detail},
+    )
     with db.atomic():
         order = lock(order_id)
         if order.payment_flag == reason[:200]:
@@ -231,16 +268,26 @@ def flag(order_id: int, reason: str, task_id: str | None = None, **detail: Any) 
         record(order, "payment_flagged", {"reason": reason, **detail}, task_id)
 
 
-def _declined(order_id: int, declined: PaymentDeclined, task_id: str | None,
-              actor: str = "task:pipeline.capture_payment") -> None:
+def _declined(
+    order_id: int, declined: PaymentDeclined, task_id: str | None, actor: str = "task:pipeline.capture_payment"
+) -> None:
     with db.atomic():
         order = lock(order_id)
         if order.status != RESERVED:
             return
         released = holds.give_back(order, actor)
-        transition(order, FAILED, "payment_declined", {"message": declined.message, **declined.details}, task_id,
-                   failure_reason="payment_declined", failure_detail=declined.details,
-                   payment_status=PaymentStatus.FAILED, reserved_until=None, **released)
+        transition(
+            order,
+            FAILED,
+            "payment_declined",
+            {"message": declined.message, **declined.details},
+            task_id,
+            failure_reason="payment_declined",
+            failure_detail=declined.details,
+            payment_status=PaymentStatus.FAILED,
+            reserved_until=None,
+            **released,
+        )
     events.emit(SendOrderEmail(order_id, "payment_failed"))
 
 
@@ -255,8 +302,9 @@ def refund(order_id: int, task_id: str | None = None) -> None:
     if not order.payment_transaction_id:
         raise InvalidInput("bad_request", "A paid order without a transaction id cannot be refunded.")
     try:
-        result = get_gateway(order.payment_gateway).refund(payment_order(order), order.payment_transaction_id,
-                                                           order.total, f"refund:{order.order_number}")
+        result = get_gateway(order.payment_gateway).refund(
+            payment_order(order), order.payment_transaction_id, order.total, f"refund:{order.order_number}"
+        )
     except ManualActionRequired as needed:
         flag(order_id, f"refund needs a person: {needed}", task_id)
         return

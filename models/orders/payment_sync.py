@@ -56,22 +56,36 @@ def receive_webhook(hint: Hint) -> bool:
             digest = ((order.payment_details or {}) if order else {}).get("secret_sha256")
             if not secret_matches(hint.deposit_secret, digest):
                 raise InvalidInput("invalid_signature", "The deposit callback's secret is not this payment's.")
-        stored = (WebhookEvent.insert(gateway=hint.gateway, event_id=hint.event_id, event_type=hint.event_type,
-                                      order=order.id if order else None)
-                  .on_conflict_ignore().execute())
+        stored = (
+            WebhookEvent.insert(
+                gateway=hint.gateway,
+                event_id=hint.event_id,
+                event_type=hint.event_type,
+                order=order.id if order else None,
+            )
+            .on_conflict_ignore()
+            .execute()
+        )
         if not stored:
             return False
         if order is None:
             log.info("%s webhook %s for no order of ours (%s)", hint.gateway, hint.event_id, hint.order_number)
             return True
-        record(order, "payment_webhook", {"gateway": hint.gateway, "event": hint.event_type,
-                                          "event_id": hint.event_id, **(hint.detail or {})})
+        record(
+            order,
+            "payment_webhook",
+            {"gateway": hint.gateway, "event": hint.event_type, "event_id": hint.event_id, **(hint.detail or {})},
+        )
         if hint.deposit_secret is None and hint.reference != reference(order):
             # Not the payment we know for this order (another intent; a payment key nobody handed
             # us): nothing to act on, and an unsigned Toss event cannot make us call Toss for it.
             return True
-        if order.status == RESERVED and hint.says_paid and order.payment_submitted_at is None \
-                and hint.gateway == "stripe":
+        if (
+            order.status == RESERVED
+            and hint.says_paid
+            and order.payment_submitted_at is None
+            and hint.gateway == "stripe"
+        ):
             # Paid before the storefront called /pay: take that as the pay (the re-drive then
             # captures even if the follow-up below is lost).
             touch(order, payment_proof={"payment_intent_id": hint.reference}, payment_submitted_at=utcnow())
@@ -87,8 +101,11 @@ def reconcile(order_id: int, task_id: str | None = None) -> None:
     if order is None:
         return
     _checked(order_id)
-    if order.status == RESERVED and order.payment_proof is not None \
-            and order.payment_status != PaymentStatus.AWAITING_DEPOSIT:
+    if (
+        order.status == RESERVED
+        and order.payment_proof is not None
+        and order.payment_status != PaymentStatus.AWAITING_DEPOSIT
+    ):
         capture(order_id, task_id)  # captures, or learns it was captured, or that it is not paid yet
         return
     if reference(order) is None:
@@ -112,8 +129,11 @@ def _reserved(order: Order, truth: PaymentResult, task_id: str | None) -> None:
     if truth.status == "captured":
         confirm_paid(order, truth, task_id)
     elif truth.status == "authorized":
-        changes = {} if order.payment_submitted_at else {"payment_proof": {"payment_intent_id": truth.transaction_id},
-                                                         "payment_submitted_at": utcnow()}
+        changes = (
+            {}
+            if order.payment_submitted_at
+            else {"payment_proof": {"payment_intent_id": truth.transaction_id}, "payment_submitted_at": utcnow()}
+        )
         if order.payment_status == PaymentStatus.PENDING or changes:
             touch(order, payment_status=PaymentStatus.AUTHORIZED, **changes)
             record(order, "payment_authorized", {"transaction_id": truth.transaction_id}, task_id)
@@ -125,8 +145,10 @@ def _reserved(order: Order, truth: PaymentResult, task_id: str | None) -> None:
         elif truth.status in ("voided", "failed"):
             pipeline.expire(order, "deposit_cancelled", task_id, RECONCILER)
     elif truth.status in ("voided", "failed") and order.payment_submitted_at is not None:
-        declined = PaymentDeclined(message="The payment was cancelled at the gateway.",
-                                   decline_code=truth.raw.get("intent_status") or truth.status)
+        declined = PaymentDeclined(
+            message="The payment was cancelled at the gateway.",
+            decline_code=truth.raw.get("intent_status") or truth.status,
+        )
         _declined(order.id, declined, task_id, RECONCILER)  # a savepoint inside our transaction, on the row we hold
 
 
@@ -134,8 +156,12 @@ def _closed(order: Order, truth: PaymentResult, task_id: str | None) -> None:
     if order.payment_status == PaymentStatus.PAID:
         if truth.status == "refunded":  # the refund happened; its answer was lost
             touch(order, payment_status=PaymentStatus.REFUNDED, payment_flag=None)
-            record(order, "payment_refunded", {"transaction_id": truth.transaction_id, "amount": truth.amount,
-                                               "seen_by": "reconciliation"}, task_id)
+            record(
+                order,
+                "payment_refunded",
+                {"transaction_id": truth.transaction_id, "amount": truth.amount, "seen_by": "reconciliation"},
+                task_id,
+            )
             events.emit(SendOrderEmail(order.id, "refunded"))
         elif truth.status == "captured":
             events.emit(RefundPayment(order.id))
@@ -146,8 +172,9 @@ def _closed(order: Order, truth: PaymentResult, task_id: str | None) -> None:
             events.emit(VoidPayment(order.id))
         else:
             touch(order, payment_status=PaymentStatus.VOIDED)
-            record(order, "payment_voided", {"transaction_id": truth.transaction_id, "seen_by": "reconciliation"},
-                   task_id)
+            record(
+                order, "payment_voided", {"transaction_id": truth.transaction_id, "seen_by": "reconciliation"}, task_id
+            )
 
 
 def _checked(order_id: int) -> None:
@@ -163,16 +190,32 @@ def due_for_reconciliation(now: datetime | None = None, limit: int = 100) -> int
     old = now - period
     not_checked = Order.payment_checked_at.is_null() | (Order.payment_checked_at < old)
     with_payment = Order.payment_transaction_id.is_null(False) | Order.payment_submitted_at.is_null(False)
-    due = (Order.select(Order.id).where(not_checked, (
-        # outcome unknown, authorised but not captured, or captured at the gateway but not confirmed
-        ((Order.status == RESERVED) & Order.payment_status.in_([PaymentStatus.PENDING, PaymentStatus.AUTHORIZED])
-         & with_payment & (Order.updated_at < old))
-        # a virtual account: did the deposit come, is it overdue?
-        | ((Order.status == RESERVED) & (Order.payment_status == PaymentStatus.AWAITING_DEPOSIT))
-        # a refund or a void asked for but not seen
-        | (Order.status.in_(CLOSED_UNPAID) & Order.payment_status.in_([PaymentStatus.PAID, *UNCAPTURED])
-           & with_payment & (Order.updated_at < old))))
-        .order_by(Order.updated_at).limit(limit))
+    due = (
+        Order.select(Order.id)
+        .where(
+            not_checked,
+            (
+                # outcome unknown, authorised but not captured, or captured at the gateway but not confirmed
+                (
+                    (Order.status == RESERVED)
+                    & Order.payment_status.in_([PaymentStatus.PENDING, PaymentStatus.AUTHORIZED])
+                    & with_payment
+                    & (Order.updated_at < old)
+                )
+                # a virtual account: did the deposit come, is it overdue?
+                | ((Order.status == RESERVED) & (Order.payment_status == PaymentStatus.AWAITING_DEPOSIT))
+                # a refund or a void asked for but not seen
+                | (
+                    Order.status.in_(CLOSED_UNPAID)
+                    & Order.payment_status.in_([PaymentStatus.PAID, *UNCAPTURED])
+                    & with_payment
+                    & (Order.updated_at < old)
+                )
+            ),
+        )
+        .order_by(Order.updated_at)
+        .limit(limit)
+    )
     ids = [i for (i,) in due.tuples()]
     _flag_stuck(now - FLAG_AFTER_PERIODS * period, int(FLAG_AFTER_PERIODS * period.total_seconds() // 60))
     events.emit(*(ReconcilePayment(i) for i in ids))
@@ -180,16 +223,31 @@ def due_for_reconciliation(now: datetime | None = None, limit: int = 100) -> int
 
 
 def _flag_stuck(before: datetime, minutes: int) -> None:
-    stuck = (Order.select(Order.id, Order.status, Order.payment_status).where(
-        Order.payment_flag.is_null(), Order.updated_at < before,
-        ((Order.status == RESERVED) & Order.payment_submitted_at.is_null(False)
-         & Order.payment_status.in_([PaymentStatus.PENDING, PaymentStatus.AUTHORIZED]))
-        | ((Order.status == RESERVED) & (Order.payment_status == PaymentStatus.AWAITING_DEPOSIT)
-           & (Order.reserved_until < before))
-        | (Order.status.in_(CLOSED_UNPAID) & (Order.payment_status == PaymentStatus.PAID)))
-        .limit(100).tuples())
-    reasons = {PaymentStatus.PENDING: "no payment outcome yet", PaymentStatus.AUTHORIZED: "no payment outcome yet",
-               PaymentStatus.AWAITING_DEPOSIT: "deposit due date passed and the gateway cannot say"}
+    stuck = (
+        Order.select(Order.id, Order.status, Order.payment_status)
+        .where(
+            Order.payment_flag.is_null(),
+            Order.updated_at < before,
+            (
+                (Order.status == RESERVED)
+                & Order.payment_submitted_at.is_null(False)
+                & Order.payment_status.in_([PaymentStatus.PENDING, PaymentStatus.AUTHORIZED])
+            )
+            | (
+                (Order.status == RESERVED)
+                & (Order.payment_status == PaymentStatus.AWAITING_DEPOSIT)
+                & (Order.reserved_until < before)
+            )
+            | (Order.status.in_(CLOSED_UNPAID) & (Order.payment_status == PaymentStatus.PAID)),
+        )
+        .limit(100)
+        .tuples()
+    )
+    reasons = {
+        PaymentStatus.PENDING: "no payment outcome yet",
+        PaymentStatus.AUTHORIZED: "no payment outcome yet",
+        PaymentStatus.AWAITING_DEPOSIT: "deposit due date passed and the gateway cannot say",
+    }
     for order_id, status, payment_status in stuck:
         reason = reasons[payment_status] if status == RESERVED else "refund not confirmed by the gateway"
         flag(order_id, f"{reason} after {minutes} minutes")
@@ -207,6 +265,7 @@ def flagged(page: int, page_size: int) -> FlaggedPage:
     """Orders whose payment needs a person, the most recently flagged first."""
     where = Order.payment_flag.is_null(False)
     total = Order.select(fn.COUNT(Order.id)).where(where).scalar() or 0
-    rows = list(Order.select().where(where).order_by(Order.payment_flagged_at.desc(), Order.id.desc())
-                .paginate(page, page_size))
+    rows = list(
+        Order.select().where(where).order_by(Order.payment_flagged_at.desc(), Order.id.desc()).paginate(page, page_size)
+    )
     return FlaggedPage(rows, page, page_size, int(total))

@@ -65,22 +65,46 @@ def reserve_stock(order_id: int, task_id: str | None = None) -> None:
             return
         taken = holds.take(order, "task:pipeline.reserve_stock")
         if taken.shortages:
-            lines = [{"product_id": s.product_id, "sku": s.sku, "requested": s.requested, "available": s.available}
-                     for s in taken.shortages]
-            transition(order, FAILED, "reservation_failed", {"reason": "out_of_stock", "lines": lines}, task_id,
-                       failure_reason="out_of_stock", failure_detail={"lines": lines})
+            lines = [
+                {"product_id": s.product_id, "sku": s.sku, "requested": s.requested, "available": s.available}
+                for s in taken.shortages
+            ]
+            transition(
+                order,
+                FAILED,
+                "reservation_failed",
+                {"reason": "out_of_stock", "lines": lines},
+                task_id,
+                failure_reason="out_of_stock",
+                failure_detail={"lines": lines},
+            )
             events.emit(VoidPayment(order.id))
             return
         if taken.refusal is not None:
             refusal = taken.refusal
             detail = {"code": refusal.code, "message": refusal.message, **refusal.details}
-            transition(order, FAILED, "reservation_failed", {"reason": refusal.code, **detail}, task_id,
-                       failure_reason=refusal.code, failure_detail=detail)
+            transition(
+                order,
+                FAILED,
+                "reservation_failed",
+                {"reason": refusal.code, **detail},
+                task_id,
+                failure_reason=refusal.code,
+                failure_detail=detail,
+            )
             events.emit(VoidPayment(order.id))
             return
         until = utcnow() + timedelta(seconds=get_settings().reservation_ttl)
-        transition(order, RESERVED, "stock_reserved", {"reserved_until": until.isoformat()}, task_id,
-                   stock_held=True, discount_held=taken.discount_held, reserved_until=until)
+        transition(
+            order,
+            RESERVED,
+            "stock_reserved",
+            {"reserved_until": until.isoformat()},
+            task_id,
+            stock_held=True,
+            discount_held=taken.discount_held,
+            reserved_until=until,
+        )
     events.emit(PreparePayment(order.id), *(AlertLowStock(e.product_id, e.id) for e in taken.crossed))
 
 
@@ -89,25 +113,36 @@ def expire_reservations(now: datetime | None = None, limit: int = 500, task_id: 
     now = now or utcnow()
     # A virtual account waiting for its deposit is expired by reconciliation instead, after asking
     # the gateway whether the money arrived (models/orders/payment_sync.py).
-    due = (Order.select(Order.id)
-           .where(Order.status == RESERVED, Order.reserved_until < now,
-                  Order.payment_status != PaymentStatus.AWAITING_DEPOSIT,
-                  Order.payment_submitted_at.is_null() | (Order.reserved_until < now - PAYMENT_GRACE))
-           .order_by(Order.id).limit(limit))
+    due = (
+        Order.select(Order.id)
+        .where(
+            Order.status == RESERVED,
+            Order.reserved_until < now,
+            Order.payment_status != PaymentStatus.AWAITING_DEPOSIT,
+            Order.payment_submitted_at.is_null() | (Order.reserved_until < now - PAYMENT_GRACE),
+        )
+        .order_by(Order.id)
+        .limit(limit)
+    )
     expired = 0
     for (order_id,) in due.tuples():
         with db.atomic():
             order = lock(order_id)
-            if order.status != RESERVED or order.reserved_until is None or order.reserved_until >= now \
-                    or order.payment_status == PaymentStatus.AWAITING_DEPOSIT:
+            if (
+                order.status != RESERVED
+                or order.reserved_until is None
+                or order.reserved_until >= now
+                or order.payment_status == PaymentStatus.AWAITING_DEPOSIT
+            ):
                 continue
             expire(order, "reservation_expired", task_id)
         expired += 1
     return expired
 
 
-def expire(order: Order, event_type: str, task_id: str | None = None,
-           actor: str = "task:beat.expire_reservations") -> None:
+def expire(
+    order: Order, event_type: str, task_id: str | None = None, actor: str = "task:beat.expire_reservations"
+) -> None:
     """A locked reserved order -> expired: stock and the discount's use released, the payment voided,
     the shopper told."""
     released = holds.give_back(order, actor)
@@ -123,8 +158,14 @@ def _actor(user: Customer | None) -> str:
     return f"user:{user.id}" if user is not None else "system:admin"
 
 
-def cancel(order_id: int, user: Customer | None, reason: str = "", task_id: str | None = None,
-           error_code: str = "invalid_state", actor: str | None = None) -> Order:
+def cancel(
+    order_id: int,
+    user: Customer | None,
+    reason: str = "",
+    task_id: str | None = None,
+    error_code: str = "invalid_state",
+    actor: str | None = None,
+) -> Order:
     """Cancel before shipping: stock and the discount's use released, a payment refunded or voided.
     user (a member, or a guest holding the order's token) cancels as the customer; None acts as
     admin (actor names who, for the stock ledger).
@@ -140,15 +181,24 @@ def cancel(order_id: int, user: Customer | None, reason: str = "", task_id: str 
         released: dict[str, Any] = {}
         if order.status in (PENDING, RESERVED, CONFIRMED):
             released = holds.give_back(order, actor or _actor(user))
-        transition(order, CANCELLED, "order_cancelled", {"by": "customer" if user else "admin", "reason": reason},
-                   task_id, error_code=error_code, cancelled_at=utcnow(), **released)
+        transition(
+            order,
+            CANCELLED,
+            "order_cancelled",
+            {"by": "customer" if user else "admin", "reason": reason},
+            task_id,
+            error_code=error_code,
+            cancelled_at=utcnow(),
+            **released,
+        )
     undo = RefundPayment(order.id) if order.payment_status == PaymentStatus.PAID else VoidPayment(order.id)
     events.emit(undo, SendOrderEmail(order.id, "cancelled"))
     return order
 
 
-def admin_update(order_id: int, status: str, tracking_number: str | None,
-                 carrier: str | None, actor: str | None = None) -> Order:
+def admin_update(
+    order_id: int, status: str, tracking_number: str | None, carrier: str | None, actor: str | None = None
+) -> Order:
     """Administrator moves: confirmed -> shipped (a known carrier and a tracking number required;
     the carrier is then polled for updates), shipped -> delivered, cancel (actor: who, for the
     stock ledger).
@@ -162,8 +212,15 @@ def admin_update(order_id: int, status: str, tracking_number: str | None,
     with db.atomic():
         order = lock(order_id)
         if status == SHIPPED:
-            transition(order, SHIPPED, "order_shipped", {"tracking_number": tracking_number, "carrier": carrier},
-                       tracking_number=tracking_number, carrier=carrier, shipped_at=utcnow())
+            transition(
+                order,
+                SHIPPED,
+                "order_shipped",
+                {"tracking_number": tracking_number, "carrier": carrier},
+                tracking_number=tracking_number,
+                carrier=carrier,
+                shipped_at=utcnow(),
+            )
             tracking.start(order)
             events.emit(SendOrderEmail(order.id, "shipped"))
             return order
@@ -183,8 +240,9 @@ def _shipping_fields(carrier: str | None, tracking_number: str | None) -> tuple[
         fields["carrier"] = f"Shipping requires a known carrier code: one of {', '.join(carriers.CARRIERS)}."
     number = carriers.normalize_tracking_number(tracking_number or "")
     if number is None:
-        fields["tracking_number"] = ("Shipping requires a tracking number (6-30 letters or digits; "
-                                     "spaces and hyphens are ignored).")
+        fields["tracking_number"] = (
+            "Shipping requires a tracking number (6-30 letters or digits; spaces and hyphens are ignored)."
+        )
     if fields:
         raise validation_error(fields)
     return str(carrier), str(number)
@@ -199,8 +257,11 @@ EMAIL_DUE: dict[str, tuple[Any, ...]] = {
     "refunded": (Order.payment_status == PaymentStatus.REFUNDED,),
     "payment_failed": (Order.status == FAILED, Order.failure_reason == "payment_declined"),
     "expired": (Order.status == EXPIRED,),
-    "awaiting_deposit": (Order.status == RESERVED, Order.payment_status == PaymentStatus.AWAITING_DEPOSIT,
-                         Order.payment_details.is_null(False)),
+    "awaiting_deposit": (
+        Order.status == RESERVED,
+        Order.payment_status == PaymentStatus.AWAITING_DEPOSIT,
+        Order.payment_details.is_null(False),
+    ),
 }
 # An email still unsent this long after its order last changed is no longer worth sending (and the
 # first run of a new re-drive does not mail the whole order history).
@@ -217,24 +278,43 @@ def due_follow_ups(*where: Any, now: datetime, stale: datetime | None, limit: in
     follow_ups: list[events.Command] = []
 
     def ids(*conditions: Any) -> list[int]:
-        return [i for (i,) in Order.select(Order.id).where(*waited, *where, *conditions)
-                .order_by(Order.id).limit(limit).tuples()]
+        return [
+            i
+            for (i,) in Order.select(Order.id)
+            .where(*waited, *where, *conditions)
+            .order_by(Order.id)
+            .limit(limit)
+            .tuples()
+        ]
 
     unflagged = Order.payment_flag.is_null()
     follow_ups += [ReserveStock(i) for i in ids(Order.status == PENDING)]
     follow_ups += [PreparePayment(i) for i in ids(Order.status == RESERVED, Order.payment_next_action.is_null())]
-    follow_ups += [CapturePayment(i) for i in ids(
-        Order.status == RESERVED, Order.payment_submitted_at.is_null(False),
-        Order.payment_status.not_in([PaymentStatus.PAID, PaymentStatus.AWAITING_DEPOSIT]))]
-    follow_ups += [VoidPayment(i) for i in ids(
-        Order.status.in_(CLOSED_UNPAID),
-        Order.payment_status.in_([PaymentStatus.PENDING, PaymentStatus.AUTHORIZED, PaymentStatus.AWAITING_DEPOSIT]),
-        unflagged)]
-    follow_ups += [RefundPayment(i) for i in ids(
-        Order.status.in_(CLOSED_UNPAID), Order.payment_status == PaymentStatus.PAID, unflagged)]
+    follow_ups += [
+        CapturePayment(i)
+        for i in ids(
+            Order.status == RESERVED,
+            Order.payment_submitted_at.is_null(False),
+            Order.payment_status.not_in([PaymentStatus.PAID, PaymentStatus.AWAITING_DEPOSIT]),
+        )
+    ]
+    follow_ups += [
+        VoidPayment(i)
+        for i in ids(
+            Order.status.in_(CLOSED_UNPAID),
+            Order.payment_status.in_([PaymentStatus.PENDING, PaymentStatus.AUTHORIZED, PaymentStatus.AWAITING_DEPOSIT]),
+            unflagged,
+        )
+    ]
+    follow_ups += [
+        RefundPayment(i)
+        for i in ids(Order.status.in_(CLOSED_UNPAID), Order.payment_status == PaymentStatus.PAID, unflagged)
+    ]
     for kind, due in EMAIL_DUE.items():
-        follow_ups += [SendOrderEmail(i, kind) for i in ids(
-            *due, Order.updated_at > now - EMAIL_HORIZON, mail.still_due(kind, now))]
+        follow_ups += [
+            SendOrderEmail(i, kind)
+            for i in ids(*due, Order.updated_at > now - EMAIL_HORIZON, mail.still_due(kind, now))
+        ]
     return follow_ups
 
 
@@ -248,8 +328,9 @@ def redrive(now: datetime | None = None, limit: int = 200) -> int:
     now = now or utcnow()
     follow_ups = due_follow_ups(now=now, stale=now - timedelta(seconds=get_settings().stuck_after), limit=limit)
     if follow_ups:
-        log.info("re-driving %d follow-up(s)", len(follow_ups),
-                 extra={"follow_ups": [repr(f) for f in follow_ups[:50]]})
+        log.info(
+            "re-driving %d follow-up(s)", len(follow_ups), extra={"follow_ups": [repr(f) for f in follow_ups[:50]]}
+        )
     events.emit(*follow_ups)
     return len(follow_ups)
 
@@ -276,8 +357,12 @@ def sweep_abandoned_carts(limit: int = 1000) -> int:
     sessions = cart.abandoned_sessions(get_settings().abandoned_cart_after, limit)
     if sessions:
         owners = cart.owners(sessions)
-        log.info("%d cart(s) abandoned, %d of signed-in customers", len(sessions), len(owners),
-                 extra={"sessions": sessions[:20]})
+        log.info(
+            "%d cart(s) abandoned, %d of signed-in customers",
+            len(sessions),
+            len(owners),
+            extra={"sessions": sessions[:20]},
+        )
         if owners:
             events.emit(*(SendCartReminder(session, user_id) for session, user_id in owners.items()))
         cart.forget_activity(sessions)

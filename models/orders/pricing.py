@@ -40,8 +40,10 @@ class Totals:
 def shipping_methods() -> list[ShippingMethod]:
     """The methods a customer can choose, with this shop's fees (GET /shipping-methods)."""
     settings = get_settings()
-    return [ShippingMethod(code, name, settings.shipping_fees[code], settings.shipping_free_over[code],
-                           settings.currency) for code, name in SHIPPING_METHODS.items()]
+    return [
+        ShippingMethod(code, name, settings.shipping_fees[code], settings.shipping_free_over[code], settings.currency)
+        for code, name in SHIPPING_METHODS.items()
+    ]
 
 
 def shipping_fee(method: str, subtotal: int) -> int:
@@ -53,8 +55,13 @@ def shipping_fee(method: str, subtotal: int) -> int:
     return settings.shipping_fees[method]
 
 
-def compute_totals(lines: list[tuple[int, int]], shipping_method: str, discount_code: str | None,
-                   user_id: int | None = None, now: datetime | None = None) -> Totals:
+def compute_totals(
+    lines: list[tuple[int, int]],
+    shipping_method: str,
+    discount_code: str | None,
+    user_id: int | None = None,
+    now: datetime | None = None,
+) -> Totals:
     """Totals for (unit_price, quantity) lines; the discount applies to the subtotal, not shipping.
     user_id: the signed-in customer (None: a guest or an anonymous quote).
 

@@ -76,9 +76,12 @@ def status_for_token(access_token: str, order_id: int) -> dict[str, Any]:
 
 def status_for_guest(order_id: int) -> dict[str, Any]:
     """The status row of a guest's order (its order token named order_id); raises NotFound order_not_found."""
-    row = (Order.select(Order.id, Order.order_number, Order.status, Order.payment_status, Order.version,
-                        Order.updated_at)
-           .where(Order.id == order_id, Order.user.is_null()).dicts().first())
+    row = (
+        Order.select(Order.id, Order.order_number, Order.status, Order.payment_status, Order.version, Order.updated_at)
+        .where(Order.id == order_id, Order.user.is_null())
+        .dicts()
+        .first()
+    )
     if row is None:
         raise NotFound("order_not_found", "No such order.", order_id=order_id)
     return dict(row)
@@ -87,11 +90,20 @@ def status_for_guest(order_id: int) -> dict[str, Any]:
 def list_for_user(user_id: int, page: int, page_size: int, status: str | None) -> OrderPage:
     """One page of the user's orders, newest first, with each order's item count."""
     where = [Order.user == user_id] + ([Order.status == status] if status else [])
-    rows = list(Order.select(Order, fn.COUNT(Order.id).over().alias("total_count")).where(*where)
-                .order_by(Order.created_at.desc(), Order.id.desc()).paginate(page, page_size))
+    rows = list(
+        Order.select(Order, fn.COUNT(Order.id).over().alias("total_count"))
+        .where(*where)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .paginate(page, page_size)
+    )
     total = rows[0].total_count if rows else Order.select().where(*where).count()
     counts: dict[int, int] = {}
     if rows:
-        counts = {oid: int(qty) for oid, qty in OrderItem.select(OrderItem.order, fn.SUM(OrderItem.quantity))
-                  .where(OrderItem.order.in_([r.id for r in rows])).group_by(OrderItem.order).tuples()}
+        counts = {
+            oid: int(qty)
+            for oid, qty in OrderItem.select(OrderItem.order, fn.SUM(OrderItem.quantity))
+            .where(OrderItem.order.in_([r.id for r in rows]))
+            .group_by(OrderItem.order)
+            .tuples()
+        }
     return OrderPage(rows, counts, page, page_size, total)

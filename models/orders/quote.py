@@ -17,8 +17,7 @@ class PricedCart:
     totals: Totals
 
 
-def price_cart(cart_id: str, shipping_method: str, discount_code: str | None,
-               user_id: int | None = None) -> PricedCart:
+def price_cart(cart_id: str, shipping_method: str, discount_code: str | None, user_id: int | None = None) -> PricedCart:
     """The cart's lines at the catalogue's current prices, and its totals.
 
     Reads the products from the database (not a cache): what an order is charged is never stale.
@@ -33,13 +32,16 @@ def price_cart(cart_id: str, shipping_method: str, discount_code: str | None,
     products = {p.id: p for p in Product.select().where(Product.id.in_(list(quantities)))}
     missing = sorted(pid for pid in quantities if pid not in products or not products[pid].is_published)
     if missing:
-        raise Conflict("product_unavailable", "Some products in the cart are no longer sold; remove them.",
-                       product_ids=missing)
+        raise Conflict(
+            "product_unavailable", "Some products in the cart are no longer sold; remove them.", product_ids=missing
+        )
     lines = [(products[pid], qty) for pid, qty in sorted(quantities.items())]
-    short = [{"product_id": p.id, "sku": p.sku, "requested": qty, "available": max(p.stock_quantity, 0)}
-             for p, qty in lines if p.track_inventory and p.stock_quantity < qty]
+    short = [
+        {"product_id": p.id, "sku": p.sku, "requested": qty, "available": max(p.stock_quantity, 0)}
+        for p, qty in lines
+        if p.track_inventory and p.stock_quantity < qty
+    ]
     if short:
-        raise Conflict("insufficient_stock", "The cart holds more than is in stock; lower the quantities.",
-                       lines=short)
+        raise Conflict("insufficient_stock", "The cart holds more than is in stock; lower the quantities.", lines=short)
     totals = compute_totals([(p.price, q) for p, q in lines], shipping_method, discount_code, user_id)
     return PricedCart(lines, totals)

@@ -57,14 +57,37 @@ def lock(order_id: int) -> Order:
     return order
 
 
-def record(order: Order, event_type: str, detail: dict[str, Any] | None = None, task_id: str | None = None,
-           from_status: str | None = None, to_status: str | None = None) -> OrderEvent:
+def record(
+    order: Order,
+    event_type: str,
+    detail: dict[str, Any] | None = None,
+    task_id: str | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+) -> OrderEvent:
     """Append an event to the order's timeline and log it (one line per event)."""
-    event = OrderEvent.create(order=order.id, type=event_type, from_status=from_status, to_status=to_status,
-                              detail=detail or {}, task_id=task_id)
-    log.info("order %s %s", order.order_number, event_type,
-             extra={"order_id": order.id, "order_number": order.order_number, "event": event_type,
-                    "from_status": from_status, "to_status": to_status, "task_id": task_id, "detail": detail or {}})
+    event = OrderEvent.create(
+        order=order.id,
+        type=event_type,
+        from_status=from_status,
+        to_status=to_status,
+        detail=detail or {},
+        task_id=task_id,
+    )
+    log.info(
+        "order %s %s",
+        order.order_number,
+        event_type,
+        extra={
+            "order_id": order.id,
+            "order_number": order.order_number,
+            "event": event_type,
+            "from_status": from_status,
+            "to_status": to_status,
+            "task_id": task_id,
+            "detail": detail or {},
+        },
+    )
     return event
 
 
@@ -78,12 +101,20 @@ def touch(order: Order, **changes: Any) -> None:
     events.emit(events.OrderChanged(order.id))
 
 
-def transition(order: Order, target: str, event_type: str, detail: dict[str, Any] | None = None,
-               task_id: str | None = None, error_code: str = "invalid_transition", **changes: Any) -> None:
+def transition(
+    order: Order,
+    target: str,
+    event_type: str,
+    detail: dict[str, Any] | None = None,
+    task_id: str | None = None,
+    error_code: str = "invalid_transition",
+    **changes: Any,
+) -> None:
     """Move a locked order to target, with its event; raises Conflict for a transition that doesn't exist."""
     if not can_transition(order.status, target):
-        raise Conflict(error_code, f"An order that is {order.status} cannot become {target}.",
-                       status=order.status, target=target)
+        raise Conflict(
+            error_code, f"An order that is {order.status} cannot become {target}.", status=order.status, target=target
+        )
     previous = order.status
     touch(order, status=target, **changes)
     record(order, event_type, detail, task_id, previous, target)

@@ -13,5 +13,16 @@ from models.payments.base import (
 )
 from models.payments.registry import enabled_gateways, get_gateway, payment_methods
 
-__all__ = ["Authorization", "Gateway", "GatewayRejected", "GatewayUnavailable", "ManualActionRequired",
-           "PaymentDeclined", "PaymentOrder", "PaymentResult", "enabled_gateways", "get_gateway", "payment_methods"]
+__all__ = [
+    "Authorization",
+    "Gateway",
+    "GatewayRejected",
+    "GatewayUnavailable",
+    "ManualActionRequired",
+    "PaymentDeclined",
+    "PaymentOrder",
+    "PaymentResult",
+    "enabled_gateways",
+    "get_gateway",
+    "payment_methods",
+]

@@ -37,6 +37,8 @@ def enabled_gateways(settings: Settings | None = None) -> list[str]:
 def payment_methods(settings: Settings | None = None) -> list[dict[str, Any]]:
     """GET /payment-methods: each enabled gateway with what a frontend needs to start it."""
     settings = settings or get_settings()
-    extra = {"stripe": {"publishable_key": settings.stripe_publishable_key},
-             "toss": {"client_key": settings.toss_client_key}}
+    extra = {
+        "stripe": {"publishable_key": settings.stripe_publishable_key},
+        "toss": {"client_key": settings.toss_client_key},
+    }
     return [{"method": name, **extra.get(name, {})} for name in enabled_gateways(settings)]

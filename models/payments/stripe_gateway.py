@@ -34,9 +34,12 @@ UNCAPTURED = ("requires_payment_method", "requires_confirmation", "requires_acti
 
 @lru_cache(maxsize=4)
 def _client(api_key: str, api_base: str, timeout: float) -> stripe.StripeClient:
-    return stripe.StripeClient(api_key, base_addresses={"api": api_base} if api_base else None,
-                               max_network_retries=NETWORK_RETRIES,
-                               http_client=stripe.RequestsClient(timeout=timeout))
+    return stripe.StripeClient(
+        api_key,
+        base_addresses={"api": api_base} if api_base else None,
+        max_network_retries=NETWORK_RETRIES,
+        http_client=stripe.RequestsClient(timeout=timeout),
+    )
 
 
 @contextmanager
@@ -47,18 +50,28 @@ def _mapped(operation: str, order_number: str) -> Iterator[None]:
         yield
     except stripe.CardError as error:
         decline_code = getattr(error.error, "decline_code", None) or error.code or "card_declined"
-        raise PaymentDeclined(message=error.user_message or "The card was declined.", decline_code=decline_code,
-                              gateway="stripe") from error
+        raise PaymentDeclined(
+            message=error.user_message or "The card was declined.", decline_code=decline_code, gateway="stripe"
+        ) from error
     except (stripe.APIConnectionError, stripe.RateLimitError) as error:
         raise GatewayUnavailable(f"stripe {operation}: {type(error).__name__}") from error
     except stripe.IdempotencyError as error:
         # Our key was reused with other parameters: a bug that no retry can fix.
-        log.error("STRIPE IDEMPOTENCY ERROR on %s for order %s: %s", operation, order_number, error.user_message,
-                  extra={"order_number": order_number, "operation": operation, "alert": "stripe_idempotency_error"})
+        log.error(
+            "STRIPE IDEMPOTENCY ERROR on %s for order %s: %s",
+            operation,
+            order_number,
+            error.user_message,
+            extra={"order_number": order_number, "operation": operation, "alert": "stripe_idempotency_error"},
+        )
         raise GatewayRejected("idempotency_error", f"stripe {operation}: {error.user_message}") from error
     except (stripe.AuthenticationError, stripe.PermissionError) as error:
-        log.error("stripe %s refused our API key: %s", operation, error.user_message,
-                  extra={"order_number": order_number, "alert": "stripe_auth"})
+        log.error(
+            "stripe %s refused our API key: %s",
+            operation,
+            error.user_message,
+            extra={"order_number": order_number, "alert": "stripe_auth"},
+        )
         raise GatewayRejected("authentication", f"stripe {operation}: {error.user_message}") from error
     except stripe.StripeError as error:
         if (error.http_status or 500) >= 500:
@@ -85,39 +98,54 @@ class StripeGateway:
         return {"payment_intent_id": intent_id}
 
     def authorize(self, order: PaymentOrder, idempotency_key: str) -> Authorization:
-        params = {"amount": order.amount, "currency": order.currency.lower(), "capture_method": "manual",
-                  "payment_method_types": ["card"], "description": order.order_number,
-                  "metadata": {"order_number": order.order_number}}
+        params = {
+            "amount": order.amount,
+            "currency": order.currency.lower(),
+            "capture_method": "manual",
+            "payment_method_types": ["card"],
+            "description": order.order_number,
+            "metadata": {"order_number": order.order_number},
+        }
         if order.customer_email:
             params["receipt_email"] = order.customer_email
         with _mapped("authorize", order.order_number):
-            intent = self.client.v1.payment_intents.create(params=params,  # type: ignore[arg-type]
-                                                           options={"idempotency_key": idempotency_key})
-        return Authorization(intent.id, {"type": "stripe_confirm", "client_secret": intent.client_secret,
-                                         "payment_intent_id": intent.id})
+            intent = self.client.v1.payment_intents.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        return Authorization(
+            intent.id, {"type": "stripe_confirm", "client_secret": intent.client_secret, "payment_intent_id": intent.id}
+        )
 
     def _intent(self, order: PaymentOrder, intent_id: str) -> Any:
         with _mapped("retrieve", order.order_number):
             intent = self.client.v1.payment_intents.retrieve(intent_id)
         if (intent.metadata.to_dict() if intent.metadata else {}).get("order_number") != order.order_number:
-            raise PaymentDeclined(message="The payment intent belongs to another order.",
-                                  decline_code="intent_mismatch", gateway="stripe")
+            raise PaymentDeclined(
+                message="The payment intent belongs to another order.", decline_code="intent_mismatch", gateway="stripe"
+            )
         return intent
 
     def capture(self, order: PaymentOrder, proof: dict[str, Any], idempotency_key: str) -> PaymentResult:
         """Capture exactly the order total; raises PaymentDeclined, GatewayUnavailable."""
         intent = self._intent(order, proof["payment_intent_id"])
         if intent.status == "canceled":
-            raise PaymentDeclined(message="The payment was canceled before it was captured.",
-                                  decline_code="payment_canceled", gateway="stripe")
+            raise PaymentDeclined(
+                message="The payment was canceled before it was captured.",
+                decline_code="payment_canceled",
+                gateway="stripe",
+            )
         if intent.status == "requires_capture":
             if intent.amount_capturable < order.amount:
-                raise PaymentDeclined(message="The authorised amount is less than the order total.",
-                                      decline_code="amount_mismatch", gateway="stripe")
+                raise PaymentDeclined(
+                    message="The authorised amount is less than the order total.",
+                    decline_code="amount_mismatch",
+                    gateway="stripe",
+                )
             with _mapped("capture", order.order_number):
                 intent = self.client.v1.payment_intents.capture(
-                    intent.id, params={"amount_to_capture": order.amount},
-                    options={"idempotency_key": idempotency_key})
+                    intent.id, params={"amount_to_capture": order.amount}, options={"idempotency_key": idempotency_key}
+                )
         return self._result(order, intent)
 
     def void(self, order: PaymentOrder, transaction_id: str | None, idempotency_key: str) -> PaymentResult:
@@ -129,8 +157,10 @@ class StripeGateway:
             try:
                 with _mapped("void", order.order_number):
                     intent = self.client.v1.payment_intents.cancel(
-                        intent.id, params={"cancellation_reason": "abandoned"},
-                        options={"idempotency_key": idempotency_key})
+                        intent.id,
+                        params={"cancellation_reason": "abandoned"},
+                        options={"idempotency_key": idempotency_key},
+                    )
             except GatewayRejected as error:
                 if error.code != "payment_intent_unexpected_state":
                     raise
@@ -142,9 +172,13 @@ class StripeGateway:
         try:
             with _mapped("refund", order.order_number):
                 refund = self.client.v1.refunds.create(
-                    params={"payment_intent": transaction_id, "amount": amount,
-                            "metadata": {"order_number": order.order_number}},
-                    options={"idempotency_key": idempotency_key})
+                    params={
+                        "payment_intent": transaction_id,
+                        "amount": amount,
+                        "metadata": {"order_number": order.order_number},
+                    },
+                    options={"idempotency_key": idempotency_key},
+                )
         except GatewayRejected as error:
             if error.code != "charge_already_refunded":
                 raise

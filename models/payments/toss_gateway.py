@@ -33,26 +33,78 @@ from models.payments.base import (
 log = logging.getLogger("shop.payments.toss")
 DEFAULT_API_BASE = "https://api.tosspayments.com"
 # Toss's answers that say nothing about whether the operation happened: look the payment up.
-UNKNOWN_OUTCOME = frozenset({
-    "PROVIDER_ERROR", "FAILED_INTERNAL_SYSTEM_PROCESSING", "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING",
-    "UNKNOWN_PAYMENT_ERROR", "ALREADY_PROCESSED_PAYMENT", "IDEMPOTENT_REQUEST_PROCESSING", "FAILED_REFUND_PROCESS",
-    "FAILED_METHOD_HANDLING_CANCEL", "COMMON_ERROR", "FORBIDDEN_CONSECUTIVE_REQUEST"})
-DECLINES = frozenset({
-    "REJECT_CARD_PAYMENT", "REJECT_CARD_COMPANY", "REJECT_ACCOUNT_PAYMENT", "REJECT_TOSSPAY_INVALID_ACCOUNT",
-    "INVALID_STOPPED_CARD", "INVALID_CARD_EXPIRATION", "INVALID_CARD_NUMBER", "INVALID_CARD_LOST_OR_STOLEN",
-    "INVALID_REJECT_CARD", "INVALID_CARD_INSTALLMENT_PLAN", "INVALID_PASSWORD", "INVALID_AUTHORIZE_AUTH",
-    "EXCEED_MAX_DAILY_PAYMENT_COUNT", "EXCEED_MAX_PAYMENT_AMOUNT", "EXCEED_MAX_CARD_INSTALLMENT_PLAN",
-    "EXCEED_MAX_AUTH_COUNT", "EXCEED_MAX_ONE_DAY_AMOUNT", "EXCEED_MAX_AMOUNT", "EXCEED_MAX_ONE_DAY_WITHDRAW_AMOUNT",
-    "EXCEED_MAX_ONE_TIME_WITHDRAW_AMOUNT", "NOT_SUPPORTED_INSTALLMENT_PLAN_CARD_OR_MERCHANT", "BELOW_MINIMUM_AMOUNT",
-    "RESTRICTED_TRANSFER_ACCOUNT", "NOT_AVAILABLE_BANK", "NOT_AVAILABLE_PAYMENT", "FDS_ERROR", "CARD_PROCESSING_ERROR",
-    "NOT_FOUND_PAYMENT_SESSION", "INVALID_REQUEST"})
+UNKNOWN_OUTCOME = frozenset(
+    {
+        "PROVIDER_ERROR",
+        "FAILED_INTERNAL_SYSTEM_PROCESSING",
+        "FAILED_PAYMENT_INTERNAL_SYSTEM_PROCESSING",
+        "UNKNOWN_PAYMENT_ERROR",
+        "ALREADY_PROCESSED_PAYMENT",
+        "IDEMPOTENT_REQUEST_PROCESSING",
+        "FAILED_REFUND_PROCESS",
+        "FAILED_METHOD_HANDLING_CANCEL",
+        "COMMON_ERROR",
+        "FORBIDDEN_CONSECUTIVE_REQUEST",
+    }
+)
+DECLINES = frozenset(
+    {
+        "REJECT_CARD_PAYMENT",
+        "REJECT_CARD_COMPANY",
+        "REJECT_ACCOUNT_PAYMENT",
+        "REJECT_TOSSPAY_INVALID_ACCOUNT",
+        "INVALID_STOPPED_CARD",
+        "INVALID_CARD_EXPIRATION",
+        "INVALID_CARD_NUMBER",
+        "INVALID_CARD_LOST_OR_STOLEN",
+        "INVALID_REJECT_CARD",
+        "INVALID_CARD_INSTALLMENT_PLAN",
+        "INVALID_PASSWORD",
+        "INVALID_AUTHORIZE_AUTH",
+        "EXCEED_MAX_DAILY_PAYMENT_COUNT",
+        "EXCEED_MAX_PAYMENT_AMOUNT",
+        "EXCEED_MAX_CARD_INSTALLMENT_PLAN",
+        "EXCEED_MAX_AUTH_COUNT",
+        "EXCEED_MAX_ONE_DAY_AMOUNT",
+        "EXCEED_MAX_AMOUNT",
+        "EXCEED_MAX_ONE_DAY_WITHDRAW_AMOUNT",
+        "EXCEED_MAX_ONE_TIME_WITHDRAW_AMOUNT",
+        "NOT_SUPPORTED_INSTALLMENT_PLAN_CARD_OR_MERCHANT",
+        "BELOW_MINIMUM_AMOUNT",
+        "RESTRICTED_TRANSFER_ACCOUNT",
+        "NOT_AVAILABLE_BANK",
+        "NOT_AVAILABLE_PAYMENT",
+        "FDS_ERROR",
+        "CARD_PROCESSING_ERROR",
+        "NOT_FOUND_PAYMENT_SESSION",
+        "INVALID_REQUEST",
+    }
+)
 VOID_REASON, REFUND_REASON = "주문이 결제 전에 종료되었습니다", "주문 취소"
 MISCONFIGURED = frozenset({"UNAUTHORIZED_KEY", "INCORRECT_BASIC_AUTH_FORMAT", "INVALID_API_KEY"})
 # Toss bank codes (은행 코드) of the banks that issue virtual accounts.
-BANKS = {"02": "KDB산업은행", "03": "IBK기업은행", "04": "KB국민은행", "07": "Sh수협은행", "11": "NH농협은행",
-         "20": "우리은행", "23": "SC제일은행", "31": "iM뱅크", "32": "부산은행", "34": "광주은행", "35": "제주은행",
-         "37": "전북은행", "39": "경남은행", "45": "새마을금고", "71": "우체국예금보험", "81": "하나은행",
-         "88": "신한은행", "89": "케이뱅크", "90": "카카오뱅크", "92": "토스뱅크"}
+BANKS = {
+    "02": "KDB산업은행",
+    "03": "IBK기업은행",
+    "04": "KB국민은행",
+    "07": "Sh수협은행",
+    "11": "NH농협은행",
+    "20": "우리은행",
+    "23": "SC제일은행",
+    "31": "iM뱅크",
+    "32": "부산은행",
+    "34": "광주은행",
+    "35": "제주은행",
+    "37": "전북은행",
+    "39": "경남은행",
+    "45": "새마을금고",
+    "71": "우체국예금보험",
+    "81": "하나은행",
+    "88": "신한은행",
+    "89": "케이뱅크",
+    "90": "카카오뱅크",
+    "92": "토스뱅크",
+}
 
 
 class _Unknown(Exception):
@@ -130,14 +182,23 @@ class TossGateway:
         if not isinstance(amount, int):
             raise validation_error({"amount": "Toss payments state the amount the widget charged."})
         if amount != order.amount:
-            raise InvalidInput("amount_mismatch", "The amount differs from the order total.", amount=amount,
-                               total=order.amount)
+            raise InvalidInput(
+                "amount_mismatch", "The amount differs from the order total.", amount=amount, total=order.amount
+            )
         return {"payment_key": key, "amount": amount}
 
     def authorize(self, order: PaymentOrder, idempotency_key: str) -> Authorization:
-        return Authorization(None, {"type": "toss_widget", "order_id": order.order_number,
-                                    "order_name": order.order_name, "amount": order.amount,
-                                    "customer_email": order.customer_email, "customer_name": order.customer_name})
+        return Authorization(
+            None,
+            {
+                "type": "toss_widget",
+                "order_id": order.order_number,
+                "order_name": order.order_name,
+                "amount": order.amount,
+                "customer_email": order.customer_email,
+                "customer_name": order.customer_name,
+            },
+        )
 
     def capture(self, order: PaymentOrder, proof: dict[str, Any], idempotency_key: str) -> PaymentResult:
         """Confirm the widget's payment; raises PaymentDeclined, GatewayUnavailable, GatewayRejected."""
@@ -152,13 +213,15 @@ class TossGateway:
                 raise GatewayUnavailable(f"toss confirm of {order.order_number} not done yet") from error
         except _Failed as error:
             if error.code in DECLINES:
-                raise PaymentDeclined(message=error.message or "The payment was declined.", decline_code=error.code,
-                                      gateway="toss") from error
+                raise PaymentDeclined(
+                    message=error.message or "The payment was declined.", decline_code=error.code, gateway="toss"
+                ) from error
             raise GatewayRejected(error.code, error.message) from error
         result = self._result(order, payment)
         if result.status in ("failed", "voided", "refunded", "expired"):
-            raise PaymentDeclined(message="The payment was not completed.", decline_code=payment.get("status", ""),
-                                  gateway="toss")
+            raise PaymentDeclined(
+                message="The payment was not completed.", decline_code=payment.get("status", ""), gateway="toss"
+            )
         return result
 
     def void(self, order: PaymentOrder, transaction_id: str | None, idempotency_key: str) -> PaymentResult:
@@ -177,12 +240,15 @@ class TossGateway:
         if result.status == "refunded":
             return result
         if payment.get("method") == "가상계좌" and payment["status"] == "DONE":
-            raise ManualActionRequired("a deposited virtual account is refunded to the shopper's bank account, "
-                                       "which Toss needs in refundReceiveAccount")
+            raise ManualActionRequired(
+                "a deposited virtual account is refunded to the shopper's bank account, "
+                "which Toss needs in refundReceiveAccount"
+            )
         return self._result(order, self._cancel(order, transaction_id, amount, REFUND_REASON, idempotency_key))
 
-    def _cancel(self, order: PaymentOrder, payment_key: str, amount: int | None, reason: str,
-                idempotency_key: str) -> dict[str, Any]:
+    def _cancel(
+        self, order: PaymentOrder, payment_key: str, amount: int | None, reason: str, idempotency_key: str
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {"cancelReason": reason}
         if amount is not None:
             body["cancelAmount"] = amount
@@ -205,10 +271,12 @@ class TossGateway:
     def _result(self, order: PaymentOrder, payment: dict[str, Any]) -> PaymentResult:
         key, status = str(payment.get("paymentKey") or ""), payment.get("status")
         raw = {"toss_status": status, "method": payment.get("method")}
-        if status != "NOT_FOUND" and (payment.get("orderId") != order.order_number
-                                      or payment.get("totalAmount") != order.amount):
-            raise PaymentDeclined(message="The payment is not this order's.", decline_code="payment_mismatch",
-                                  gateway="toss")
+        if status != "NOT_FOUND" and (
+            payment.get("orderId") != order.order_number or payment.get("totalAmount") != order.amount
+        ):
+            raise PaymentDeclined(
+                message="The payment is not this order's.", decline_code="payment_mismatch", gateway="toss"
+            )
         if status == "DONE":
             return PaymentResult(key, "captured", int(payment["totalAmount"]), raw)
         if status in ("CANCELED", "PARTIAL_CANCELED"):
@@ -222,8 +290,13 @@ class TossGateway:
             account = payment.get("virtualAccount") or {}
             if account.get("expired"):
                 return PaymentResult(key, "expired", 0, raw)
-            return PaymentResult(key, "awaiting_deposit", 0, raw, {"virtual_account": virtual_account(account),
-                                                                   "secret": payment.get("secret")})
+            return PaymentResult(
+                key,
+                "awaiting_deposit",
+                0,
+                raw,
+                {"virtual_account": virtual_account(account), "secret": payment.get("secret")},
+            )
         if status in ("ABORTED", "EXPIRED"):
             return PaymentResult(key, "failed" if status == "ABORTED" else "expired", 0, raw)
         return PaymentResult(key, "pending", 0, raw)  # READY, IN_PROGRESS, NOT_FOUND
@@ -233,6 +306,10 @@ def virtual_account(account: dict[str, Any]) -> dict[str, Any]:
     """Toss's virtualAccount as the contract's payment.virtual_account."""
     code = str(account.get("bankCode") or "")
     due = account.get("dueDate")
-    return {"bank": BANKS.get(code, code), "bank_code": code, "account_number": account.get("accountNumber"),
-            "holder": account.get("customerName"),
-            "due_date": datetime.fromisoformat(due).isoformat() if due else None}
+    return {
+        "bank": BANKS.get(code, code),
+        "bank_code": code,
+        "account_number": account.get("accountNumber"),
+        "holder": account.get("customerName"),
+        "due_date": datetime.fromisoformat(due).isoformat() if due else None,
+    }

@@ -54,8 +54,9 @@ def stripe_hint(payload: bytes, signature: str | None) -> Hint:
     if not secret:
         raise InvalidInput("invalid_signature", "Stripe webhooks are not configured (STRIPE_WEBHOOK_SECRET).")
     try:
-        stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature, secret,
-                                              stripe.Webhook.DEFAULT_TOLERANCE)
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8"), signature, secret, stripe.Webhook.DEFAULT_TOLERANCE
+        )
         event = json.loads(payload)
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
         raise InvalidInput("invalid_signature", "The Stripe-Signature header does not match the body.") from None
@@ -64,8 +65,16 @@ def stripe_hint(payload: bytes, signature: str | None) -> Hint:
     intent_id = obj.get("id") if obj.get("object") == "payment_intent" else obj.get("payment_intent")
     error = obj.get("last_payment_error") or {}
     detail = {"decline_code": error.get("decline_code") or error.get("code")} if error else None
-    return Hint("stripe", str(event.get("id", "")), kind[:64], (obj.get("metadata") or {}).get("order_number"),
-                intent_id, kind in STRIPE_PAID, None, detail)
+    return Hint(
+        "stripe",
+        str(event.get("id", "")),
+        kind[:64],
+        (obj.get("metadata") or {}).get("order_number"),
+        intent_id,
+        kind in STRIPE_PAID,
+        None,
+        detail,
+    )
 
 
 def toss_hint(payload: bytes) -> Hint:
@@ -81,11 +90,27 @@ def toss_hint(payload: bytes) -> Hint:
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
         status, key = str(data.get("status", "")), data.get("paymentKey")
         event_id = f"{body['eventType']}:{key}:{status}:{data.get('lastTransactionKey')}"
-        return Hint("toss", event_id[:200], str(body["eventType"])[:64], data.get("orderId"), key,
-                    status == "DONE", None, {"status": status})
+        return Hint(
+            "toss",
+            event_id[:200],
+            str(body["eventType"])[:64],
+            data.get("orderId"),
+            key,
+            status == "DONE",
+            None,
+            {"status": status},
+        )
     missing = [name for name in ("secret", "status", "orderId", "transactionKey") if not body.get(name)]
     if missing:
         raise validation_error({name: "Required in a DEPOSIT_CALLBACK." for name in missing})
     status = str(body["status"])
-    return Hint("toss", f"DEPOSIT_CALLBACK:{body['transactionKey']}:{status}"[:200], "DEPOSIT_CALLBACK",
-                str(body["orderId"]), None, status == "DONE", str(body["secret"]), {"status": status})
+    return Hint(
+        "toss",
+        f"DEPOSIT_CALLBACK:{body['transactionKey']}:{status}"[:200],
+        "DEPOSIT_CALLBACK",
+        str(body["orderId"]),
+        None,
+        status == "DONE",
+        str(body["secret"]),
+        {"status": status},
+    )

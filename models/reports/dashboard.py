@@ -67,12 +67,17 @@ WHERE status IN ({_waiting}) GROUP BY status"""
 PAYMENTS_FLAGGED = "SELECT count(*) FROM orders WHERE payment_flag IS NOT NULL"
 # Shipments whose carrier tracking fails: FAILING_AFTER polls failed in a row, or polling gave up
 # (models/shipping/tracking.py's failing_filter, with the predicate of the shipments_failing index).
-TRACKING_FAILING = (f"SELECT count(*) FROM shipments WHERE failures >= {FAILING_AFTER} "
-                    "OR stopped_reason = 'gave_up'")
+TRACKING_FAILING = f"SELECT count(*) FROM shipments WHERE failures >= {FAILING_AFTER} OR stopped_reason = 'gave_up'"
 
-QUERIES = {"revenue_by_day": REVENUE_BY_DAY, "orders_by_status": ORDERS_BY_STATUS, "top_products": TOP_PRODUCTS,
-           "low_stock": LOW_STOCK, "pipeline": PIPELINE, "payments_flagged": PAYMENTS_FLAGGED,
-           "tracking_failing": TRACKING_FAILING}
+QUERIES = {
+    "revenue_by_day": REVENUE_BY_DAY,
+    "orders_by_status": ORDERS_BY_STATUS,
+    "top_products": TOP_PRODUCTS,
+    "low_stock": LOW_STOCK,
+    "pipeline": PIPELINE,
+    "payments_flagged": PAYMENTS_FLAGGED,
+    "tracking_failing": TRACKING_FAILING,
+}
 
 
 @dataclass(frozen=True)
@@ -107,28 +112,37 @@ def dashboard(window: Window) -> dict[str, Any]:
     """Every figure for the window (see the module docstring), as plain data."""
     params = window.params()
     per_day = {day: (int(n), int(revenue)) for day, n, revenue in _rows(REVENUE_BY_DAY, params)}
-    revenue_by_day = [{"day": day, "orders": per_day.get(day, (0, 0))[0], "revenue": per_day.get(day, (0, 0))[1]}
-                      for day in window.days()]
+    revenue_by_day = [
+        {"day": day, "orders": per_day.get(day, (0, 0))[0], "revenue": per_day.get(day, (0, 0))[1]}
+        for day in window.days()
+    ]
     by_status = {status: int(n) for status, n in _rows(ORDERS_BY_STATUS, params)}
     sold = _rows(TOP_PRODUCTS, params)
 
     def top(rank: int) -> list[dict[str, Any]]:
         ranked = sorted((row for row in sold if row[rank] <= TOP), key=lambda row: row[rank])
-        return [{"product_id": pid, "name": name, "units": int(units), "revenue": int(revenue)}
-                for pid, name, units, revenue, *_ in ranked]
+        return [
+            {"product_id": pid, "name": name, "units": int(units), "revenue": int(revenue)}
+            for pid, name, units, revenue, *_ in ranked
+        ]
 
     low = _rows(LOW_STOCK, params)
-    waiting = {status: {"count": int(n), "oldest_age_s": round(float(age), 1)}
-               for status, n, age in _rows(PIPELINE, params)}
+    waiting = {
+        status: {"count": int(n), "oldest_age_s": round(float(age), 1)} for status, n, age in _rows(PIPELINE, params)
+    }
     return {
         "revenue_by_day": revenue_by_day,
-        "totals": {"orders": sum(d["orders"] for d in revenue_by_day),
-                   "revenue": sum(d["revenue"] for d in revenue_by_day)},
+        "totals": {
+            "orders": sum(d["orders"] for d in revenue_by_day),
+            "revenue": sum(d["revenue"] for d in revenue_by_day),
+        },
         "orders_by_status": by_status,
         "top_products": top(4),
         "top_products_by_revenue": top(5),
-        "low_stock": [{"product_id": pid, "sku": sku, "name": name, "stock_quantity": stock,
-                       "low_stock_threshold": threshold} for pid, sku, name, stock, threshold, _ in low],
+        "low_stock": [
+            {"product_id": pid, "sku": sku, "name": name, "stock_quantity": stock, "low_stock_threshold": threshold}
+            for pid, sku, name, stock, threshold, _ in low
+        ],
         "low_stock_total": int(low[0][5]) if low else 0,
         "pipeline": {
             "waiting": {status: waiting.get(status, {"count": 0, "oldest_age_s": None}) for status in WAITING_STATUSES},

@@ -23,18 +23,34 @@ class Carrier:
         return self.tracking_url.format(number=quote(tracking_number, safe=""))
 
 
-CARRIERS: dict[str, Carrier] = {c.code: c for c in (
-    Carrier("04", "CJ대한통운", "CJ Logistics", "https://trace.cjlogistics.com/next/tracking.html?wblNo={number}"),
-    Carrier("01", "우체국택배", "Korea Post",
-            "https://service.epost.go.kr/trace.RetrieveDomRigiTraceList.comm?sid1={number}"),
-    Carrier("05", "한진택배", "Hanjin",
-            "https://www.hanjin.com/kor/CMS/DeliveryMgr/WaybillResult.do?mCode=MN038&schLang=KR&wblnumText2={number}"),
-    Carrier("08", "롯데택배", "Lotte Global Logistics",
-            "https://www.lotteglogis.com/home/reservation/tracking/linkView?InvNo={number}"),
-    Carrier("06", "로젠택배", "Logen", "https://www.ilogen.com/web/personal/trace/{number}"),
-    Carrier("23", "경동택배", "Kyungdong Express",
-            "https://kdexp.com/service/delivery/etc/delivery.do?barcode={number}"),
-)}
+CARRIERS: dict[str, Carrier] = {
+    c.code: c
+    for c in (
+        Carrier("04", "CJ대한통운", "CJ Logistics", "https://trace.cjlogistics.com/next/tracking.html?wblNo={number}"),
+        Carrier(
+            "01",
+            "우체국택배",
+            "Korea Post",
+            "https://service.epost.go.kr/trace.RetrieveDomRigiTraceList.comm?sid1={number}",
+        ),
+        Carrier(
+            "05",
+            "한진택배",
+            "Hanjin",
+            "https://www.hanjin.com/kor/CMS/DeliveryMgr/WaybillResult.do?mCode=MN038&schLang=KR&wblnumText2={number}",
+        ),
+        Carrier(
+            "08",
+            "롯데택배",
+            "Lotte Global Logistics",
+            "https://www.lotteglogis.com/home/reservation/tracking/linkView?InvNo={number}",
+        ),
+        Carrier("06", "로젠택배", "Logen", "https://www.ilogen.com/web/personal/trace/{number}"),
+        Carrier(
+            "23", "경동택배", "Kyungdong Express", "https://kdexp.com/service/delivery/etc/delivery.do?barcode={number}"
+        ),
+    )
+}
 
 
 def get(code: str | None) -> Carrier | None:

@@ -88,8 +88,9 @@ def fetch(base_url: str, api_key: str, carrier: str, invoice: str, timeout: floa
     url = base_url.rstrip("/") + "/api/v1/trackingInfo"
     params = {"t_key": api_key, "t_code": carrier, "t_invoice": invoice}
     try:
-        response = requests.get(url, params=params, timeout=(min(timeout, 5.0), timeout),
-                                headers={"Accept": "application/json"})
+        response = requests.get(
+            url, params=params, timeout=(min(timeout, 5.0), timeout), headers={"Accept": "application/json"}
+        )
     except requests.Timeout as exc:
         raise TrackingUnavailable("timeout", f"no answer within {timeout:g}s") from exc
     except requests.RequestException as exc:
@@ -124,18 +125,27 @@ def parse(body: dict[str, Any], invoice: str) -> TrackingReport:
             events.setdefault(event.key, event)
     ordered = tuple(sorted(events.values(), key=lambda e: (e.at, e.level)))
     level = _int(body.get("level")) or max((e.level for e in ordered), default=0)
-    delivered = (body.get("complete") is True or body.get("completeYN") == "Y" or level >= DELIVERED_LEVEL
-                 or any(e.level >= DELIVERED_LEVEL for e in ordered))
-    return TrackingReport(invoice=str(body.get("invoiceNo") or invoice), level=level, delivered=delivered,
-                          events=ordered)
+    delivered = (
+        body.get("complete") is True
+        or body.get("completeYN") == "Y"
+        or level >= DELIVERED_LEVEL
+        or any(e.level >= DELIVERED_LEVEL for e in ordered)
+    )
+    return TrackingReport(
+        invoice=str(body.get("invoiceNo") or invoice), level=level, delivered=delivered, events=ordered
+    )
 
 
 def _event(detail: dict[str, Any]) -> TrackingEvent | None:
     at = _when(detail)
     if at is None:
         return None  # a scan without a readable time cannot be placed on the timeline
-    return TrackingEvent(at=at, level=_int(detail.get("level")), kind=str(detail.get("kind") or "").strip(),
-                         where=str(detail.get("where") or "").strip())
+    return TrackingEvent(
+        at=at,
+        level=_int(detail.get("level")),
+        kind=str(detail.get("kind") or "").strip(),
+        where=str(detail.get("where") or "").strip(),
+    )
 
 
 def _when(detail: dict[str, Any]) -> datetime | None:

@@ -47,15 +47,20 @@ def start(order: Order, now: datetime | None = None) -> None:
     within one interval, at a random point, so a batch shipped at once is not polled at once."""
     now = now or utcnow()
     first = now + timedelta(seconds=get_settings().tracking_poll_interval * random.uniform(0.1, 1.0))
-    (Shipment.insert(order=order.id, level=0, delivered=False, failures=0, next_poll_at=first, created_at=now)
-     .on_conflict(conflict_target=[Shipment.order],
-                  update={Shipment.next_poll_at: first, Shipment.failures: 0, Shipment.stopped_reason: None})
-     .execute())
+    (
+        Shipment.insert(order=order.id, level=0, delivered=False, failures=0, next_poll_at=first, created_at=now)
+        .on_conflict(
+            conflict_target=[Shipment.order],
+            update={Shipment.next_poll_at: first, Shipment.failures: 0, Shipment.stopped_reason: None},
+        )
+        .execute()
+    )
 
 
 def stop(order_id: int, reason: str) -> None:
     Shipment.update(next_poll_at=None, stopped_reason=reason).where(
-        Shipment.order == order_id, Shipment.next_poll_at.is_null(False)).execute()
+        Shipment.order == order_id, Shipment.next_poll_at.is_null(False)
+    ).execute()
 
 
 def claim_due(now: datetime | None = None, limit: int = CLAIM_LIMIT) -> list[int]:
@@ -69,7 +74,9 @@ def claim_due(now: datetime | None = None, limit: int = CLAIM_LIMIT) -> list[int
     rows = db.obj.execute_sql(
         "UPDATE shipments SET next_poll_at = %s WHERE order_id IN ("
         " SELECT order_id FROM shipments WHERE next_poll_at <= %s ORDER BY next_poll_at LIMIT %s"
-        " FOR UPDATE SKIP LOCKED) RETURNING order_id", (now + LEASE, now, limit)).fetchall()
+        " FOR UPDATE SKIP LOCKED) RETURNING order_id",
+        (now + LEASE, now, limit),
+    ).fetchall()
     order_ids = sorted(order_id for (order_id,) in rows)
     if order_ids:
         events.emit(*(PollShipment(order_id) for order_id in order_ids))
@@ -87,15 +94,23 @@ def poll(order_id: int, now: datetime | None = None, task_id: str | None = None)
     """Ask the carrier about one shipment and apply the answer. The carrier is called outside any
     transaction; the answer is applied in one, under the order's lock."""
     now = now or utcnow()
-    row = (Order.select(Order.status, Order.carrier, Order.tracking_number, Order.shipped_at)
-           .where(Order.id == order_id).first())
+    row = (
+        Order.select(Order.status, Order.carrier, Order.tracking_number, Order.shipped_at)
+        .where(Order.id == order_id)
+        .first()
+    )
     if row is None or row.status != SHIPPED or not row.carrier or not row.tracking_number:
         stop(order_id, "delivered" if row is not None and row.status == DELIVERED else "closed")
         return PollResult("stopped")
     settings = get_settings()
     try:
-        report = sweettracker.fetch(settings.sweettracker_api_base, settings.sweettracker_api_key, row.carrier,
-                                    row.tracking_number, timeout=REQUEST_TIMEOUT)
+        report = sweettracker.fetch(
+            settings.sweettracker_api_base,
+            settings.sweettracker_api_key,
+            row.carrier,
+            row.tracking_number,
+            timeout=REQUEST_TIMEOUT,
+        )
     except sweettracker.TrackingError as exc:
         return _failed(order_id, row.shipped_at, now, exc)
     return _apply(order_id, row.shipped_at, report, now, task_id)
@@ -116,29 +131,47 @@ def _failed(order_id: int, shipped_at: datetime | None, now: datetime, exc: swee
         interval = get_settings().tracking_poll_interval * 2 ** min(failures - 1, 16)
         delay = min(_jitter(interval), MAX_BACKOFF)
         gave_up = _give_up(shipped_at, now)
-        Shipment.update(failures=failures, last_error=str(exc)[:200], last_polled_at=now,
-                        next_poll_at=None if gave_up else now + delay,
-                        stopped_reason="gave_up" if gave_up else None).where(Shipment.order == order_id).execute()
+        Shipment.update(
+            failures=failures,
+            last_error=str(exc)[:200],
+            last_polled_at=now,
+            next_poll_at=None if gave_up else now + delay,
+            stopped_reason="gave_up" if gave_up else None,
+        ).where(Shipment.order == order_id).execute()
     return PollResult("gave_up" if gave_up else "failed", error=exc.code)
 
 
-def _apply(order_id: int, shipped_at: datetime | None, report: sweettracker.TrackingReport, now: datetime,
-           task_id: str | None) -> PollResult:
+def _apply(
+    order_id: int, shipped_at: datetime | None, report: sweettracker.TrackingReport, now: datetime, task_id: str | None
+) -> PollResult:
     with db.atomic():
         order = lock(order_id)
         if order.status != SHIPPED:
             stop(order_id, "delivered" if order.status == DELIVERED else "closed")
             return PollResult("stopped")
         new = _record_new(order, report, task_id)
-        changes = {"level": report.level, "status_text": (report.status_text or "")[:64] or None,
-                   "delivered": report.delivered, "failures": 0, "last_error": None, "last_polled_at": now,
-                   "last_success_at": now}
+        changes = {
+            "level": report.level,
+            "status_text": (report.status_text or "")[:64] or None,
+            "delivered": report.delivered,
+            "failures": 0,
+            "last_error": None,
+            "last_polled_at": now,
+            "last_success_at": now,
+        }
         if report.delivered:
             delivered_at = next((e.at for e in reversed(report.events) if e.level >= 6), now)
-            transition(order, DELIVERED, "order_delivered", {"by": "carrier", "at": delivered_at.isoformat()},
-                       task_id, delivered_at=delivered_at)
+            transition(
+                order,
+                DELIVERED,
+                "order_delivered",
+                {"by": "carrier", "at": delivered_at.isoformat()},
+                task_id,
+                delivered_at=delivered_at,
+            )
             Shipment.update(**changes, next_poll_at=None, stopped_reason="delivered").where(
-                Shipment.order == order_id).execute()
+                Shipment.order == order_id
+            ).execute()
             events.emit(SendOrderEmail(order.id, "delivered"))
             return PollResult("delivered", new)
         if new:
@@ -146,7 +179,8 @@ def _apply(order_id: int, shipped_at: datetime | None, report: sweettracker.Trac
         gave_up = _give_up(shipped_at, now)
         next_poll = None if gave_up else now + _jitter(get_settings().tracking_poll_interval)
         Shipment.update(**changes, next_poll_at=next_poll, stopped_reason="gave_up" if gave_up else None).where(
-            Shipment.order == order_id).execute()
+            Shipment.order == order_id
+        ).execute()
     return PollResult("gave_up" if gave_up else "recorded" if new else "unchanged", new)
 
 
@@ -154,14 +188,24 @@ def _record_new(order: Order, report: sweettracker.TrackingReport, task_id: str 
     """Insert the scans not yet on the order's timeline; the unique index makes a repeat a no-op."""
     if not report.events:
         return 0
-    rows = [{"order": order.id, "type": TRACKING_EVENT, "detail": {
-        "key": e.key, "at": e.at.isoformat(), "level": e.level, "kind": e.kind, "where": e.where}, "task_id": task_id}
-        for e in report.events]
+    rows = [
+        {
+            "order": order.id,
+            "type": TRACKING_EVENT,
+            "detail": {"key": e.key, "at": e.at.isoformat(), "level": e.level, "kind": e.kind, "where": e.where},
+            "task_id": task_id,
+        }
+        for e in report.events
+    ]
     inserted = OrderEvent.insert_many(rows).on_conflict_ignore().returning(OrderEvent.id).execute()
     count = len(list(inserted))
     if count:
-        log.info("order %s: %d new tracking event(s)", order.order_number, count,
-                 extra={"order_id": order.id, "order_number": order.order_number, "event": TRACKING_EVENT})
+        log.info(
+            "order %s: %d new tracking event(s)",
+            order.order_number,
+            count,
+            extra={"order_id": order.id, "order_number": order.order_number, "event": TRACKING_EVENT},
+        )
     return count
 
 

@@ -23,8 +23,15 @@ class Adjusted:
     entry: ledger.Entry | None  # None: a `set` to the count already on hand changes nothing
 
 
-def adjust(product_id: int, actor: str, reason: str, delta: int | None = None, set_to: int | None = None,
-           note: str | None = None, order_id: int | None = None) -> Adjusted:
+def adjust(
+    product_id: int,
+    actor: str,
+    reason: str,
+    delta: int | None = None,
+    set_to: int | None = None,
+    note: str | None = None,
+    order_id: int | None = None,
+) -> Adjusted:
     """Change a product's stock by delta or to set_to, with its ledger row.
 
     Raises NotFound product_not_found / order_not_found, Conflict insufficient_stock (the stock would
@@ -51,8 +58,12 @@ def adjust(product_id: int, actor: str, reason: str, delta: int | None = None, s
                 current = Product.select(Product.stock_quantity).where(Product.id == product_id).scalar()
                 if current is None:
                     raise NotFound("product_not_found", "No such product.")
-                raise Conflict("insufficient_stock", f"Only {current} in stock: cannot take away {-delta}.",
-                               stock_quantity=current, delta=delta)
+                raise Conflict(
+                    "insufficient_stock",
+                    f"Only {current} in stock: cannot take away {-delta}.",
+                    stock_quantity=current,
+                    delta=delta,
+                )
             stock = entry.stock_after
     if entry is not None and entry.crossed_low_stock:
         events.emit(AlertLowStock(product_id, entry.id))
@@ -61,8 +72,11 @@ def adjust(product_id: int, actor: str, reason: str, delta: int | None = None, s
 
 def ledger_page(product_id: int, page: int, page_size: int) -> tuple[int, ledger.LedgerPage]:
     """(stock on hand, one page of the product's ledger, newest first). Raises NotFound product_not_found."""
-    stock = Product.select(Product.stock_quantity).where(Product.id == product_id).scalar() \
-        if 0 < product_id <= MAX_ID else None
+    stock = (
+        Product.select(Product.stock_quantity).where(Product.id == product_id).scalar()
+        if 0 < product_id <= MAX_ID
+        else None
+    )
     if stock is None:
         raise NotFound("product_not_found", "No such product.")
     return stock, ledger.entries(product_id, page, page_size)

@@ -64,22 +64,36 @@ class LedgerPage:
         return math.ceil(self.total / self.page_size) if self.total else 0
 
 
-def change(product_id: int, delta: int, reason: str, actor: str, order_id: int | None = None,
-           note: str | None = None, tracked_only: bool = False) -> Entry | None:
+def change(
+    product_id: int,
+    delta: int,
+    reason: str,
+    actor: str,
+    order_id: int | None = None,
+    note: str | None = None,
+    tracked_only: bool = False,
+) -> Entry | None:
     """Add delta to the product's stock and write its ledger row, in the caller's transaction.
 
     None (and nothing written) when the product does not exist, the stock would go below zero, or
     (tracked_only) the product does not track inventory. delta must not be 0.
     """
     assert delta != 0, "a ledger entry changes the stock"
-    params = {"product_id": product_id, "delta": delta, "reason": reason, "order_id": order_id,
-              "actor": actor[:80], "note": note}
+    params = {
+        "product_id": product_id,
+        "delta": delta,
+        "reason": reason,
+        "order_id": order_id,
+        "actor": actor[:80],
+        "note": note,
+    }
     row = db.execute_sql(_CHANGE_TRACKED if tracked_only else _CHANGE_ANY, params).fetchone()
     return Entry(*row) if row else None
 
 
-def set_to(product_id: int, quantity: int, reason: str, actor: str, note: str | None = None,
-           order_id: int | None = None) -> tuple[int, Entry | None] | None:
+def set_to(
+    product_id: int, quantity: int, reason: str, actor: str, note: str | None = None, order_id: int | None = None
+) -> tuple[int, Entry | None] | None:
     """Set the product's stock to quantity (the delta is recorded): (stock, entry or None when it was
     already quantity); None when the product does not exist. Locks the product row."""
     current = db.execute_sql("SELECT stock_quantity FROM products WHERE id = %s FOR UPDATE", (product_id,)).fetchone()
@@ -99,7 +113,8 @@ def record_opening(product_id: int, quantity: int, actor: str, note: str | None 
     row = db.execute_sql(
         f"""INSERT INTO stock_ledger (product_id, delta, stock_after, reason, actor, note, at)
             VALUES (%s, %s, %s, 'initial', %s, %s, now()) RETURNING {_COLUMNS}""",
-        (product_id, quantity, quantity, actor[:80], note)).fetchone()
+        (product_id, quantity, quantity, actor[:80], note),
+    ).fetchone()
     return Entry(*row)
 
 
@@ -110,7 +125,8 @@ def entries(product_id: int, page: int, page_size: int) -> LedgerPage:
         f"""SELECT t.n, e.* FROM (SELECT count(*) FROM stock_ledger WHERE product_id = %s) AS t(n)
             LEFT JOIN (SELECT {_COLUMNS} FROM stock_ledger WHERE product_id = %s
                        ORDER BY id DESC LIMIT %s OFFSET %s) AS e ON TRUE ORDER BY e.id DESC""",
-        (product_id, product_id, page_size, (page - 1) * page_size)).fetchall()
+        (product_id, product_id, page_size, (page - 1) * page_size),
+    ).fetchall()
     total = rows[0][0] if rows else 0
     return LedgerPage([Entry(*row[1:]) for row in rows if row[1] is not None], page, page_size, int(total))
 
@@ -121,5 +137,7 @@ def discrepancies(limit: int = 20) -> list[dict[str, Any]]:
         """SELECT p.id, p.stock_quantity, COALESCE(l.total, 0) FROM products p
            LEFT JOIN (SELECT product_id, sum(delta) AS total FROM stock_ledger GROUP BY product_id) AS l
              ON l.product_id = p.id
-           WHERE COALESCE(l.total, 0) <> p.stock_quantity ORDER BY p.id LIMIT %s""", (limit,)).fetchall()
+           WHERE COALESCE(l.total, 0) <> p.stock_quantity ORDER BY p.id LIMIT %s""",
+        (limit,),
+    ).fetchall()
     return [{"product_id": pid, "stock_quantity": stock, "ledger_sum": int(total)} for pid, stock, total in rows]

@@ -90,8 +90,9 @@ class FakeServer:
             server_fake = fake
 
         self._server = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"{type(self).__name__}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"{type(self).__name__}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -147,8 +148,15 @@ class FakeServer:
             return queue.pop(0)
 
     # ---- idempotency -----------------------------------------------------------------------
-    def idempotent(self, credential: str, key: str, fingerprint: Any, run: Callable[[], Reply],
-                   conflict: Callable[[], Reply], mismatch: Callable[[], Reply] | None) -> tuple[Reply, bool]:
+    def idempotent(
+        self,
+        credential: str,
+        key: str,
+        fingerprint: Any,
+        run: Callable[[], Reply],
+        conflict: Callable[[], Reply],
+        mismatch: Callable[[], Reply] | None,
+    ) -> tuple[Reply, bool]:
         """Run once per (credential, key); replay the stored reply after. Returns (reply, replayed)."""
         if not key:
             return run(), False
@@ -261,8 +269,9 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float = 3
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json; charset=utf-8", **headers})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/json; charset=utf-8", **headers}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return int(response.status)

@@ -49,8 +49,12 @@ __all__ = ["FakeStripe", "decode_form"]
 class FakeStripe(StripeObjects):
     CONTROL = StripeObjects.CONTROL | {"confirm", "intent", "deliver_all", "set_webhook"}
 
-    def __init__(self, api_key: str = "sk_test_fake_shop", publishable_key: str = "pk_test_fake_shop",
-                 webhook_secret: str = "whsec_fake_shop") -> None:
+    def __init__(
+        self,
+        api_key: str = "sk_test_fake_shop",
+        publishable_key: str = "pk_test_fake_shop",
+        webhook_secret: str = "whsec_fake_shop",
+    ) -> None:
         super().__init__()
         self.api_key, self.publishable_key, self.webhook_secret = api_key, publishable_key, webhook_secret
         self.deliveries: list[tuple[str, int]] = []  # (event id, HTTP status; 0 = no answer)
@@ -85,8 +89,13 @@ class FakeStripe(StripeObjects):
         mac = hmac.new((secret or self.webhook_secret).encode(), f"{t}.{payload}".encode(), hashlib.sha256)
         return f"t={t},v1={mac.hexdigest()}"
 
-    def deliver(self, event: dict[str, Any] | str, url: str | None = None, signature: str | None = None,
-                timestamp: int | None = None) -> int:
+    def deliver(
+        self,
+        event: dict[str, Any] | str,
+        url: str | None = None,
+        signature: str | None = None,
+        timestamp: int | None = None,
+    ) -> int:
         """POST one event (or an event id) to url, signed; returns the HTTP status (0: no answer)."""
         if isinstance(event, str):
             event = next(e for e in self.events if e["id"] == event)
@@ -104,9 +113,15 @@ class FakeStripe(StripeObjects):
 
     def events_of(self, type_: str, intent_id: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
-            return [e for e in self.events if e["type"] == type_
-                    and (intent_id is None or intent_id in (e["data"]["object"].get("id"),
-                                                            e["data"]["object"].get("payment_intent")))]
+            return [
+                e
+                for e in self.events
+                if e["type"] == type_
+                and (
+                    intent_id is None
+                    or intent_id in (e["data"]["object"].get("id"), e["data"]["object"].get("payment_intent"))
+                )
+            ]
 
     # ---- HTTP -------------------------------------------------------------------------------
     def route(self, request: Request) -> Reply:
@@ -123,19 +138,29 @@ class FakeStripe(StripeObjects):
             if request.method == "POST" and len(parts) == 2:
                 return self._mutate(request, credential, params, "create", lambda: self._create(params))
             intent = self._find(self.intents, parts[2], "payment_intent") if len(parts) > 2 else None
-            if intent is not None and credential == "publishable" and params.get("client_secret") != \
-                    intent["client_secret"]:
-                raise StripeError(404, "invalid_request_error", f"No such payment_intent: '{intent['id']}'",
-                                  "resource_missing", param="intent")
+            if (
+                intent is not None
+                and credential == "publishable"
+                and params.get("client_secret") != intent["client_secret"]
+            ):
+                raise StripeError(
+                    404,
+                    "invalid_request_error",
+                    f"No such payment_intent: '{intent['id']}'",
+                    "resource_missing",
+                    param="intent",
+                )
             if intent is not None and request.method == "GET" and len(parts) == 3:
                 return self._read("retrieve", lambda: intent)
             action = parts[3] if len(parts) == 4 else ""
             if intent is not None and request.method == "POST" and action in ("confirm", "capture", "cancel"):
                 if credential == "publishable" and action != "confirm":
                     raise self._auth_error()
-                run = {"confirm": lambda: self._confirm(intent, params.get("payment_method", "")),
-                       "capture": lambda: self._capture(intent, params),
-                       "cancel": lambda: self._cancel(intent, params)}[action]
+                run = {
+                    "confirm": lambda: self._confirm(intent, params.get("payment_method", "")),
+                    "capture": lambda: self._capture(intent, params),
+                    "cancel": lambda: self._cancel(intent, params),
+                }[action]
                 return self._mutate(request, credential, params, action, run)
         if parts[:2] == ["v1", "refunds"] and credential == "secret":
             if request.method == "POST" and len(parts) == 2:
@@ -145,12 +170,16 @@ class FakeStripe(StripeObjects):
                 return self._read("retrieve_refund", lambda: refund)
             if request.method == "GET" and len(parts) == 2:
                 wanted = params.get("payment_intent")
-                return self._read("list_refunds", lambda: {
-                    "object": "list", "url": "/v1/refunds", "has_more": False,
-                    "data": [r for r in reversed(self.refunds.values())
-                             if wanted in (None, r["payment_intent"])]})
-        raise StripeError(404, "invalid_request_error",
-                          f"Unrecognized request URL ({request.method}: {request.path}).")
+                return self._read(
+                    "list_refunds",
+                    lambda: {
+                        "object": "list",
+                        "url": "/v1/refunds",
+                        "has_more": False,
+                        "data": [r for r in reversed(self.refunds.values()) if wanted in (None, r["payment_intent"])],
+                    },
+                )
+        raise StripeError(404, "invalid_request_error", f"Unrecognized request URL ({request.method}: {request.path}).")
 
     def _authenticate(self, request: Request, params: dict[str, Any]) -> str:
         scheme, _, token = request.header("Authorization").partition(" ")
@@ -166,8 +195,9 @@ class FakeStripe(StripeObjects):
 
     def _find(self, table: dict[str, dict[str, Any]], object_id: str, kind: str) -> dict[str, Any]:
         if object_id not in table:
-            raise StripeError(404, "invalid_request_error", f"No such {kind}: '{object_id}'", "resource_missing",
-                              param="id")
+            raise StripeError(
+                404, "invalid_request_error", f"No such {kind}: '{object_id}'", "resource_missing", param="id"
+            )
         return table[object_id]
 
     def _headers(self, request_id: str, key: str = "", replayed: bool = False) -> dict[str, str]:
@@ -186,8 +216,9 @@ class FakeStripe(StripeObjects):
             if operation == "confirm":
                 self._declined_next = True
                 return
-            raise StripeError(402, "card_error", "Your card was declined.", "card_declined",
-                              decline_code="generic_decline")
+            raise StripeError(
+                402, "card_error", "Your card was declined.", "card_declined", decline_code="generic_decline"
+            )
         if failure.mode == "rate_limit":
             raise not_stored(StripeError(429, "invalid_request_error", "Too many requests.", "rate_limit").reply)
         raise not_stored(StripeError(500, "api_error", "An unknown error occurred").reply)
@@ -225,14 +256,22 @@ class FakeStripe(StripeObjects):
                     return Reply(error.reply.status, error.reply.body, self._headers(request_id, key))
 
         def conflict() -> Reply:
-            return StripeError(409, "invalid_request_error", "There is currently another in-progress request "
-                               "using this Stripe-Idempotency-Key, please try again later.",
-                               "idempotency_key_in_use").reply
+            return StripeError(
+                409,
+                "invalid_request_error",
+                "There is currently another in-progress request "
+                "using this Stripe-Idempotency-Key, please try again later.",
+                "idempotency_key_in_use",
+            ).reply
 
         def mismatch() -> Reply:
-            return StripeError(400, "idempotency_error", "Keys for idempotent requests can only be used with the "
-                               "same parameters they were first used with. Try using a key other than "
-                               f"'{key}' if you meant to execute a different request.").reply
+            return StripeError(
+                400,
+                "idempotency_error",
+                "Keys for idempotent requests can only be used with the "
+                "same parameters they were first used with. Try using a key other than "
+                f"'{key}' if you meant to execute a different request.",
+            ).reply
 
         token = request.header("Authorization")
         fingerprint = (request.path, params)

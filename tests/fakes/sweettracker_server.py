@@ -29,8 +29,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 KST = timezone(timedelta(hours=9), "KST")
-COMPANIES = [("04", "CJ대한통운"), ("01", "우체국택배"), ("05", "한진택배"), ("08", "롯데택배"), ("06", "로젠택배"),
-             ("23", "경동택배"), ("46", "CU 편의점택배"), ("24", "GS Postbox 택배")]
+COMPANIES = [
+    ("04", "CJ대한통운"),
+    ("01", "우체국택배"),
+    ("05", "한진택배"),
+    ("08", "롯데택배"),
+    ("06", "로젠택배"),
+    ("23", "경동택배"),
+    ("46", "CU 편의점택배"),
+    ("24", "GS Postbox 택배"),
+]
 KINDS = {1: "배송준비중", 2: "집화처리", 3: "간선상차", 4: "배달지점 도착", 5: "배송출발", 6: "배송완료"}
 ERRORS = {
     "101": "유효하지 않은 API KEY 입니다.",
@@ -126,8 +134,15 @@ class FakeSweetTracker:
             shipment = self.shipments.setdefault((carrier, invoice), Shipment(carrier, invoice, item_name=item_name))
         return shipment
 
-    def advance(self, carrier: str, invoice: str, level: int, where: str = "서울중앙", kind: str | None = None,
-                at: datetime | None = None) -> dict[str, Any]:
+    def advance(
+        self,
+        carrier: str,
+        invoice: str,
+        level: int,
+        where: str = "서울중앙",
+        kind: str | None = None,
+        at: datetime | None = None,
+    ) -> dict[str, Any]:
         """Append a scan at this level (registering the invoice if needed); level 6 completes it."""
         if not 1 <= level <= 6:
             raise ValueError("level is 1..6")
@@ -137,9 +152,19 @@ class FakeSweetTracker:
             moment = (at or datetime.now(KST)).astimezone(KST).replace(microsecond=0)
             millis = max(int(moment.timestamp()) * 1000, previous + 60_000)  # scans move forward in time
             moment = datetime.fromtimestamp(millis / 1000, KST)
-            detail = {"time": millis, "timeString": moment.strftime("%Y-%m-%d %H:%M:%S"), "code": None,
-                      "where": where, "kind": kind or KINDS[level], "telno": "1588-1255", "telno2": "",
-                      "remark": None, "level": level, "manName": "", "manPic": ""}
+            detail = {
+                "time": millis,
+                "timeString": moment.strftime("%Y-%m-%d %H:%M:%S"),
+                "code": None,
+                "where": where,
+                "kind": kind or KINDS[level],
+                "telno": "1588-1255",
+                "telno2": "",
+                "remark": None,
+                "level": level,
+                "manName": "",
+                "manPic": "",
+            }
             shipment.details.append(detail)
         return detail
 
@@ -149,13 +174,20 @@ class FakeSweetTracker:
             shipment = self.shipments[(carrier, invoice)]
             shipment.details.append(dict(shipment.details[-1]))
 
-    def fail_next(self, code: str = "106", msg: str | None = None, times: int = 1, carrier: str | None = None,
-                  invoice: str | None = None) -> None:
+    def fail_next(
+        self,
+        code: str = "106",
+        msg: str | None = None,
+        times: int = 1,
+        carrier: str | None = None,
+        invoice: str | None = None,
+    ) -> None:
         """The next `times` tracking answers (for this invoice, or any) are {"status": false, code, msg}."""
         self._script(carrier, invoice, times, Scripted("error", code=code, msg=msg or ERRORS.get(code, "오류")))
 
-    def http_error_next(self, status: int = 502, times: int = 1, carrier: str | None = None,
-                        invoice: str | None = None) -> None:
+    def http_error_next(
+        self, status: int = 502, times: int = 1, carrier: str | None = None, invoice: str | None = None
+    ) -> None:
         """The next `times` answers are an HTTP error with an HTML body, as a broken proxy sends."""
         self._script(carrier, invoice, times, Scripted("http", status=status))
 
@@ -165,8 +197,11 @@ class FakeSweetTracker:
 
     def tracking_requests(self, invoice: str | None = None) -> list[dict[str, str]]:
         with self._lock:
-            return [r for r in self.requests if r["path"].endswith("/trackingInfo")
-                    and (invoice is None or r.get("t_invoice") == invoice)]
+            return [
+                r
+                for r in self.requests
+                if r["path"].endswith("/trackingInfo") and (invoice is None or r.get("t_invoice") == invoice)
+            ]
 
     def _script(self, carrier: str | None, invoice: str | None, times: int, scripted: Scripted) -> None:
         key = (carrier or "", invoice) if invoice else None
@@ -207,9 +242,15 @@ class FakeSweetTracker:
 
     def control(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
         """The HTTP face of the control methods: POST /_control/<action> with the same arguments."""
-        actions = {"reset": self.reset, "register": self.register, "advance": self.advance,
-                   "repeat_last": self.repeat_last, "fail_next": self.fail_next,
-                   "http_error_next": self.http_error_next, "hang_next": self.hang_next}
+        actions = {
+            "reset": self.reset,
+            "register": self.register,
+            "advance": self.advance,
+            "repeat_last": self.repeat_last,
+            "fail_next": self.fail_next,
+            "http_error_next": self.http_error_next,
+            "hang_next": self.hang_next,
+        }
         if action == "requests":
             with self._lock:
                 return {"requests": list(self.requests)}
@@ -225,11 +266,22 @@ def tracking_body(shipment: Shipment) -> dict[str, Any]:
     details = [dict(d) for d in shipment.details]
     last_state = max(details, key=lambda d: (d["level"], d["time"])) if details else None
     return {
-        "result": "Y", "senderName": "스토어", "receiverName": shipment.receiver_name,
-        "itemName": shipment.item_name, "invoiceNo": shipment.invoice, "receiverAddr": "서울특별시 중구 ***",
-        "orderNumber": None, "adUrl": None, "estimate": "14∼16시" if shipment.level == 5 else None,
-        "level": shipment.level, "complete": shipment.complete, "completeYN": "Y" if shipment.complete else "N",
-        "recipient": "", "itemImage": None, "productInfo": None, "zipCode": None,
+        "result": "Y",
+        "senderName": "스토어",
+        "receiverName": shipment.receiver_name,
+        "itemName": shipment.item_name,
+        "invoiceNo": shipment.invoice,
+        "receiverAddr": "서울특별시 중구 ***",
+        "orderNumber": None,
+        "adUrl": None,
+        "estimate": "14∼16시" if shipment.level == 5 else None,
+        "level": shipment.level,
+        "complete": shipment.complete,
+        "completeYN": "Y" if shipment.complete else "N",
+        "recipient": "",
+        "itemImage": None,
+        "productInfo": None,
+        "zipCode": None,
         "trackingDetails": details,
         "firstDetail": details[0] if details else None,
         "lastDetail": details[-1] if details else None,

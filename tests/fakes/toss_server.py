@@ -86,21 +86,60 @@ class FakeToss(FakeServer):
         with self.lock:
             self._offset += timedelta(seconds=seconds)
 
-    def open_payment(self, order_id: str, amount: int, method: str = "카드", outcome: str = "ok",
-                     order_name: str = "order", customer_name: str = "김토스", due_in: float = 86400) -> str:
+    def open_payment(
+        self,
+        order_id: str,
+        amount: int,
+        method: str = "카드",
+        outcome: str = "ok",
+        order_name: str = "order",
+        customer_name: str = "김토스",
+        due_in: float = 86400,
+    ) -> str:
         """What the payment widget does before redirecting to successUrl: a payment awaiting the shop's
         confirm. method 카드 or 가상계좌; outcome ok or one of CARD_REJECTIONS. Returns the paymentKey."""
         key = f"tgen_{next(self._ids):04d}{secrets.token_hex(10)}"
         payment = {
-            "mId": "tosspayments", "version": "2022-11-16", "lastTransactionKey": None, "paymentKey": key,
-            "orderId": order_id, "orderName": order_name, "taxExemptionAmount": 0, "status": "IN_PROGRESS",
-            "requestedAt": _iso(self.now()), "approvedAt": None, "useEscrow": False, "cultureExpense": False,
-            "card": None, "virtualAccount": None, "transfer": None, "mobilePhone": None, "giftCertificate": None,
-            "cashReceipt": None, "cashReceipts": None, "discount": None, "cancels": None, "secret": None,
-            "type": "NORMAL", "easyPay": None, "country": "KR", "failure": None, "isPartialCancelable": True,
-            "receipt": None, "checkout": None, "currency": "KRW", "totalAmount": amount, "balanceAmount": amount,
-            "suppliedAmount": 0, "vat": 0, "taxFreeAmount": 0, "method": method,
-            "_outcome": outcome, "_customer": customer_name, "_due": self.now() + timedelta(seconds=due_in)}
+            "mId": "tosspayments",
+            "version": "2022-11-16",
+            "lastTransactionKey": None,
+            "paymentKey": key,
+            "orderId": order_id,
+            "orderName": order_name,
+            "taxExemptionAmount": 0,
+            "status": "IN_PROGRESS",
+            "requestedAt": _iso(self.now()),
+            "approvedAt": None,
+            "useEscrow": False,
+            "cultureExpense": False,
+            "card": None,
+            "virtualAccount": None,
+            "transfer": None,
+            "mobilePhone": None,
+            "giftCertificate": None,
+            "cashReceipt": None,
+            "cashReceipts": None,
+            "discount": None,
+            "cancels": None,
+            "secret": None,
+            "type": "NORMAL",
+            "easyPay": None,
+            "country": "KR",
+            "failure": None,
+            "isPartialCancelable": True,
+            "receipt": None,
+            "checkout": None,
+            "currency": "KRW",
+            "totalAmount": amount,
+            "balanceAmount": amount,
+            "suppliedAmount": 0,
+            "vat": 0,
+            "taxFreeAmount": 0,
+            "method": method,
+            "_outcome": outcome,
+            "_customer": customer_name,
+            "_due": self.now() + timedelta(seconds=due_in),
+        }
         with self.lock:
             self.payments[key] = payment
         return key
@@ -109,8 +148,7 @@ class FakeToss(FakeServer):
         with self.lock:
             return self._public(self.payments[payment_key])
 
-    def deposit(self, payment_key: str, url: str | None = None, force: bool = False,
-                secret: str | None = None) -> int:
+    def deposit(self, payment_key: str, url: str | None = None, force: bool = False, secret: str | None = None) -> int:
         """The shopper transfers the money into the virtual account; Toss then POSTs DEPOSIT_CALLBACK
         to url. After the due date the bank refuses the transfer (ValueError) unless force (a deposit
         accepted just in time whose callback comes late). Returns the callback's HTTP status."""
@@ -124,15 +162,22 @@ class FakeToss(FakeServer):
             transaction = self._transaction(payment)
             payment.update(status="DONE", approvedAt=_iso(self.now()))
             self.count(payment_key, "deposit")
-            body = {"createdAt": self.now().strftime("%Y-%m-%dT%H:%M:%S.%f"),
-                    "secret": payment["secret"] if secret is None else secret, "status": "DONE",
-                    "transactionKey": transaction, "orderId": payment["orderId"]}
+            body = {
+                "createdAt": self.now().strftime("%Y-%m-%dT%H:%M:%S.%f"),
+                "secret": payment["secret"] if secret is None else secret,
+                "status": "DONE",
+                "transactionKey": transaction,
+                "orderId": payment["orderId"],
+            }
         return self._post("DEPOSIT_CALLBACK", body, url)
 
     def status_changed(self, payment_key: str, url: str | None = None) -> int:
         """POST PAYMENT_STATUS_CHANGED with the payment as it is now."""
-        body = {"eventType": "PAYMENT_STATUS_CHANGED", "createdAt": self.now().strftime("%Y-%m-%dT%H:%M:%S.%f"),
-                "data": self.payment(payment_key)}
+        body = {
+            "eventType": "PAYMENT_STATUS_CHANGED",
+            "createdAt": self.now().strftime("%Y-%m-%dT%H:%M:%S.%f"),
+            "data": self.payment(payment_key),
+        }
         return self._post("PAYMENT_STATUS_CHANGED", body, url)
 
     def _post(self, event_type: str, body: dict[str, Any], url: str | None) -> int:
@@ -181,12 +226,18 @@ class FakeToss(FakeServer):
                 return
             raise TossError(*CARD_REJECTIONS["reject"])
         if failure.mode == "provider_error":
-            raise not_stored(TossError(400, "PROVIDER_ERROR",
-                                       "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해주세요.").reply)
+            raise not_stored(
+                TossError(400, "PROVIDER_ERROR", "일시적인 오류가 발생했습니다. 잠시 후 다시 시도해주세요.").reply
+            )
         if failure.mode == "rate_limit":
             raise not_stored(TossError(429, "TOO_MANY_REQUESTS", "요청이 너무 많습니다.").reply)
-        raise not_stored(TossError(500, "FAILED_INTERNAL_SYSTEM_PROCESSING", "내부 시스템 처리 작업이 실패했습니다. "
-                                   "잠시 후 다시 시도해주세요.").reply)
+        raise not_stored(
+            TossError(
+                500,
+                "FAILED_INTERNAL_SYSTEM_PROCESSING",
+                "내부 시스템 처리 작업이 실패했습니다. 잠시 후 다시 시도해주세요.",
+            ).reply
+        )
 
     def _fail_after(self, operation: str) -> None:
         lost = self.take_failure(operation, before=False)
@@ -225,8 +276,9 @@ class FakeToss(FakeServer):
             return TossError(409, "IDEMPOTENT_REQUEST_PROCESSING", "이전 멱등 요청이 처리중입니다.").reply
 
         key = request.header("Idempotency-Key")
-        reply, _ = self.idempotent(f"{request.header('Authorization')} {request.path}", key, None, execute,
-                                   conflict, None)
+        reply, _ = self.idempotent(
+            f"{request.header('Authorization')} {request.path}", key, None, execute, conflict, None
+        )
         self._fail_after(operation)
         return reply
 
@@ -259,8 +311,9 @@ class FakeToss(FakeServer):
                 raise TossError(400, "INVALID_REQUEST", f"{name}는 필수 파라미터입니다.")
         payment = self.payments.get(str(body["paymentKey"]))
         if payment is None:
-            raise TossError(404, "NOT_FOUND_PAYMENT_SESSION",
-                            "결제 시간이 만료되어 결제 진행 데이터가 존재하지 않습니다.")
+            raise TossError(
+                404, "NOT_FOUND_PAYMENT_SESSION", "결제 시간이 만료되어 결제 진행 데이터가 존재하지 않습니다."
+            )
         if payment["status"] != "IN_PROGRESS":
             raise TossError(400, "ALREADY_PROCESSED_PAYMENT", "이미 처리된 결제 입니다.")
         if body["orderId"] != payment["orderId"] or body["amount"] != payment["totalAmount"]:
@@ -273,18 +326,40 @@ class FakeToss(FakeServer):
         self._transaction(payment)
         self.count(payment["paymentKey"], "confirm")
         if payment["method"] == "가상계좌":
-            payment.update(status="WAITING_FOR_DEPOSIT", secret=f"ps_{secrets.token_urlsafe(18)}",
-                           virtualAccount={"accountType": "일반", "accountNumber": f"X{secrets.randbelow(10**13):013d}",
-                                           "bankCode": "20", "customerName": payment["_customer"],
-                                           "dueDate": _iso(payment["_due"]), "refundStatus": "NONE",
-                                           "expired": False, "settlementStatus": "INCOMPLETED",
-                                           "refundReceiveAccount": None})
+            payment.update(
+                status="WAITING_FOR_DEPOSIT",
+                secret=f"ps_{secrets.token_urlsafe(18)}",
+                virtualAccount={
+                    "accountType": "일반",
+                    "accountNumber": f"X{secrets.randbelow(10**13):013d}",
+                    "bankCode": "20",
+                    "customerName": payment["_customer"],
+                    "dueDate": _iso(payment["_due"]),
+                    "refundStatus": "NONE",
+                    "expired": False,
+                    "settlementStatus": "INCOMPLETED",
+                    "refundReceiveAccount": None,
+                },
+            )
             return payment
-        payment.update(status="DONE", approvedAt=_iso(self.now()),
-                       card={"amount": payment["totalAmount"], "issuerCode": "4V", "acquirerCode": "21",
-                             "number": "43301234****123*", "installmentPlanMonths": 0, "approveNo": "00000000",
-                             "useCardPoint": False, "cardType": "신용", "ownerType": "개인",
-                             "acquireStatus": "READY", "isInterestFree": False, "interestPayer": None})
+        payment.update(
+            status="DONE",
+            approvedAt=_iso(self.now()),
+            card={
+                "amount": payment["totalAmount"],
+                "issuerCode": "4V",
+                "acquirerCode": "21",
+                "number": "43301234****123*",
+                "installmentPlanMonths": 0,
+                "approveNo": "00000000",
+                "useCardPoint": False,
+                "cardType": "신용",
+                "ownerType": "개인",
+                "acquireStatus": "READY",
+                "isInterestFree": False,
+                "interestPayer": None,
+            },
+        )
         return payment
 
     def _cancel(self, payment_key: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -298,15 +373,27 @@ class FakeToss(FakeServer):
         amount = int(body.get("cancelAmount") or payment["balanceAmount"])
         if amount > payment["balanceAmount"] or amount < 1:
             raise TossError(403, "NOT_CANCELABLE_AMOUNT", "취소 할 수 없는 금액 입니다.")
-        if payment["method"] == "가상계좌" and payment["status"] != "WAITING_FOR_DEPOSIT" \
-                and not body.get("refundReceiveAccount"):
+        if (
+            payment["method"] == "가상계좌"
+            and payment["status"] != "WAITING_FOR_DEPOSIT"
+            and not body.get("refundReceiveAccount")
+        ):
             raise TossError(400, "INVALID_REFUND_ACCOUNT_INFO", "환불 계좌 정보가 필요합니다.")
         payment["balanceAmount"] -= amount
         payment["status"] = "CANCELED" if payment["balanceAmount"] == 0 else "PARTIAL_CANCELED"
-        payment["cancels"] = (payment["cancels"] or []) + [{
-            "transactionKey": self._transaction(payment), "cancelReason": body["cancelReason"],
-            "taxExemptionAmount": 0, "canceledAt": _iso(self.now()), "cancelAmount": amount, "taxFreeAmount": 0,
-            "refundableAmount": payment["balanceAmount"], "cancelStatus": "DONE", "cancelRequestId": None}]
+        payment["cancels"] = (payment["cancels"] or []) + [
+            {
+                "transactionKey": self._transaction(payment),
+                "cancelReason": body["cancelReason"],
+                "taxExemptionAmount": 0,
+                "canceledAt": _iso(self.now()),
+                "cancelAmount": amount,
+                "taxFreeAmount": 0,
+                "refundableAmount": payment["balanceAmount"],
+                "cancelStatus": "DONE",
+                "cancelRequestId": None,
+            }
+        ]
         self.count(payment_key, "cancel")
         self.count(payment_key, "cancelled_amount", amount)
         return payment

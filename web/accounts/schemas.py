@@ -18,8 +18,9 @@ class UserOut(BaseModel):
     is_active: bool
     is_verified: bool
     is_admin: bool
-    locale: Literal["ko", "en"] | None = Field(description="the language of the customer's emails; null follows "
-                                                           "the shop's default (DEFAULT_LOCALE)")
+    locale: Literal["ko", "en"] | None = Field(
+        description="the language of the customer's emails; null follows the shop's default (DEFAULT_LOCALE)"
+    )
     created_at: datetime
     updated_at: datetime
 

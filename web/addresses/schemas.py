@@ -22,8 +22,9 @@ class AddressFields(Strict):
 
 
 class AddressIn(AddressFields):
-    is_default: StrictBool | None = Field(default=None, description="Omitted: true for the first address only. "
-                                                                     "true clears the previous default.")
+    is_default: StrictBool | None = Field(
+        default=None, description="Omitted: true for the first address only. true clears the previous default."
+    )
 
 
 class AddressPatch(Strict):
@@ -35,8 +36,9 @@ class AddressPatch(Strict):
     city: str | None = Field(default=None, min_length=1, max_length=100)
     is_default: StrictBool | None = None
 
-    refuse_null = field_validator("recipient_name", "phone", "postal_code", "address_line1", "city",
-                                "is_default")(not_null)
+    refuse_null = field_validator("recipient_name", "phone", "postal_code", "address_line1", "city", "is_default")(
+        not_null
+    )
 
 
 class AddressOut(BaseModel):

@@ -33,27 +33,51 @@ def _end(value: date | datetime) -> datetime:
     return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
 
 
-@api.route("GET", "/admin/orders", summary="Every customer's orders, newest first: filter, search, paginate",
-           tags=TAGS, auth="admin", query=AdminOrderQuery, response=AdminOrderPageOut)
+@api.route(
+    "GET",
+    "/admin/orders",
+    summary="Every customer's orders, newest first: filter, search, paginate",
+    tags=TAGS,
+    auth="admin",
+    query=AdminOrderQuery,
+    response=AdminOrderPageOut,
+)
 async def list_orders(request: Request, query: AdminOrderQuery) -> dict[str, Any]:
     start = _start(query.created_from) if query.created_from is not None else None
     before = _end(query.created_to) if query.created_to is not None else None
     if start is not None and before is not None and start >= before:
         raise validation_error({"created_to": "Must not be before created_from."})
-    filters = admin.AdminFilters(status=query.status, payment_status=query.payment_status, created_from=start,
-                                 created_before=before, q=query.q or None)
+    filters = admin.AdminFilters(
+        status=query.status,
+        payment_status=query.payment_status,
+        created_from=start,
+        created_before=before,
+        q=query.q or None,
+    )
     return admin_page_json(await run(admin.list_orders, filters, query.page, query.page_size))
 
 
-@api.route("GET", "/admin/orders/{order_id:int}", summary="One order with its customer, payment references, "
-           "full event timeline (task ids) and emails sent", tags=TAGS, auth="admin", response=AdminOrderOut,
-           errors=["order_not_found"])
+@api.route(
+    "GET",
+    "/admin/orders/{order_id:int}",
+    summary="One order with its customer, payment references, full event timeline (task ids) and emails sent",
+    tags=TAGS,
+    auth="admin",
+    response=AdminOrderOut,
+    errors=["order_not_found"],
+)
 async def get_order(request: Request, order_id: int) -> dict[str, Any]:
     return admin_order_json(await run(admin.detail, order_id))
 
 
-@api.route("POST", "/admin/orders/{order_id:int}/redrive", summary="Send now whatever the order's state says "
-           "is due (the re-drive beat job's logic, for one order)", tags=TAGS, auth="admin", response=RedriveOut,
-           errors=["order_not_found"])
+@api.route(
+    "POST",
+    "/admin/orders/{order_id:int}/redrive",
+    summary="Send now whatever the order's state says is due (the re-drive beat job's logic, for one order)",
+    tags=TAGS,
+    auth="admin",
+    response=RedriveOut,
+    errors=["order_not_found"],
+)
 async def redrive(request: Request, order_id: int) -> dict[str, Any]:
     return cast(dict[str, Any], await run(perform, pipeline.redrive_order, order_id, render=sent_json))

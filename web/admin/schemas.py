@@ -26,8 +26,13 @@ def _date_or_datetime(value: Any) -> Any:
         raise ValueError("Expected an ISO date (2026-11-30) or date-time (2026-11-30T09:00:00+09:00).") from None
 
 
-DateOrDateTime = Annotated[date | datetime, BeforeValidator(_date_or_datetime), WithJsonSchema(
-    {"type": "string", "maxLength": DATE_MAX_LENGTH, "examples": ["2026-11-30", "2026-11-30T09:00:00+09:00"]})]
+DateOrDateTime = Annotated[
+    date | datetime,
+    BeforeValidator(_date_or_datetime),
+    WithJsonSchema(
+        {"type": "string", "maxLength": DATE_MAX_LENGTH, "examples": ["2026-11-30", "2026-11-30T09:00:00+09:00"]}
+    ),
+]
 
 
 class AdminOrderQuery(BaseModel):
@@ -37,13 +42,24 @@ class AdminOrderQuery(BaseModel):
     page_size: int = Field(default=20, ge=1, le=100)
     status: Literal[STATUSES] | None = None  # type: ignore[valid-type]
     payment_status: Literal[tuple(PaymentStatus)] | None = None  # type: ignore[valid-type]
-    created_from: DateOrDateTime | None = Field(default=None, description=(
-        "Orders created on or after this: a date (from its start, UTC) or a date-time with an offset."))
-    created_to: DateOrDateTime | None = Field(default=None, description=(
-        "Orders created up to this: a date (to its end, UTC: the day is included) or a date-time with an offset."))
-    q: str | None = Field(default=None, max_length=254, description=(
-        "The start of an order number, of an email (the account's or a guest's) or of the recipient's name; "
-        "case-insensitive."))
+    created_from: DateOrDateTime | None = Field(
+        default=None,
+        description=("Orders created on or after this: a date (from its start, UTC) or a date-time with an offset."),
+    )
+    created_to: DateOrDateTime | None = Field(
+        default=None,
+        description=(
+            "Orders created up to this: a date (to its end, UTC: the day is included) or a date-time with an offset."
+        ),
+    )
+    q: str | None = Field(
+        default=None,
+        max_length=254,
+        description=(
+            "The start of an order number, of an email (the account's or a guest's) or of the recipient's name; "
+            "case-insensitive."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -86,8 +102,9 @@ class AdminPaymentOut(PaymentOut):
     """The customer's view of the payment, plus the gateway references an operator reconciles with."""
 
     transaction_id: str | None = Field(description="The gateway's reference for the payment.")
-    proof: dict[str, Any] | None = Field(description="What the customer's client handed to /pay (token, payment "
-                                                     "key or intent id).")
+    proof: dict[str, Any] | None = Field(
+        description="What the customer's client handed to /pay (token, payment key or intent id)."
+    )
     next_action: dict[str, Any] | None = Field(description="As prepared by the gateway, whatever the status.")
     submitted_at: datetime | None
     paid_at: datetime | None
@@ -100,6 +117,9 @@ class AdminOrderOut(OrderOut):
 
 
 class RedriveOut(BaseModel):
-    sent: list[dict[str, Any]] = Field(description=(
-        "Each follow-up the order's state said was due, handed to the pipeline: {command, task, ...its "
-        "arguments}. Empty when nothing was due."))
+    sent: list[dict[str, Any]] = Field(
+        description=(
+            "Each follow-up the order's state said was due, handed to the pipeline: {command, task, ...its "
+            "arguments}. Empty when nothing was due."
+        )
+    )

@@ -31,17 +31,22 @@ class CartLineOut(BaseModel):
     quantity: int
     subtotal: int
     currency: str
-    in_stock: bool = Field(description="Whether the quantity can be bought now (from the catalogue cache, "
-                                        "which drops a product as soon as its stock changes; checkout "
-                                        "checks again).")
-    available_quantity: int | None = Field(description="null when the product does not track inventory; "
-                                                       "like a product page, refreshed as soon as the "
-                                                       "stock changes.")
+    in_stock: bool = Field(
+        description="Whether the quantity can be bought now (from the catalogue cache, "
+        "which drops a product as soon as its stock changes; checkout "
+        "checks again)."
+    )
+    available_quantity: int | None = Field(
+        description="null when the product does not track inventory; "
+        "like a product page, refreshed as soon as the "
+        "stock changes."
+    )
 
 
 class CartOut(BaseModel):
-    session_id: str | None = Field(description="The X-Session-ID sent; null for a customer's cart read with "
-                                               "an access token alone.")
+    session_id: str | None = Field(
+        description="The X-Session-ID sent; null for a customer's cart read with an access token alone."
+    )
     items: list[CartLineOut] = Field(description="Products since deleted or unpublished are left out.")
     item_count: int
     subtotal: int

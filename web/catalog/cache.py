@@ -80,8 +80,9 @@ class CatalogCache:
 
         return await self.through_product(key, unowned)
 
-    async def through_product(self, key: str | None,
-                              render: Callable[[], Awaitable[tuple[bytes, int | None]]]) -> bytes:
+    async def through_product(
+        self, key: str | None, render: Callable[[], Awaitable[tuple[bytes, int | None]]]
+    ) -> bytes:
         """The body for key: from the cache, or rendered once however many requests ask for it at the
         same moment (when an entry expires under load, one request reads the database, not all of
         them). render returns the body and the id of the product it shows, and the entry is kept until
@@ -204,6 +205,9 @@ class CatalogCache:
             if len(self._rows) + len(fetched) > MAX_ROWS:
                 self._rows.clear()
             expires = time.monotonic() + ttl
-            self._rows.update((product_id, (expires, row)) for product_id, row in fetched.items()
-                              if self._unchanged_since(generation, clock, product_id))
+            self._rows.update(
+                (product_id, (expires, row))
+                for product_id, row in fetched.items()
+                if self._unchanged_since(generation, clock, product_id)
+            )
         return fetched

@@ -31,5 +31,10 @@ def product_json(row: dict[str, Any], is_admin: bool, currency: str) -> dict[str
 
 
 def product_page_json(page: ProductPage, is_admin: bool, currency: str) -> dict[str, Any]:
-    return {"items": [product_json(row, is_admin, currency) for row in page.items], "page": page.page,
-            "page_size": page.page_size, "total": page.total, "pages": page.pages}
+    return {
+        "items": [product_json(row, is_admin, currency) for row in page.items],
+        "page": page.page,
+        "page_size": page.page_size,
+        "total": page.total,
+        "pages": page.pages,
+    }

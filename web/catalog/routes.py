@@ -68,9 +68,17 @@ def _from_cache(request: Request) -> Response | None:
     return None if body is None else _json(body)
 
 
-@api.route("GET", "/products", summary="List the catalogue: filter, search, sort, paginate", tags=TAGS,
-           query=ProductQuery, response=ProductPageOut, auth="optional", errors=["forbidden", *TOKEN_ERRORS],
-           cached=_from_cache)
+@api.route(
+    "GET",
+    "/products",
+    summary="List the catalogue: filter, search, sort, paginate",
+    tags=TAGS,
+    query=ProductQuery,
+    response=ProductPageOut,
+    auth="optional",
+    errors=["forbidden", *TOKEN_ERRORS],
+    cached=_from_cache,
+)
 async def list_products(request: Request, query: ProductQuery, user: User | None) -> Any:
     is_admin = _is_admin(user)
     if not is_admin and (query.low_stock is not None or query.published is not None):
@@ -80,9 +88,15 @@ async def list_products(request: Request, query: ProductQuery, user: User | None
 
     async def render() -> bytes:
         filters = catalog.ProductFilters(
-            category=query.category, tag=query.tag, q=query.q or None, min_price=query.min_price,
-            max_price=query.max_price, in_stock=query.in_stock, featured=query.featured,
-            low_stock=query.low_stock, published=query.published,
+            category=query.category,
+            tag=query.tag,
+            q=query.q or None,
+            min_price=query.min_price,
+            max_price=query.max_price,
+            in_stock=query.in_stock,
+            featured=query.featured,
+            low_stock=query.low_stock,
+            published=query.published,
         )
         page = await run(catalog.list_products, filters, query.sort, query.page, query.page_size, is_admin)
         return orjson.dumps(product_page_json(page, is_admin, get_settings().currency))
@@ -91,14 +105,30 @@ async def list_products(request: Request, query: ProductQuery, user: User | None
     return _json(await request.app.state.catalog.through(None if user else _anonymous_key(request), render))
 
 
-@api.route("GET", "/products/{product_id:int}", summary="A product by id", tags=TAGS, response=ProductOut,
-           auth="optional", errors=["product_not_found", *TOKEN_ERRORS], cached=_from_cache)
+@api.route(
+    "GET",
+    "/products/{product_id:int}",
+    summary="A product by id",
+    tags=TAGS,
+    response=ProductOut,
+    auth="optional",
+    errors=["product_not_found", *TOKEN_ERRORS],
+    cached=_from_cache,
+)
 async def get_product(request: Request, product_id: int, user: User | None) -> Any:
     return await _one_product(request, user, catalog.get_product, product_id)
 
 
-@api.route("GET", "/products/slug/{slug}", summary="A product by slug", tags=TAGS, response=ProductOut,
-           auth="optional", errors=["product_not_found", *TOKEN_ERRORS], cached=_from_cache)
+@api.route(
+    "GET",
+    "/products/slug/{slug}",
+    summary="A product by slug",
+    tags=TAGS,
+    response=ProductOut,
+    auth="optional",
+    errors=["product_not_found", *TOKEN_ERRORS],
+    cached=_from_cache,
+)
 async def get_product_by_slug(request: Request, slug: str, user: User | None) -> Any:
     return await _one_product(request, user, catalog.get_product_by_slug, slug)
 
@@ -115,26 +145,49 @@ async def _one_product(request: Request, user: User | None, lookup: Callable[[An
     return _json(await cache.through_product(None if user else _anonymous_key(request), render))
 
 
-@api.route("POST", "/products", summary="Create a product (admin)", tags=TAGS, body=ProductIn, response=ProductOut,
-           status=201, auth="admin", errors=["sku_taken", "slug_taken"])
+@api.route(
+    "POST",
+    "/products",
+    summary="Create a product (admin)",
+    tags=TAGS,
+    body=ProductIn,
+    response=ProductOut,
+    status=201,
+    auth="admin",
+    errors=["sku_taken", "slug_taken"],
+)
 async def create_product(request: Request, user: User, body: ProductIn) -> dict[str, Any]:
     row = await run(catalog.create_product, body.model_dump(), f"user:{user.id}")
     request.app.state.catalog.clear()  # here at once; PostgreSQL tells the other processes
     return product_json(row, True, get_settings().currency)
 
 
-@api.route("PATCH", "/products/{product_id:int}", summary="Change a product (admin)", tags=TAGS, body=ProductPatch,
-           response=ProductOut, auth="admin", errors=["product_not_found", "sku_taken", "slug_taken"])
+@api.route(
+    "PATCH",
+    "/products/{product_id:int}",
+    summary="Change a product (admin)",
+    tags=TAGS,
+    body=ProductPatch,
+    response=ProductOut,
+    auth="admin",
+    errors=["product_not_found", "sku_taken", "slug_taken"],
+)
 async def update_product(request: Request, user: User, product_id: int, body: ProductPatch) -> dict[str, Any]:
     # perform: a new stock_quantity that crosses the low-stock threshold asks for the alert.
-    row = await run(perform, catalog.update_product, product_id, body.model_dump(exclude_unset=True),
-                    f"user:{user.id}")
+    row = await run(perform, catalog.update_product, product_id, body.model_dump(exclude_unset=True), f"user:{user.id}")
     request.app.state.catalog.clear()  # here at once; PostgreSQL tells the other processes
     return product_json(row, True, get_settings().currency)
 
 
-@api.route("DELETE", "/products/{product_id:int}", summary="Delete a product (admin); order history keeps its "
-           "snapshot", tags=TAGS, status=204, auth="admin", errors=["product_not_found"])
+@api.route(
+    "DELETE",
+    "/products/{product_id:int}",
+    summary="Delete a product (admin); order history keeps its snapshot",
+    tags=TAGS,
+    status=204,
+    auth="admin",
+    errors=["product_not_found"],
+)
 async def delete_product(request: Request, product_id: int) -> Response:
     await run(catalog.delete_product, product_id)
     request.app.state.catalog.clear()  # here at once; PostgreSQL tells the other processes

@@ -12,10 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from web.schemas import MAX_MONEY, Count, Money, Page, Strict, dedupe, not_null
 
-Sku = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64,
-                                       pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-Slug = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=220,
-                                        pattern=r"^[^\W_]+(?:-[^\W_]+)*$")]
+Sku = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+]
+Slug = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=220, pattern=r"^[^\W_]+(?:-[^\W_]+)*$")
+]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 ImageUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^(https?://|/)\S+$")]
 ProductSort = Literal["-created_at", "created_at", "price", "-price", "name"]
@@ -51,8 +53,10 @@ class ProductPatch(Strict):
     price: Money | None = None
     compare_at_price: Money | None = None
     cost_price: Money | None = None
-    stock_quantity: Count | None = Field(default=None, description="Recorded in the stock ledger as an adjustment; "
-                                                                "POST /admin/products/{id}/stock takes a reason.")
+    stock_quantity: Count | None = Field(
+        default=None,
+        description="Recorded in the stock ledger as an adjustment; POST /admin/products/{id}/stock takes a reason.",
+    )
     low_stock_threshold: Count | None = None
     track_inventory: StrictBool | None = None
     category: str | None = Field(default=None, min_length=1, max_length=100)
@@ -62,9 +66,20 @@ class ProductPatch(Strict):
     is_featured: StrictBool | None = None
 
     dedupe_tags = field_validator("tags")(dedupe)
-    refuse_null = field_validator("sku", "name", "slug", "description", "price", "stock_quantity",
-                                  "low_stock_threshold", "track_inventory", "tags", "images", "is_published",
-                                  "is_featured")(not_null)
+    refuse_null = field_validator(
+        "sku",
+        "name",
+        "slug",
+        "description",
+        "price",
+        "stock_quantity",
+        "low_stock_threshold",
+        "track_inventory",
+        "tags",
+        "images",
+        "is_published",
+        "is_featured",
+    )(not_null)
 
 
 class ProductQuery(BaseModel):
@@ -74,9 +89,14 @@ class ProductQuery(BaseModel):
     page_size: int = Field(default=20, ge=1, le=100)
     category: str | None = Field(default=None, max_length=100)
     tag: str | None = Field(default=None, max_length=50)
-    q: str | None = Field(default=None, max_length=200, description=(
-        "Word-wise search in name and description: every word (split on spaces and punctuation) appears, "
-        "in any order, as a substring; case-insensitive, Korean included (\"셔츠\" finds \"린넨셔츠\")."))
+    q: str | None = Field(
+        default=None,
+        max_length=200,
+        description=(
+            "Word-wise search in name and description: every word (split on spaces and punctuation) appears, "
+            'in any order, as a substring; case-insensitive, Korean included ("셔츠" finds "린넨셔츠").'
+        ),
+    )
     min_price: int | None = Field(default=None, ge=0, le=MAX_MONEY)
     max_price: int | None = Field(default=None, ge=0, le=MAX_MONEY)
     in_stock: bool | None = None
@@ -105,23 +125,28 @@ class ProductOut(BaseModel):
     cost_price: int | None = Field(default=None, description="Present for administrators only.")
     currency: str = Field(examples=["KRW"])
     stock_quantity: int
-    available_quantity: int | None = Field(description="Units that can still be bought (stock not held by unpaid "
-                                                       "orders); null when track_inventory is false (unlimited). "
-                                                       "Anonymous reads are cached: a product page is "
-                                                       "refreshed as soon as its stock changes, a listing "
-                                                       "may lag reservations by CATALOG_CACHE_TTL seconds.")
+    available_quantity: int | None = Field(
+        description="Units that can still be bought (stock not held by unpaid "
+        "orders); null when track_inventory is false (unlimited). "
+        "Anonymous reads are cached: a product page is "
+        "refreshed as soon as its stock changes, a listing "
+        "may lag reservations by CATALOG_CACHE_TTL seconds."
+    )
     in_stock: bool
     low_stock_threshold: int
-    low_stock: bool | None = Field(default=None, description="Present for administrators only: stock at or under "
-                                                             "low_stock_threshold.")
+    low_stock: bool | None = Field(
+        default=None, description="Present for administrators only: stock at or under low_stock_threshold."
+    )
     track_inventory: bool
     category: str | None
     tags: list[str]
     images: list[str]
     is_published: bool
     is_featured: bool
-    rating_average: float | None = Field(description="Mean rating of the published reviews, two decimals; null "
-                                                      "without any. Kept in step with every review write.")
+    rating_average: float | None = Field(
+        description="Mean rating of the published reviews, two decimals; null "
+        "without any. Kept in step with every review write."
+    )
     rating_count: int = Field(description="How many published reviews the product has.")
     created_at: datetime
     updated_at: datetime

@@ -27,8 +27,14 @@ def _from_cache(request: Request) -> Response | None:
     return None if body is None else _json(body)
 
 
-@api.route("GET", "/categories", summary="Categories with their number of published products", tags=TAGS,
-           response=CategoriesOut, cached=_from_cache)
+@api.route(
+    "GET",
+    "/categories",
+    summary="Categories with their number of published products",
+    tags=TAGS,
+    response=CategoriesOut,
+    cached=_from_cache,
+)
 async def categories(request: Request) -> Response:
     async def render() -> bytes:
         return orjson.dumps(categories_json(await run(list_categories)))

@@ -24,12 +24,25 @@ def window(query: DashboardQuery) -> dashboard.Window:
     return dashboard.Window(first, last)
 
 
-@api.route("GET", "/admin/dashboard", summary="Revenue per day, orders by status, best sellers, low stock and "
-           "the pipeline's health", tags=TAGS, auth="admin", query=DashboardQuery, response=DashboardOut)
+@api.route(
+    "GET",
+    "/admin/dashboard",
+    summary="Revenue per day, orders by status, best sellers, low stock and the pipeline's health",
+    tags=TAGS,
+    auth="admin",
+    query=DashboardQuery,
+    response=DashboardOut,
+)
 async def get_dashboard(request: Request, query: DashboardQuery) -> dict[str, Any]:
     span = window(query)
     figures = await run(dashboard.dashboard, span)
     for day in figures["revenue_by_day"]:
         day["day"] = day["day"].isoformat()
-    return {"from": span.first.isoformat(), "to": span.last.isoformat(), "timezone": dashboard.TIMEZONE,
-            "currency": get_settings().currency, "generated_at": iso(datetime.now(UTC)), **figures}
+    return {
+        "from": span.first.isoformat(),
+        "to": span.last.isoformat(),
+        "timezone": dashboard.TIMEZONE,
+        "currency": get_settings().currency,
+        "generated_at": iso(datetime.now(UTC)),
+        **figures,
+    }

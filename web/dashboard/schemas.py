@@ -12,8 +12,11 @@ MAX_DAYS = 366
 
 
 class DashboardQuery(BaseModel):
-    from_: Day | None = Field(default=None, alias="from", description="First Asia/Seoul day (YYYY-MM-DD), "
-                                                                       "included; default: 29 days before `to`.")
+    from_: Day | None = Field(
+        default=None,
+        alias="from",
+        description="First Asia/Seoul day (YYYY-MM-DD), included; default: 29 days before `to`.",
+    )
     to: Day | None = Field(default=None, description="Last Asia/Seoul day, included; default: today in Seoul.")
 
     @model_validator(mode="after")
@@ -53,8 +56,9 @@ class WaitingOut(BaseModel):
 
 
 class PipelineOut(BaseModel):
-    waiting: dict[str, WaitingOut] = Field(description="per state that is not final: pending, reserved, "
-                                                       "confirmed, shipped")
+    waiting: dict[str, WaitingOut] = Field(
+        description="per state that is not final: pending, reserved, confirmed, shipped"
+    )
     payments_flagged: int = Field(description="payments reconciliation flagged for a person")
     tracking_failing: int = Field(description="shipped orders whose carrier tracking fails")
 
@@ -65,13 +69,15 @@ class DashboardOut(BaseModel):
     timezone: str = Field(examples=["Asia/Seoul"])
     currency: str
     generated_at: datetime
-    revenue_by_day: list[DayOut] = Field(description="every day of the window: orders paid that day (and not "
-                                                     "refunded since) and their totals")
+    revenue_by_day: list[DayOut] = Field(
+        description="every day of the window: orders paid that day (and not refunded since) and their totals"
+    )
     totals: dict[str, int]
     orders_by_status: dict[str, int] = Field(description="orders placed in the window, by current status")
     top_products: list[TopProductOut] = Field(description="the 10 best sellers by units (then revenue)")
     top_products_by_revenue: list[TopProductOut]
-    low_stock: list[LowStockOut] = Field(description="tracked products at or under their threshold, lowest first "
-                                                     "(at most 50)")
+    low_stock: list[LowStockOut] = Field(
+        description="tracked products at or under their threshold, lowest first (at most 50)"
+    )
     low_stock_total: int
     pipeline: PipelineOut

@@ -9,10 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from web.schemas import MAX_INT4, MAX_MONEY, Count, Instant, Money, Page, Strict, not_null
 
-Code = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, max_length=64,
-                                        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
-Value = Annotated[int, Field(strict=True, ge=1, le=MAX_MONEY, description="percent: 1-100; fixed: an amount "
-                                                                          "in minor units")]
+Code = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"),
+]
+Value = Annotated[
+    int, Field(strict=True, ge=1, le=MAX_MONEY, description="percent: 1-100; fixed: an amount in minor units")
+]
 Limit = Annotated[int, Field(strict=True, ge=1, le=MAX_INT4)]
 Kind = Literal["percent", "fixed"]
 
@@ -24,8 +27,9 @@ class DiscountIn(Strict):
     min_subtotal: Money = Field(default=0, description="The cart's subtotal must be at least this.")
     starts_at: Instant | None = Field(default=None, description="Usable from (with a UTC offset).")
     ends_at: Instant | None = Field(default=None, description="Usable until, exclusive.")
-    usage_limit: Count | None = Field(default=None, description="Orders that may hold it at once, in all; "
-                                                                "null: unlimited.")
+    usage_limit: Count | None = Field(
+        default=None, description="Orders that may hold it at once, in all; null: unlimited."
+    )
     per_customer_limit: Limit | None = Field(default=None, description="Orders per customer; null: unlimited.")
     active: StrictBool = True
 
@@ -66,8 +70,10 @@ class DiscountOut(BaseModel):
     ends_at: datetime | None
     usage_limit: int | None
     per_customer_limit: int | None
-    used_count: int = Field(description="Orders holding a use now: claimed when an order reserves stock, given "
-                                        "back when it fails, expires or is cancelled before shipping.")
+    used_count: int = Field(
+        description="Orders holding a use now: claimed when an order reserves stock, given "
+        "back when it fails, expires or is cancelled before shipping."
+    )
     remaining: int | None = Field(description="usage_limit - used_count; null when unlimited.")
     active: bool
     created_at: datetime

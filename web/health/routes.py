@@ -44,20 +44,34 @@ async def healthz(request: Request) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@api.route("GET", "/readyz", summary="Database, Redis and the broker are reachable (503 otherwise)", tags=TAGS,
-           errors=["service_unavailable"])
+@api.route(
+    "GET",
+    "/readyz",
+    summary="Database, Redis and the broker are reachable (503 otherwise)",
+    tags=TAGS,
+    errors=["service_unavailable"],
+)
 async def readyz(request: Request) -> Response:
     # Not web.api.run: that borrows a database connection first, which is what we are checking.
     checks = await run_in_threadpool(readiness)
     if all(checks.values()):
         return JSONResponse({"status": "ready", "checks": checks})
     down = [name for name, ok in checks.items() if not ok]
-    return error_response(503, "service_unavailable", f"Not ready: {', '.join(down)} unreachable.",
-                          {"checks": checks}, headers={"Retry-After": "5"})
+    return error_response(
+        503,
+        "service_unavailable",
+        f"Not ready: {', '.join(down)} unreachable.",
+        {"checks": checks},
+        headers={"Retry-After": "5"},
+    )
 
 
-@api.route("GET", "/metrics", summary="Prometheus metrics (text exposition format; OpenMetrics when asked, "
-           "gzip when accepted)", tags=TAGS)
+@api.route(
+    "GET",
+    "/metrics",
+    summary="Prometheus metrics (text exposition format; OpenMetrics when asked, gzip when accepted)",
+    tags=TAGS,
+)
 async def metrics(request: Request) -> Response:
     # The checkout's figures are read off the event loop, then prometheus-client's app renders.
     SHOP.stats = await run_in_threadpool(stats.read)

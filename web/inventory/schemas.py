@@ -15,10 +15,12 @@ Delta = Annotated[int, Field(strict=True, ge=-MAX_DELTA, le=MAX_DELTA)]
 
 class StockChangeIn(Strict):
     delta: Delta | None = Field(default=None, description="Units to add (positive) or take away (negative).")
-    set_to: Count | None = Field(default=None, alias="set", description="The count on hand after a stock take "
-                                                                         "(reason adjustment only).")
+    set_to: Count | None = Field(
+        default=None, alias="set", description="The count on hand after a stock take (reason adjustment only)."
+    )
     reason: Literal["restock", "adjustment", "return"] = Field(
-        description="restock and return add units (a positive delta); adjustment corrects either way.")
+        description="restock and return add units (a positive delta); adjustment corrects either way."
+    )
     note: str | None = Field(default=None, min_length=1, max_length=500, description="Why, for the ledger.")
     order_id: int | None = Field(default=None, ge=1, le=2**31 - 1, description="The order a return came from.")
 

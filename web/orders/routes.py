@@ -44,13 +44,17 @@ from web.responses import JSONResponse
 api = Registry()
 TAGS = ["orders"]
 SESSION_HEADER = {
-    "X-Session-ID": Header("The cart to check out (8-128 characters of [A-Za-z0-9_-]); required without an access "
-                           "token; with one, the customer's cart, with this session's lines merged in",
-                           schema={"type": "string", "pattern": "^[A-Za-z0-9_-]{8,128}$"}),
-    "Idempotency-Key": Header("Send one per checkout and reuse it on retries: the same key and body return the "
-                              "same order (never a second one); the same key with another body is 422 "
-                              "idempotency_key_reused", schema={"type": "string", "minLength": 1, "maxLength": 255,
-                                                                "examples": ["3f2b8c1e-checkout-1"]}),
+    "X-Session-ID": Header(
+        "The cart to check out (8-128 characters of [A-Za-z0-9_-]); required without an access "
+        "token; with one, the customer's cart, with this session's lines merged in",
+        schema={"type": "string", "pattern": "^[A-Za-z0-9_-]{8,128}$"},
+    ),
+    "Idempotency-Key": Header(
+        "Send one per checkout and reuse it on retries: the same key and body return the "
+        "same order (never a second one); the same key with another body is 422 "
+        "idempotency_key_reused",
+        schema={"type": "string", "minLength": 1, "maxLength": 255, "examples": ["3f2b8c1e-checkout-1"]},
+    ),
 }
 
 
@@ -76,11 +80,28 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
-@api.route("POST", "/orders", summary="Check out the cart, as a customer or a guest: 202 with the pending order",
-           tags=TAGS, auth="optional", body=CheckoutIn, response=CheckoutOut, status=202, headers=SESSION_HEADER,
-           errors=["empty_cart", "invalid_session", "idempotency_key_reused", "address_not_found",
-                   "product_unavailable", "insufficient_stock", "not_authenticated", "rate_limited",
-                   *DISCOUNT_REFUSALS])
+@api.route(
+    "POST",
+    "/orders",
+    summary="Check out the cart, as a customer or a guest: 202 with the pending order",
+    tags=TAGS,
+    auth="optional",
+    body=CheckoutIn,
+    response=CheckoutOut,
+    status=202,
+    headers=SESSION_HEADER,
+    errors=[
+        "empty_cart",
+        "invalid_session",
+        "idempotency_key_reused",
+        "address_not_found",
+        "product_unavailable",
+        "insufficient_stock",
+        "not_authenticated",
+        "rate_limited",
+        *DISCOUNT_REFUSALS,
+    ],
+)
 async def create_order(request: Request, user: User | None, body: CheckoutIn) -> dict[str, Any]:
     key = _idempotency_key(request)
     checkout_body = body.model_dump(mode="json", exclude={"guest"})
@@ -110,22 +131,43 @@ async def create_order(request: Request, user: User | None, body: CheckoutIn) ->
     return answer
 
 
-@api.route("POST", "/orders/lookup", summary="A guest finds their order again: a fresh order token", tags=TAGS,
-           body=LookupIn, response=LookupOut, errors=["order_not_found", "rate_limited"])
+@api.route(
+    "POST",
+    "/orders/lookup",
+    summary="A guest finds their order again: a fresh order token",
+    tags=TAGS,
+    body=LookupIn,
+    response=LookupOut,
+    errors=["order_not_found", "rate_limited"],
+)
 async def lookup(request: Request, body: LookupIn) -> dict[str, Any]:
     order_id, token = await run(guests.lookup, body.order_number, body.email, client_address(request))
     return {"order_id": order_id, "order_token": token}
 
 
-@api.route("GET", "/orders", summary="The caller's orders, newest first", tags=TAGS, auth="user",
-           query=OrderListQuery, response=OrderPage)
+@api.route(
+    "GET",
+    "/orders",
+    summary="The caller's orders, newest first",
+    tags=TAGS,
+    auth="user",
+    query=OrderListQuery,
+    response=OrderPage,
+)
 async def list_orders(request: Request, user: User, query: OrderListQuery) -> dict[str, Any]:
     page = await run(order_queries.list_for_user, user.id, query.page, query.page_size, query.status)
     return order_page(page)
 
 
-@api.route("GET", "/orders/{order_id:int}", summary="One order with items, totals, timeline and payment",
-           tags=TAGS, auth="token", response=OrderOut, errors=["order_not_found"])
+@api.route(
+    "GET",
+    "/orders/{order_id:int}",
+    summary="One order with items, totals, timeline and payment",
+    tags=TAGS,
+    auth="token",
+    response=OrderOut,
+    errors=["order_not_found"],
+)
 async def get_order(request: Request, order_id: int) -> dict[str, Any]:
     customer = await customer_for(request, order_id)
     if isinstance(customer, guests.GuestAccess):
@@ -141,10 +183,19 @@ def _status_row(token: str, order_id: int) -> dict[str, Any]:
     return order_queries.status_for_token(token, order_id)
 
 
-@api.route("GET", "/orders/{order_id:int}/status", summary="Cheap status for polling (ETag, 304 on If-None-Match)",
-           tags=TAGS, auth="token", query=StatusQuery, response=OrderStatusOut, errors=["order_not_found"],
-           headers={"If-None-Match": "The ETag of the last answer (compared weakly: W/\"x\" matches \"x\"): "
-                                     "304 while nothing changed"})
+@api.route(
+    "GET",
+    "/orders/{order_id:int}/status",
+    summary="Cheap status for polling (ETag, 304 on If-None-Match)",
+    tags=TAGS,
+    auth="token",
+    query=StatusQuery,
+    response=OrderStatusOut,
+    errors=["order_not_found"],
+    headers={
+        "If-None-Match": 'The ETag of the last answer (compared weakly: W/"x" matches "x"): 304 while nothing changed'
+    },
+)
 async def order_status(request: Request, order_id: int, query: StatusQuery) -> Response:
     token = token_of(request)
     guest_order(token, order_id)  # another order's token: 404 before any query
@@ -173,24 +224,48 @@ async def order_status(request: Request, order_id: int, query: StatusQuery) -> R
     return JSONResponse(status_json(row), headers=headers)
 
 
-@api.route("POST", "/orders/{order_id:int}/pay", summary="Hand the payment proof to the pipeline", tags=TAGS,
-           auth="token", body=PayIn, response=OrderOut, status=202,
-           errors=["order_not_found", "invalid_state", "payment_in_progress", "amount_mismatch"])
+@api.route(
+    "POST",
+    "/orders/{order_id:int}/pay",
+    summary="Hand the payment proof to the pipeline",
+    tags=TAGS,
+    auth="token",
+    body=PayIn,
+    response=OrderOut,
+    status=202,
+    errors=["order_not_found", "invalid_state", "payment_in_progress", "amount_mismatch"],
+)
 async def pay(request: Request, order_id: int, body: PayIn) -> dict[str, Any]:
     customer = await customer_for(request, order_id)
     proof = body.model_dump(exclude_none=True)
     return await run(_perform, payment_steps.submit, order_id, customer, proof)
 
 
-@api.route("DELETE", "/orders/{order_id:int}", summary="Cancel before shipping (stock released, refund if paid)",
-           tags=TAGS, auth="token", response=OrderOut, errors=["order_not_found", "invalid_state"])
+@api.route(
+    "DELETE",
+    "/orders/{order_id:int}",
+    summary="Cancel before shipping (stock released, refund if paid)",
+    tags=TAGS,
+    auth="token",
+    response=OrderOut,
+    errors=["order_not_found", "invalid_state"],
+)
 async def cancel(request: Request, order_id: int) -> dict[str, Any]:
     customer = await customer_for(request, order_id)
     return await run(_perform, pipeline.cancel, order_id, customer, "customer")
 
 
-@api.route("PATCH", "/orders/{order_id:int}", summary="Admin: ship, deliver or cancel", tags=TAGS, auth="admin",
-           body=AdminUpdateIn, response=OrderOut, errors=["order_not_found", "invalid_transition", "invalid_state"])
+@api.route(
+    "PATCH",
+    "/orders/{order_id:int}",
+    summary="Admin: ship, deliver or cancel",
+    tags=TAGS,
+    auth="admin",
+    body=AdminUpdateIn,
+    response=OrderOut,
+    errors=["order_not_found", "invalid_transition", "invalid_state"],
+)
 async def admin_update(request: Request, user: User, order_id: int, body: AdminUpdateIn) -> dict[str, Any]:
-    return await run(_perform, pipeline.admin_update, order_id, body.status, body.tracking_number, body.carrier,
-                     f"user:{user.id}")
+    return await run(
+        _perform, pipeline.admin_update, order_id, body.status, body.tracking_number, body.carrier, f"user:{user.id}"
+    )

@@ -85,11 +85,14 @@ class PaymentOut(BaseModel):
     transaction_id: str | None
     next_action: NextAction | None = Field(
         description="What the client does to pay, by gateway (`type` says which). null until the gateway has "
-                    "prepared the payment, a moment after the order turns reserved (the order's ETag changes "
-                    "again when it is set), and once it is paid, waiting for a deposit, or no longer reserved.")
+        "prepared the payment, a moment after the order turns reserved (the order's ETag changes "
+        "again when it is set), and once it is paid, waiting for a deposit, or no longer reserved."
+    )
     virtual_account: VirtualAccountOut | None = Field(
-        default=None, description="toss virtual accounts (가상계좌): where and by when to transfer the amount, "
-                                  "while payment status is awaiting_deposit and after")
+        default=None,
+        description="toss virtual accounts (가상계좌): where and by when to transfer the amount, "
+        "while payment status is awaiting_deposit and after",
+    )
 
 
 class OrderSummaryOut(BaseModel):
@@ -129,9 +132,11 @@ class OrderOut(OrderSummaryOut):
     tracking_number: str | None
     carrier: str | None
     discount_code: str | None
-    failure_reason: str | None = Field(description="when status is failed: out_of_stock, payment_declined, or "
-                                                   "discount_exhausted (the code was used up between placing the "
-                                                   "order and reserving its stock; nothing was charged)")
+    failure_reason: str | None = Field(
+        description="when status is failed: out_of_stock, payment_declined, or "
+        "discount_exhausted (the code was used up between placing the "
+        "order and reserving its stock; nothing was charged)"
+    )
     failure_detail: dict[str, Any] | None
     reserved_until: datetime | None
     paid_at: datetime | None
@@ -142,8 +147,10 @@ class OrderOut(OrderSummaryOut):
     events: list[OrderEventOut]
     tracking: TrackingOut | None = Field(description="where the carrier says the parcel is; null until shipped")
     payment_flag: PaymentFlagOut | None = Field(
-        default=None, description="admins only: what a person must resolve about the payment (a refund the gateway "
-                                  "declined, ...), also listed at GET /admin/payments/flagged; null when nothing")
+        default=None,
+        description="admins only: what a person must resolve about the payment (a refund the gateway "
+        "declined, ...), also listed at GET /admin/payments/flagged; null when nothing",
+    )
 
 
 class OrderPage(Page):
@@ -151,9 +158,20 @@ class OrderPage(Page):
 
 
 class OrderStatusOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"id": 42, "order_number": "ORD-20261130-7UAWRK7B", "status": "reserved", "payment_status": "pending",
-         "version": 3, "updated_at": "2026-11-30T09:00:00+00:00"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "order_number": "ORD-20261130-7UAWRK7B",
+                    "status": "reserved",
+                    "payment_status": "pending",
+                    "version": 3,
+                    "updated_at": "2026-11-30T09:00:00+00:00",
+                }
+            ]
+        }
+    )
 
     id: int
     order_number: str
@@ -164,22 +182,41 @@ class OrderStatusOut(BaseModel):
 
 
 class GuestIn(Strict):
-    email: EmailStr = Field(max_length=254, description="Where the order's emails go; with the order number it "
-                                                        "finds the order again (POST /orders/lookup).")
+    email: EmailStr = Field(
+        max_length=254,
+        description="Where the order's emails go; with the order number it "
+        "finds the order again (POST /orders/lookup).",
+    )
     phone: Phone
     full_name: str = Field(min_length=1, max_length=100)
 
 
 class CheckoutIn(Strict):
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"shipping_address": {"recipient_name": "Kim Minji", "phone": "010-1234-5678", "postal_code": "04524",
-                              "address_line1": "1 Sejong-daero", "city": "Seoul"},
-         "shipping_method": "standard", "payment_method": "dummy"},
-        {"address_id": 7, "shipping_method": "express", "payment_method": "toss", "discount_code": "WELCOME10"}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "shipping_address": {
+                        "recipient_name": "Kim Minji",
+                        "phone": "010-1234-5678",
+                        "postal_code": "04524",
+                        "address_line1": "1 Sejong-daero",
+                        "city": "Seoul",
+                    },
+                    "shipping_method": "standard",
+                    "payment_method": "dummy",
+                },
+                {"address_id": 7, "shipping_method": "express", "payment_method": "toss", "discount_code": "WELCOME10"},
+            ]
+        }
+    )
 
-    guest: GuestIn | None = Field(default=None, description="Checkout without an account (no Authorization "
-                                                            "header): who the order is for. Guests give "
-                                                            "shipping_address, not address_id.")
+    guest: GuestIn | None = Field(
+        default=None,
+        description="Checkout without an account (no Authorization "
+        "header): who the order is for. Guests give "
+        "shipping_address, not address_id.",
+    )
     shipping_address: AddressFields | None = None
     address_id: Id | None = None
     shipping_method: ShippingMethodCode
@@ -194,9 +231,13 @@ class CheckoutIn(Strict):
 
 
 class CheckoutOut(OrderOut):
-    order_token: str | None = Field(default=None, description=(
-        "Guest checkout only: a Bearer token for this order's GET /orders/{id}, /status, /pay and DELETE, and "
-        "nothing else. It expires after ORDER_TOKEN_TTL; POST /orders/lookup issues a fresh one."))
+    order_token: str | None = Field(
+        default=None,
+        description=(
+            "Guest checkout only: a Bearer token for this order's GET /orders/{id}, /status, /pay and DELETE, and "
+            "nothing else. It expires after ORDER_TOKEN_TTL; POST /orders/lookup issues a fresh one."
+        ),
+    )
 
 
 class LookupIn(Strict):
@@ -254,13 +295,27 @@ class OrderListQuery(Strict):
 
 class AdminUpdateIn(Strict):
     status: Literal[tuple(sorted(ADMIN_TARGETS))]  # type: ignore[valid-type]
-    tracking_number: str | None = Field(default=None, min_length=1, max_length=64, description=(
-        "required to ship: 6-30 letters or digits, spaces and hyphens ignored"))
-    carrier: str | None = Field(default=None, max_length=64, description=(
-        "required to ship: a carrier code from GET /carriers (422 otherwise)"), examples=["04"])
+    tracking_number: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description=("required to ship: 6-30 letters or digits, spaces and hyphens ignored"),
+    )
+    carrier: str | None = Field(
+        default=None,
+        max_length=64,
+        description=("required to ship: a carrier code from GET /carriers (422 otherwise)"),
+        examples=["04"],
+    )
 
 
 class StatusQuery(Strict):
-    wait: float = Field(default=0, ge=0, le=30, description=(
-        "Long poll: with If-None-Match, hold the request up to this many seconds until the order "
-        "changes (then 200) or the time is up (then 304)."))
+    wait: float = Field(
+        default=0,
+        ge=0,
+        le=30,
+        description=(
+            "Long poll: with If-None-Match, hold the request up to this many seconds until the order "
+            "changes (then 200) or the time is up (then 304)."
+        ),
+    )

@@ -16,13 +16,25 @@ from web.payments.schemas import FlaggedPaymentPage, FlaggedQuery, PaymentMethod
 api = Registry()
 
 
-@api.route("GET", "/payment-methods", summary="The payment methods enabled on this shop", tags=["payments"],
-           response=PaymentMethodsOut)
+@api.route(
+    "GET",
+    "/payment-methods",
+    summary="The payment methods enabled on this shop",
+    tags=["payments"],
+    response=PaymentMethodsOut,
+)
 async def list_payment_methods(request: Request) -> dict[str, Any]:
     return {"items": payment_methods()}
 
 
-@api.route("GET", "/admin/payments/flagged", summary="Admin: payments that need a person, newest flag first",
-           tags=["admin"], auth="admin", query=FlaggedQuery, response=FlaggedPaymentPage)
+@api.route(
+    "GET",
+    "/admin/payments/flagged",
+    summary="Admin: payments that need a person, newest flag first",
+    tags=["admin"],
+    auth="admin",
+    query=FlaggedQuery,
+    response=FlaggedPaymentPage,
+)
 async def list_flagged(request: Request, query: FlaggedQuery) -> dict[str, Any]:
     return flagged_page(await run(payment_sync.flagged, query.page, query.page_size))

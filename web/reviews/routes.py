@@ -19,23 +19,46 @@ api = Registry()
 TAGS = ["reviews"]
 
 
-@api.route("GET", "/products/{product_id:int}/reviews", summary="A product's published reviews, newest first",
-           tags=TAGS, query=ReviewQuery, response=ReviewPageOut, errors=["product_not_found"])
+@api.route(
+    "GET",
+    "/products/{product_id:int}/reviews",
+    summary="A product's published reviews, newest first",
+    tags=TAGS,
+    query=ReviewQuery,
+    response=ReviewPageOut,
+    errors=["product_not_found"],
+)
 async def list_reviews(request: Request, product_id: int, query: ReviewQuery) -> dict[str, Any]:
     return review_page(await run(reviews.published, product_id, query.page, query.page_size))
 
 
-@api.route("POST", "/products/{product_id:int}/reviews", summary="Review a product you received (once)",
-           tags=TAGS, auth="user", body=ReviewIn, response=ReviewOut, status=201,
-           errors=["product_not_found", "review_not_allowed", "review_exists"])
+@api.route(
+    "POST",
+    "/products/{product_id:int}/reviews",
+    summary="Review a product you received (once)",
+    tags=TAGS,
+    auth="user",
+    body=ReviewIn,
+    response=ReviewOut,
+    status=201,
+    errors=["product_not_found", "review_not_allowed", "review_exists"],
+)
 async def write_review(request: Request, user: User, product_id: int, body: ReviewIn) -> dict[str, Any]:
     review = await run(reviews.write, user, product_id, body.rating, body.title, body.body)
     request.app.state.catalog.forget_product(product_id)
     return review_json(review)
 
 
-@api.route("PATCH", "/admin/reviews/{review_id:int}", summary="Hide a review or publish it again", tags=["admin: "
-           "reviews"], auth="admin", body=ReviewHiddenIn, response=AdminReviewOut, errors=["review_not_found"])
+@api.route(
+    "PATCH",
+    "/admin/reviews/{review_id:int}",
+    summary="Hide a review or publish it again",
+    tags=["admin: reviews"],
+    auth="admin",
+    body=ReviewHiddenIn,
+    response=AdminReviewOut,
+    errors=["review_not_found"],
+)
 async def moderate_review(request: Request, review_id: int, body: ReviewHiddenIn) -> dict[str, Any]:
     review = await run(reviews.set_hidden, review_id, body.hidden)
     request.app.state.catalog.forget_product(review.product_id)

@@ -15,15 +15,26 @@ from web.shipping.schemas import CarrierList, ShipmentPage, ShipmentQuery
 api = Registry()
 
 
-@api.route("GET", "/carriers", summary="The parcel carriers orders ship with, and their tracking pages",
-           tags=["shipping"], response=CarrierList)
+@api.route(
+    "GET",
+    "/carriers",
+    summary="The parcel carriers orders ship with, and their tracking pages",
+    tags=["shipping"],
+    response=CarrierList,
+)
 async def list_carriers(request: Request) -> dict[str, Any]:
     return carriers_json()
 
 
-@api.route("GET", "/admin/shipments", summary="Admin: shipments and their tracking; failing=true for the "
-           "ones whose carrier updates keep failing", tags=["admin"], auth="admin", query=ShipmentQuery,
-           response=ShipmentPage)
+@api.route(
+    "GET",
+    "/admin/shipments",
+    summary="Admin: shipments and their tracking; failing=true for the ones whose carrier updates keep failing",
+    tags=["admin"],
+    auth="admin",
+    query=ShipmentQuery,
+    response=ShipmentPage,
+)
 async def list_shipments(request: Request, query: ShipmentQuery) -> dict[str, Any]:
     page = await run(queries.shipments, query.failing, query.page, query.page_size)
     return shipment_page(page)

@@ -10,8 +10,9 @@ from web.schemas import Page, Strict
 
 
 class CarrierOut(BaseModel):
-    code: str = Field(description="Sweet Tracker's carrier code, what PATCH /orders/{id} takes as carrier",
-                      examples=["04"])
+    code: str = Field(
+        description="Sweet Tracker's carrier code, what PATCH /orders/{id} takes as carrier", examples=["04"]
+    )
     name: str = Field(examples=["CJ대한통운"])
     name_en: str = Field(examples=["CJ Logistics"])
     tracking_url: str = Field(description="the carrier's public tracking page; {number} stands for the number")
@@ -25,8 +26,9 @@ class TrackingEventOut(BaseModel):
     at: datetime = Field(description="when the carrier scanned the parcel")
     where: str
     description: str = Field(description="the scan in the carrier's words", examples=["집화처리"])
-    level: int = Field(description="1 preparing, 2 picked up, 3 in transit, 4 at the branch, 5 out for delivery, "
-                                   "6 delivered")
+    level: int = Field(
+        description="1 preparing, 2 picked up, 3 in transit, 4 at the branch, 5 out for delivery, 6 delivered"
+    )
 
 
 class TrackingOut(BaseModel):

@@ -8,5 +8,9 @@ from models.orders.pricing import ShippingMethod
 
 
 def methods_json(methods: list[ShippingMethod]) -> dict[str, Any]:
-    return {"items": [{"code": m.code, "name": m.name, "fee": m.fee, "free_over": m.free_over,
-                       "currency": m.currency} for m in methods]}
+    return {
+        "items": [
+            {"code": m.code, "name": m.name, "fee": m.fee, "free_over": m.free_over, "currency": m.currency}
+            for m in methods
+        ]
+    }

@@ -16,7 +16,12 @@ api = Registry()
 TAGS = ["checkout"]
 
 
-@api.route("GET", "/shipping-methods", summary="Shipping methods with their fee and free-shipping threshold",
-           tags=TAGS, response=ShippingMethodsOut)
+@api.route(
+    "GET",
+    "/shipping-methods",
+    summary="Shipping methods with their fee and free-shipping threshold",
+    tags=TAGS,
+    response=ShippingMethodsOut,
+)
 async def list_methods(request: Request) -> dict[str, Any]:
     return methods_json(pricing.shipping_methods())

@@ -23,14 +23,26 @@ async def _receive(hint: webhooks.Hint) -> dict[str, Any]:
     return {"received": True, "duplicate": not stored}
 
 
-@api.route("POST", "/webhooks/stripe", summary="Stripe events, signed (Stripe-Signature on the raw body)",
-           tags=TAGS, response=WebhookOut, errors=["invalid_signature"],
-           headers={"Stripe-Signature": "t=<unix time>,v1=<HMAC-SHA256 of '<t>.<body>' with the endpoint secret>"})
+@api.route(
+    "POST",
+    "/webhooks/stripe",
+    summary="Stripe events, signed (Stripe-Signature on the raw body)",
+    tags=TAGS,
+    response=WebhookOut,
+    errors=["invalid_signature"],
+    headers={"Stripe-Signature": "t=<unix time>,v1=<HMAC-SHA256 of '<t>.<body>' with the endpoint secret>"},
+)
 async def stripe_events(request: Request) -> dict[str, Any]:
     return await _receive(webhooks.stripe_hint(await request.body(), request.headers.get("stripe-signature")))
 
 
-@api.route("POST", "/webhooks/toss", summary="TossPayments DEPOSIT_CALLBACK and PAYMENT_STATUS_CHANGED",
-           tags=TAGS, response=WebhookOut, errors=["invalid_signature", "validation_error"])
+@api.route(
+    "POST",
+    "/webhooks/toss",
+    summary="TossPayments DEPOSIT_CALLBACK and PAYMENT_STATUS_CHANGED",
+    tags=TAGS,
+    response=WebhookOut,
+    errors=["invalid_signature", "validation_error"],
+)
 async def toss_events(request: Request) -> dict[str, Any]:
     return await _receive(webhooks.toss_hint(await request.body()))
