@@ -15,7 +15,7 @@ from web.dashboard.schemas import DashboardOut, DashboardQuery
 from web.render import iso
 
 api = Registry()
-TAGS = ["admin: dashboard"]
+TAGS = ["admin"]
 
 
 def window(query: DashboardQuery) -> dashboard.Window:

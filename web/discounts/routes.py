@@ -15,7 +15,7 @@ from web.discounts.render import discount_json, discount_page
 from web.discounts.schemas import DiscountIn, DiscountOut, DiscountPageOut, DiscountPatch, DiscountQuery
 
 api = Registry()
-TAGS = ["admin: discounts"]
+TAGS = ["admin"]
 
 
 def _currency() -> str:

@@ -15,7 +15,7 @@ from web.inventory.render import entry_json
 from web.inventory.schemas import LedgerPageOut, LedgerQuery, StockChangeIn, StockChangeOut
 
 api = Registry()
-TAGS = ["admin: inventory"]
+TAGS = ["admin"]
 
 
 @api.route(

@@ -53,7 +53,7 @@ async def write_review(request: Request, user: User, product_id: int, body: Revi
     "PATCH",
     "/admin/reviews/{review_id:int}",
     summary="Hide a review or publish it again",
-    tags=["admin: reviews"],
+    tags=["admin"],
     auth="admin",
     body=ReviewHiddenIn,
     response=AdminReviewOut,
