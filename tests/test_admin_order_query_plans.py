@@ -80,8 +80,12 @@ def test_every_filter_and_search_uses_an_index_on_100k_orders() -> None:
     db.obj.execute_sql(INSERT_USERS)
     (first_user,) = db.obj.execute_sql("SELECT min(id) - 1 FROM users").fetchone()
     db.obj.execute_sql(INSERT_ORDERS, (first_user,))
+    # Statistics from every row, not a 30,000-row sample: the plans must not depend on which rows
+    # a sample happened to take (one run in a few chose a scan for the Korean name on a sample).
+    db.obj.execute_sql("SET default_statistics_target = 1000")
     db.obj.execute_sql("VACUUM ANALYZE orders")
     db.obj.execute_sql("VACUUM ANALYZE users")
+    db.obj.execute_sql("RESET default_statistics_target")
     failures, report = [], []
     for label, filters, page, indexes in CASES:
         found = list_orders(filters, page, 20)
@@ -91,7 +95,9 @@ def test_every_filter_and_search_uses_an_index_on_100k_orders() -> None:
         plan = raw if isinstance(raw, list) else json.loads(raw)
         nodes = _walk(plan[0]["Plan"])
         used = sorted({n["Index Name"] for n in nodes if "Index Name" in n})
-        seq_scans = [n for n in nodes if n["Node Type"] == "Seq Scan" and n.get("Relation Name") in {"orders", "users"}]
+        # orders is the 100k table; users here holds 2,000 rows, and with exact statistics the planner
+        # may rightly read that whole (the email pattern index is still asserted below).
+        seq_scans = [n for n in nodes if n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "orders"]
         millis = plan[0]["Execution Time"]
         report.append(f"{label:24} {found.total:6} matches {millis:7.2f} ms  {', '.join(used)}")
         if seq_scans or not set(indexes) <= set(used):
