@@ -43,6 +43,14 @@ class OrderChanged(Event):
     order_id: int
 
 
+@dataclass(frozen=True)
+class FenceOpened(Event):
+    """The step opened a change fence (models/infra/fences.py) inside its transaction: the door
+    closes it once the transaction has ended, committed or rolled back."""
+
+    key: str
+
+
 # ---------------------------------------------------------------------------------------- commands
 @dataclass(frozen=True)
 class ReserveStock(Command):

@@ -5,7 +5,10 @@ to `handle` in one fixed order:
 1. inline commands (cheap, local: preparing a payment right after a reservation, trimming a cart)
    run here; one that fails is enqueued as its task instead, which retries;
 2. every other command is published to its Celery task;
-3. changed orders are announced to long polls last, so a woken poll sees the new state.
+3. last, the change fences the step opened are closed and changed orders are announced to long
+   polls (one Redis round trip), so a woken poll sees the new state.
+
+A step that raises has its transaction rolled back; the fences it opened are closed all the same.
 
 A publish that fails (broker down) is logged and dropped on purpose: the order's state in
 PostgreSQL still says what must happen next, and the `redrive_stuck_orders` beat job asks again.
@@ -21,8 +24,9 @@ from typing import Any, TypeVar
 
 from models import events
 from models.cart import store as cart
+from models.infra.db import db
 from models.orders import payment_steps
-from models.orders.states import announce
+from models.orders.states import settle
 from models.tables import Order
 
 log = logging.getLogger("shop.dispatch")
@@ -60,7 +64,11 @@ def perform(step: Callable[..., T], *args: Any, render: Callable[[T], R] | None 
     emitted; returns the rendering (or the step's result). Commit, render, publish, answer: a
     response never shows a state that a follow-up it published has already moved on from."""
     with events.collecting() as emitted:
-        result = step(*args, **kwargs)
+        try:
+            result = step(*args, **kwargs)
+        except BaseException:
+            _close_fences(emitted)
+            raise
     answer = render(result) if render is not None else result
     handle(emitted)
     return answer
@@ -70,11 +78,15 @@ def handle(messages: list[events.Message]) -> int:
     """Carry out committed follow-ups in the fixed order above; returns how many tasks were published."""
     queued: list[events.Command] = []
     changed: dict[int, None] = {}
+    fence_keys: list[str] = []
     pending = list(messages)
     while pending:
         message = pending.pop(0)
         if isinstance(message, events.OrderChanged):
             changed[message.order_id] = None
+            continue
+        if isinstance(message, events.FenceOpened):
+            fence_keys.append(message.key)
             continue
         assert isinstance(message, events.Command), message
         route = ROUTES[type(message)]
@@ -83,15 +95,28 @@ def handle(messages: list[events.Message]) -> int:
             continue
         try:
             with events.collecting() as more:
-                route.inline(**message.fields())
+                try:
+                    route.inline(**message.fields())
+                except Exception:
+                    _close_fences(more)
+                    raise
             pending += more
         except Exception:
             log.warning("inline %s failed; enqueueing it", type(message).__name__, exc_info=True)
             queued.append(message)
     published = sum(_publish(command) for command in queued)
-    for order_id in changed:
-        announce(order_id)
+    if db.obj.in_transaction():  # run inside a caller's transaction: its commit is not ours to see
+        fence_keys = []
+    settle(fence_keys, list(changed))
     return published
+
+
+def _close_fences(emitted: list[events.Message]) -> None:
+    """Close the fences a step that raised had opened, once its transaction is over (inside a
+    caller's transaction they stay open until they expire: that transaction may yet commit)."""
+    keys = [m.key for m in emitted if isinstance(m, events.FenceOpened)]
+    if keys and not db.obj.in_transaction():
+        settle(keys, [])
 
 
 @lru_cache(maxsize=8192)

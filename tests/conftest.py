@@ -107,6 +107,7 @@ def _clean() -> Iterator[None]:
     get_redis().flushdb()
     for served in _APPS:
         served.state.catalog.clear()  # an app's catalogue cache must not outlive the data it saw
+        served.state.status.clear()  # nor its status copies
     yield
 
 

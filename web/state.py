@@ -1,7 +1,7 @@
 """What one app owns in memory, made by the app factory (web/app.py) and kept on app.state.
 
 Nothing here is a module global: two apps in one process (tests run a TestClient and a live server
-side by side) each have their own catalogue cache, status waiters and request ids, and importing
+side by side) each have their own catalogue cache, status copies and waiters, and request ids, and importing
 the web package creates none of them. Routes reach them as `request.app.state.catalog` (or
 `.waiters`): plain attributes, so a request pays an attribute access, not State's dict lookup.
 """
@@ -12,6 +12,7 @@ from starlette.datastructures import State
 
 from web.catalog.cache import CatalogCache
 from web.middleware import RequestIds
+from web.orders.status_reader import StatusReader
 from web.orders.status_waiter import StatusWaiters
 from web.subscriptions import Subscription
 
@@ -21,13 +22,15 @@ class AppState(State):
 
     catalog: CatalogCache
     waiters: StatusWaiters
+    status: StatusReader
     request_ids: RequestIds
-    _OWN = frozenset({"catalog", "waiters", "request_ids"})
+    _OWN = frozenset({"catalog", "waiters", "status", "request_ids"})
 
     def __init__(self) -> None:
         super().__init__()
         self.catalog = CatalogCache()
-        self.waiters = StatusWaiters()
+        self.status = StatusReader()
+        self.waiters = StatusWaiters(on_change=self.status.forget, on_gap=self.status.clear)
         self.request_ids = RequestIds()
 
     def __setattr__(self, key: str, value: object) -> None:

@@ -11,7 +11,7 @@ from peewee import IntegrityError
 
 from models.accounts import login_limits, tokens
 from models.errors import AuthError, Conflict
-from models.infra import ratelimit
+from models.infra import fences, ratelimit
 from models.infra.db import db
 from models.infra.settings import get_settings
 from models.tables import UsedRefreshToken, User, utcnow
@@ -61,9 +61,17 @@ def register(
         raise Conflict("email_taken", "An account with this email already exists.", field="email") from None
 
 
+def auth_fence(user_id: int) -> str:
+    """The change fence of what decides whether a user's access token is good (token_version,
+    is_active, is_admin): move it around every write of those (models/infra/fences.py)."""
+    return f"fence:user:{user_id}"
+
+
 def create_admin(email: str, password: str, full_name: str = "Administrator") -> User:
     """Create or promote an administrator with this password (manage.py create-admin)."""
     email = normalize_email(email)
+    # Not fenced: promoting or re-activating only widens what a token may read, and a status copy
+    # that still says otherwise is re-read within web/orders/status_reader.COPY_MAX_AGE.
     with db.atomic():
         user = User.get_or_none(User.email == email)
         if user is None:
@@ -158,4 +166,5 @@ def prune_used_refresh_tokens() -> int:
 
 def logout(user: User) -> None:
     """Revoke every outstanding token of the user (they carry the old token_version)."""
-    User.update(token_version=User.token_version + 1, updated_at=utcnow()).where(User.id == user.id).execute()
+    with fences.writing(auth_fence(user.id)):
+        User.update(token_version=User.token_version + 1, updated_at=utcnow()).where(User.id == user.id).execute()

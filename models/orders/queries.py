@@ -8,10 +8,7 @@ from typing import Any
 
 from peewee import fn
 
-from models.accounts import service as accounts
-from models.accounts import tokens
 from models.errors import NotFound
-from models.infra.db import db
 from models.tables import Order, OrderEvent, OrderItem, Shipment
 
 
@@ -53,38 +50,6 @@ def get(order_id: int, user_id: int | None, *, guest: bool = False) -> OrderView
     events = list(OrderEvent.select().where(OrderEvent.order == order.id).order_by(OrderEvent.at, OrderEvent.id))
     shipment = Shipment.get_or_none(Shipment.order == order.id) if order.shipped_at else None
     return OrderView(order, items, events, shipment)
-
-
-STATUS_SQL = """
-SELECT o.id, o.order_number, o.status, o.payment_status, o.version, o.updated_at
-FROM users u JOIN orders o ON o.id = %s AND (o.user_id = u.id OR u.is_admin)
-WHERE u.id = %s AND u.token_version = %s AND u.is_active"""
-
-
-def status_for_token(access_token: str, order_id: int) -> dict[str, Any]:
-    """The status row for the token's user, checked and read in one query (the polling path).
-
-    Raises AuthError not_authenticated / token_expired, NotFound order_not_found.
-    """
-    claims = tokens.verify(access_token, tokens.ACCESS)
-    row = db.obj.execute_sql(STATUS_SQL, (order_id, claims.user_id, claims.version)).fetchone()
-    if row is None:
-        accounts.user_for(claims)  # raises when the token's user is the problem
-        raise NotFound("order_not_found", "No such order.", order_id=order_id)
-    return dict(zip(("id", "order_number", "status", "payment_status", "version", "updated_at"), row, strict=True))
-
-
-def status_for_guest(order_id: int) -> dict[str, Any]:
-    """The status row of a guest's order (its order token named order_id); raises NotFound order_not_found."""
-    row = (
-        Order.select(Order.id, Order.order_number, Order.status, Order.payment_status, Order.version, Order.updated_at)
-        .where(Order.id == order_id, Order.user.is_null())
-        .dicts()
-        .first()
-    )
-    if row is None:
-        raise NotFound("order_not_found", "No such order.", order_id=order_id)
-    return dict(row)
 
 
 def list_for_user(user_id: int, page: int, page_size: int, status: str | None) -> OrderPage:

@@ -8,6 +8,7 @@ from typing import Any
 
 from models import events
 from models.errors import Conflict, NotFound
+from models.infra import fences
 from models.tables import Order, OrderEvent, utcnow
 
 log = logging.getLogger("shop.orders")
@@ -91,14 +92,22 @@ def record(
     return event
 
 
+def fence_key(order_id: int) -> str:
+    """The order's change fence: what the web's status copies are checked against."""
+    return f"fence:order:{order_id}"
+
+
 def touch(order: Order, **changes: Any) -> None:
-    """Save changes to a locked order, bumping version (the ETag) and updated_at; emits OrderChanged."""
+    """Save changes to a locked order, bumping version (the ETag) and updated_at, and open its
+    change fence before the transaction commits; emits FenceOpened and OrderChanged."""
     for name, value in changes.items():
         setattr(order, name, value)
     order.version += 1
     order.updated_at = utcnow()
     order.save()
-    events.emit(events.OrderChanged(order.id))
+    key = fence_key(order.id)
+    fences.open(key)
+    events.emit(events.FenceOpened(key), events.OrderChanged(order.id))
 
 
 def transition(
@@ -124,14 +133,23 @@ STATUS_CHANNEL = "order-status"
 
 
 def announce(order_id: int) -> None:
-    """Tell long-polling /status requests that this order may have changed (the dispatcher calls
-    this for every OrderChanged, after the commit).
+    """Tell long-polling /status requests that this order may have changed.
 
     Best effort: a lost announcement only delays a waiting client until its next re-check.
     """
-    from models.infra.redis_client import get_redis
+    settle([], [order_id])
 
+
+def settle(fence_keys: list[str], order_ids: list[int]) -> None:
+    """After a step's transaction has ended: close the fences it opened, then announce its changed
+    orders to long polls (one Redis round trip; the dispatcher calls this last).
+
+    Best effort: a fence left open sends status reads to PostgreSQL until it expires, and a lost
+    announcement only delays a waiting client until its next re-check.
+    """
+    if not fence_keys and not order_ids:
+        return
     try:
-        get_redis().publish(STATUS_CHANNEL, order_id)
+        fences.close(fence_keys, then=[(STATUS_CHANNEL, str(order_id)) for order_id in order_ids])
     except Exception:  # Redis down: waiting clients fall back to re-reading
-        log.warning("could not announce a change of order %s", order_id)
+        log.warning("could not settle the changes of orders %s", order_ids)

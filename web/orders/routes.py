@@ -176,13 +176,6 @@ async def get_order(request: Request, order_id: int) -> dict[str, Any]:
     return order_json(view, admin=customer.is_admin)
 
 
-def _status_row(token: str, order_id: int) -> dict[str, Any]:
-    """The status row for an access token's user or a guest's order token (one query either way)."""
-    if guest_order(token, order_id) is not None:
-        return order_queries.status_for_guest(order_id)
-    return order_queries.status_for_token(token, order_id)
-
-
 @api.route(
     "GET",
     "/orders/{order_id:int}/status",
@@ -198,16 +191,16 @@ def _status_row(token: str, order_id: int) -> dict[str, Any]:
 )
 async def order_status(request: Request, order_id: int, query: StatusQuery) -> Response:
     token = token_of(request)
-    guest_order(token, order_id)  # another order's token: 404 before any query
+    guest = guest_order(token, order_id) is not None  # another order's token: 404 before any read
     known = if_none_match(request.headers.get("if-none-match"))
     deadline = time.monotonic() + query.wait
-    waiters = request.app.state.waiters
+    waiters, reader = request.app.state.waiters, request.app.state.status
     while True:
         # Register before reading, so a change committed in between still wakes us.
         change = waiters.register(order_id) if query.wait and known else None
         try:
-            # One threadpool hop and one query (auth + row) for the endpoint storefronts poll.
-            row = await run(_status_row, token, order_id)
+            # The endpoint storefronts poll: one Redis round trip while nothing changed (status_reader.py).
+            row = await reader.read(token, order_id, guest)
             etag = f'"o{row["id"]}v{row["version"]}"'
             remaining = deadline - time.monotonic()
             if not known.matches(etag) or change is None or remaining <= 0:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 
 from models.orders.states import STATUS_CHANNEL
 from web.subscriptions import Subscription
@@ -18,14 +19,18 @@ from web.subscriptions import Subscription
 class StatusWaiters:
     """The requests of one app waiting for an order to change, by order id."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, on_change: Callable[[int], None] = lambda _: None, on_gap: Callable[[], None] = lambda: None
+    ) -> None:
         self._waiters: dict[int, set[asyncio.Future[None]]] = defaultdict(set)
-        # A dropped connection needs nothing: waiting requests re-read the order at least every second.
-        self.subscription = Subscription(STATUS_CHANNEL, self._wake)
+        self.on_change = on_change  # each announced order id (the app drops its status copy)
+        # A dropped connection: waiting requests re-read the order at least every second anyway.
+        self.subscription = Subscription(STATUS_CHANNEL, self._wake, on_gap)
 
     def _wake(self, data: bytes) -> None:
         """Resolve this loop's futures waiting on the announced order (other loops have listeners too)."""
         order_id = int(data)
+        self.on_change(order_id)
         waiting = self._waiters.get(order_id, set())
         loop = asyncio.get_running_loop()
         for future in [f for f in waiting if f.get_loop() is loop]:
