@@ -5,10 +5,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 
 from models.errors import AuthError
 from models.infra.settings import get_settings
+from models.infra.signed import SignedTokens
 
 ACCESS = "access"
 REFRESH = "refresh"
@@ -22,8 +23,11 @@ class TokenClaims:
     purpose: str
 
 
-def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(get_settings().secret_key, salt=f"shop.{purpose}")
+_KINDS = {purpose: SignedTokens(f"shop.{purpose}") for purpose in (ACCESS, REFRESH)}
+
+
+def _serializer(purpose: str) -> SignedTokens:
+    return _KINDS[purpose]
 
 
 def sign(user_id: int, version: int, purpose: str) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 
 from models.errors import AuthError, NotFound
 from models.infra import ratelimit
 from models.infra.settings import get_settings
+from models.infra.signed import SignedTokens, peek
 from models.tables import Order, User
 
 SALT = "shop.order-token"
@@ -49,8 +50,11 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(get_settings().secret_key, salt=SALT)
+_ORDER_TOKENS = SignedTokens(SALT)
+
+
+def _serializer() -> SignedTokens:
+    return _ORDER_TOKENS
 
 
 def sign_order_token(order_id: int) -> str:
@@ -60,6 +64,9 @@ def sign_order_token(order_id: int) -> str:
 def order_in_token(token: str) -> int | None:
     """The order an order token names; None when token is not an order token (an access token, or
     junk). Raises AuthError token_expired for an order token past ORDER_TOKEN_TTL."""
+    claimed = peek(token)
+    if not isinstance(claimed, dict) or "oid" not in claimed:
+        return None  # not even shaped like an order token: whatever it is, it is verified as such
     try:
         data = _serializer().loads(token, max_age=get_settings().order_token_ttl)
     except SignatureExpired:
