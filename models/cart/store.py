@@ -35,6 +35,7 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from models.errors import Conflict, InvalidInput, NotFound, validation_error
+from models.infra.db import tuples
 from models.infra.redis_client import command, get_redis
 from models.infra.settings import get_settings
 from models.tables import Product
@@ -250,7 +251,7 @@ def pricing_rows(product_ids: list[int]) -> dict[int, PricingRow]:
     ids = [pid for pid in product_ids if 0 < pid <= MAX_PRODUCT_ID]
     if not ids:
         return {}
-    rows = (
+    rows = tuples(
         Product.select(
             Product.id,
             Product.name,
@@ -260,9 +261,7 @@ def pricing_rows(product_ids: list[int]) -> dict[int, PricingRow]:
             Product.price,
             Product.stock_quantity,
             Product.track_inventory,
-        )
-        .where(Product.id.in_(ids) & (Product.is_published == True))  # noqa: E712
-        .tuples()
+        ).where(Product.id.in_(ids) & (Product.is_published == True))  # noqa: E712
     )
     return {row[0]: row for row in rows}
 

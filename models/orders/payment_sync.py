@@ -18,7 +18,7 @@ from peewee import fn
 from models import events
 from models.errors import InvalidInput
 from models.events import CapturePayment, ReconcilePayment, RefundPayment, SendOrderEmail, VoidPayment
-from models.infra.db import db
+from models.infra.db import db, tuples
 from models.infra.settings import get_settings
 from models.orders import pipeline
 from models.orders.payment_steps import (
@@ -216,14 +216,14 @@ def due_for_reconciliation(now: datetime | None = None, limit: int = 100) -> int
         .order_by(Order.updated_at)
         .limit(limit)
     )
-    ids = [i for (i,) in due.tuples()]
+    ids = [i for (i,) in tuples(due)]
     _flag_stuck(now - FLAG_AFTER_PERIODS * period, int(FLAG_AFTER_PERIODS * period.total_seconds() // 60))
     events.emit(*(ReconcilePayment(i) for i in ids))
     return len(ids)
 
 
 def _flag_stuck(before: datetime, minutes: int) -> None:
-    stuck = (
+    stuck = tuples(
         Order.select(Order.id, Order.status, Order.payment_status)
         .where(
             Order.payment_flag.is_null(),
@@ -241,7 +241,6 @@ def _flag_stuck(before: datetime, minutes: int) -> None:
             | (Order.status.in_(CLOSED_UNPAID) & (Order.payment_status == PaymentStatus.PAID)),
         )
         .limit(100)
-        .tuples()
     )
     reasons = {
         PaymentStatus.PENDING: "no payment outcome yet",

@@ -11,7 +11,7 @@ from peewee import fn
 from models.accounts import service as accounts
 from models.accounts import tokens
 from models.errors import NotFound
-from models.infra.db import db
+from models.infra.db import db, tuples
 from models.tables import Order, OrderEvent, OrderItem, Shipment
 
 
@@ -101,9 +101,10 @@ def list_for_user(user_id: int, page: int, page_size: int, status: str | None) -
     if rows:
         counts = {
             oid: int(qty)
-            for oid, qty in OrderItem.select(OrderItem.order, fn.SUM(OrderItem.quantity))
-            .where(OrderItem.order.in_([r.id for r in rows]))
-            .group_by(OrderItem.order)
-            .tuples()
+            for oid, qty in tuples(
+                OrderItem.select(OrderItem.order, fn.SUM(OrderItem.quantity))
+                .where(OrderItem.order.in_([r.id for r in rows]))
+                .group_by(OrderItem.order)
+            )
         }
     return OrderPage(rows, counts, page, page_size, total)
