@@ -30,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import NoScriptError
 
@@ -132,24 +132,34 @@ def _quantities(raw: dict[str, str]) -> dict[int, int]:
     return {int(k): int(v) for k, v in raw.items() if k.isdigit() and int(v) > 0}
 
 
+# The client decodes replies (decode_responses=True), but redis-py types every reply bytes | str
+# whatever the client: these two say what the replies are.
+def _hget(key: str, field: str) -> str | None:
+    return cast("str | None", get_redis().hget(key, field))
+
+
+def _hgetall(key: str) -> dict[str, str]:
+    return cast("dict[str, str]", get_redis().hgetall(key))
+
+
 def resolve(cart_id: str) -> str:
     """The cart a cart id's requests use: the customer's for a session attached to one, else itself."""
-    owner: str | None = get_redis().hget(cart_key(cart_id), OWNER_FIELD)
+    owner = _hget(cart_key(cart_id), OWNER_FIELD)
     return owner or cart_id
 
 
 def get_quantities(cart_id: str) -> dict[int, int]:
     """product_id -> quantity of the cart (empty when unknown); one Redis round trip, two for a session
     attached to a customer (whose cart it then reads)."""
-    raw = get_redis().hgetall(cart_key(cart_id))
+    raw = _hgetall(cart_key(cart_id))
     owner = raw.get(OWNER_FIELD)
-    return _quantities(get_redis().hgetall(cart_key(owner)) if owner else raw)
+    return _quantities(_hgetall(cart_key(owner)) if owner else raw)
 
 
 def clear(cart_id: str) -> None:
     """Forget the cart and its activity record (DELETE /cart); for a session attached to a customer,
     the customer's cart (the session stays attached)."""
-    owner = get_redis().hget(cart_key(cart_id), OWNER_FIELD)
+    owner = _hget(cart_key(cart_id), OWNER_FIELD)
     target = owner or cart_id
     pipe = get_redis().pipeline(transaction=True)
     pipe.delete(cart_key(target))
@@ -190,7 +200,9 @@ def abandoned_sessions(older_than_seconds: int, limit: int = 1000) -> list[str]:
     now = time.time()
     # Entries older than CART_TTL belong to carts Redis has already expired.
     r.zremrangebyscore(ACTIVITY_KEY, "-inf", f"({now - get_settings().cart_ttl}")
-    candidates: list[str] = r.zrangebyscore(ACTIVITY_KEY, "-inf", now - older_than_seconds, start=0, num=limit)
+    candidates = cast(
+        "list[str]", r.zrangebyscore(ACTIVITY_KEY, "-inf", now - older_than_seconds, start=0, num=limit)
+    )  # decoded: see _hget
     if not candidates:
         return []
     pipe = r.pipeline(transaction=False)

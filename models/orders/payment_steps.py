@@ -180,7 +180,9 @@ def capture(order_id: int, task_id: str | None = None) -> None:
     gateway = get_gateway(order.payment_gateway)
     try:
         if order.payment_status == PaymentStatus.AWAITING_DEPOSIT:  # has the transfer arrived?
-            result = gateway.status(payment_order(order), reference(order))
+            deposit = reference(order)
+            assert deposit is not None, "await_deposit recorded the virtual account's transaction id"
+            result = gateway.status(payment_order(order), deposit)
         else:
             result = gateway.capture(payment_order(order), order.payment_proof, f"capture:{order.order_number}")
     except PaymentDeclined as declined:

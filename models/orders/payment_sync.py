@@ -108,10 +108,11 @@ def reconcile(order_id: int, task_id: str | None = None) -> None:
     ):
         capture(order_id, task_id)  # captures, or learns it was captured, or that it is not paid yet
         return
-    if reference(order) is None:
+    transaction_id = reference(order)
+    if transaction_id is None:
         return  # nothing at the gateway to ask about
     try:
-        truth = get_gateway(order.payment_gateway).status(payment_order(order), reference(order))
+        truth = get_gateway(order.payment_gateway).status(payment_order(order), transaction_id)
     except (PaymentDeclined, GatewayRejected) as error:
         flag(order_id, f"the gateway's payment does not match the order: {error}", task_id)
         return

@@ -96,7 +96,8 @@ def list_for_user(user_id: int, page: int, page_size: int, status: str | None) -
         .order_by(Order.created_at.desc(), Order.id.desc())
         .paginate(page, page_size)
     )
-    total = rows[0].total_count if rows else Order.select().where(*where).count()
+    # total_count: the window's alias, which peewee sets on each row (not a field its stubs know).
+    total = rows[0].total_count if rows else Order.select().where(*where).count()  # type: ignore[attr-defined]
     counts: dict[int, int] = {}
     if rows:
         counts = {
