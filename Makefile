@@ -54,12 +54,13 @@ bench: $(TEST_STAMP)
 	@$(PIP) -r requirements-bench.txt
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-# Formatting and lint (both in .ci/run, before the tests). `make typecheck` is mypy, strict on
-# models/ and tasks/ (mypy.ini): not yet clean, so not yet in CI.
+# Formatting, lint and types (.ci/run runs this before the tests): ruff, then mypy, strict on
+# models/ and tasks/ (mypy.ini). `make typecheck` runs mypy alone.
 lint: $(TEST_STAMP)
 	@$(PIP) -r requirements-lint.txt
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 typecheck: $(TEST_STAMP)
 	@$(PIP) -r requirements-lint.txt

@@ -207,6 +207,7 @@ class Order(BaseModel):
     order_number = CharField(max_length=40, unique=True)
     # NULL for a guest's order (checked out without an account): the guest_* columns say who it is.
     user = ForeignKeyField(User, backref="orders", on_delete="RESTRICT", null=True)
+    user_id: int | None  # the column itself, without loading the user (peewee's accessor; typed for mypy)
     guest_email = CharField(max_length=254, null=True)  # lower case; where a guest's emails go
     guest_phone = CharField(max_length=32, null=True)
     guest_name = CharField(max_length=100, null=True)
@@ -225,6 +226,7 @@ class Order(BaseModel):
     # The discount the order was priced with (SET NULL if staff delete it: code and amount stay), and
     # whether the order holds one of its uses (claimed at reservation, like stock_held).
     discount = ForeignKeyField(Discount, null=True, on_delete="SET NULL")
+    discount_id: int | None  # (peewee's accessor, typed for mypy)
     discount_held = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
     payment_method = CharField(max_length=16)
     payment_gateway = CharField(max_length=16)
@@ -377,6 +379,7 @@ class IdempotencyKey(BaseModel):
     key = CharField(max_length=255)
     request_hash = CharField(max_length=64)
     order = ForeignKeyField(Order, null=True, on_delete="CASCADE")
+    order_id: int | None  # (peewee's accessor, typed for mypy)
     created_at = DateTimeTZField(default=utcnow)
 
     class Meta:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from models.accounts import service as accounts
 from models.infra.db import db
 from tasks.app import app
+from tasks.typed import task
 
 
-@app.task(name="beat.prune_used_refresh_tokens")
+@task(app, name="beat.prune_used_refresh_tokens")
 def prune_used_refresh_tokens() -> int:
     with db.obj.connection_context():
         return accounts.prune_used_refresh_tokens()

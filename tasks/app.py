@@ -9,6 +9,7 @@ from models.infra.db import init_db
 from models.infra.logs import setup_logging as _setup_logging
 from models.infra.settings import get_settings
 from tasks import metrics as _metrics  # noqa: F401  (counts each task run's outcome)
+from tasks.typed import receiver
 
 # Every module that defines tasks; the worker imports them at start.
 TASK_MODULES: list[str] = ["tasks.pipeline", "tasks.shipping", "tasks.accounts"]
@@ -17,12 +18,12 @@ app = Celery("shop", include=TASK_MODULES)
 app.config_from_object("celeryconfig")
 
 
-@setup_logging.connect
+@receiver(setup_logging)
 def _logging(**_: object) -> None:
     _setup_logging(get_settings().log_level)
 
 
-@worker_process_init.connect
+@receiver(worker_process_init)
 def _db(**_: object) -> None:
     # Each (forked) worker process binds its own connection pool.
     init_db()

@@ -18,7 +18,8 @@ from models.infra.redis_client import reconnecting
 
 class Channel(kombu_redis.Channel):
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
-        params: dict[str, Any] = super()._connparams(asynchronous)
+        # kombu's _connparams has no annotations (the rest of kombu has).
+        params: dict[str, Any] = super()._connparams(asynchronous)  # type: ignore[no-untyped-call]
         params.update(reconnecting())
         return params
 

@@ -9,6 +9,7 @@ from typing import Any
 from celery.signals import task_failure, task_retry, task_success
 
 from models.infra.stats import count_task
+from tasks.typed import receiver
 
 log = logging.getLogger("shop.tasks.metrics")
 
@@ -20,16 +21,16 @@ def _count(task: Any, outcome: str) -> None:
         log.warning("could not count a %s run of %s: %s", outcome, getattr(task, "name", task), exc.__class__.__name__)
 
 
-@task_success.connect
+@receiver(task_success)
 def _succeeded(sender: Any = None, **_: Any) -> None:
     _count(sender, "succeeded")
 
 
-@task_failure.connect
+@receiver(task_failure)
 def _failed(sender: Any = None, **_: Any) -> None:
     _count(sender, "failed")
 
 
-@task_retry.connect
+@receiver(task_retry)
 def _retried(sender: Any = None, **_: Any) -> None:
     _count(sender, "retried")

@@ -19,6 +19,7 @@ from models.orders import payment_steps, payment_sync, pipeline
 from models.payments import GatewayUnavailable
 from tasks.app import app
 from tasks.dispatch import perform
+from tasks.typed import bound_task, task
 
 log = logging.getLogger("shop.tasks")
 # A database or Redis that is briefly unreachable: every step is safe to run again.
@@ -44,80 +45,84 @@ def _step(task: Task, step: Callable[..., Any], *args: Any) -> Any:
         return perform(step, *args, task_id=task.request.id)
 
 
-@app.task(bind=True, name="pipeline.reserve_stock", max_retries=5, autoretry_for=INFRA_ERRORS, retry_backoff=True)
+@bound_task(app, name="pipeline.reserve_stock", max_retries=5, autoretry_for=INFRA_ERRORS, retry_backoff=True)
 def reserve_stock(self: Task, order_id: int) -> None:
     _step(self, pipeline.reserve_stock, order_id)
 
 
-@app.task(bind=True, name="pipeline.authorize_payment", **GATEWAY_RETRY)
+@bound_task(app, name="pipeline.authorize_payment", **GATEWAY_RETRY)
 def authorize_payment(self: Task, order_id: int) -> None:
     _step(self, payment_steps.authorize, order_id)
 
 
-@app.task(bind=True, name="pipeline.capture_payment", **GATEWAY_RETRY)
+@bound_task(app, name="pipeline.capture_payment", **GATEWAY_RETRY)
 def capture_payment(self: Task, order_id: int) -> None:
     _step(self, payment_steps.capture, order_id)
 
 
-@app.task(bind=True, name="pipeline.refund_payment", **GATEWAY_RETRY)
+@bound_task(app, name="pipeline.refund_payment", **GATEWAY_RETRY)
 def refund_payment(self: Task, order_id: int) -> None:
     _step(self, payment_steps.refund, order_id)
 
 
-@app.task(bind=True, name="pipeline.void_payment", **GATEWAY_RETRY)
+@bound_task(app, name="pipeline.void_payment", **GATEWAY_RETRY)
 def void_payment(self: Task, order_id: int) -> None:
     _step(self, payment_steps.void, order_id)
 
 
-@app.task(bind=True, name="pipeline.reconcile_payment", **GATEWAY_RETRY)
+@bound_task(app, name="pipeline.reconcile_payment", **GATEWAY_RETRY)
 def reconcile_payment(self: Task, order_id: int) -> None:
     _step(self, payment_sync.reconcile, order_id)
 
 
-@app.task(bind=True, name="pipeline.send_order_email", **MAIL_RETRY)
+@bound_task(app, name="pipeline.send_order_email", **MAIL_RETRY)
 def send_order_email(self: Task, order_id: int, kind: str) -> bool:
     with db.obj.connection_context():
         return mail.send_order_email(order_id, kind)
 
 
-@app.task(bind=True, name="pipeline.send_cart_reminder", **MAIL_RETRY)
+@bound_task(app, name="pipeline.send_cart_reminder", **MAIL_RETRY)
 def send_cart_reminder(self: Task, session_id: str, user_id: int) -> bool:
     with db.obj.connection_context():
         return mail.send_cart_reminder(session_id, user_id)
 
 
-@app.task(bind=True, name="pipeline.low_stock_alert", **{**MAIL_RETRY, "max_retries": 5})
+@bound_task(app, name="pipeline.low_stock_alert", **{**MAIL_RETRY, "max_retries": 5})
 def low_stock_alert(self: Task, product_id: int, entry_id: int | None = None) -> bool:
     with db.obj.connection_context():
         return mail.send_low_stock_alert(product_id, entry_id)
 
 
-@app.task(
-    name="pipeline.remove_ordered_from_cart", autoretry_for=(RedisConnectionError,), retry_backoff=True, max_retries=5
+@task(
+    app,
+    name="pipeline.remove_ordered_from_cart",
+    autoretry_for=(RedisConnectionError,),
+    retry_backoff=True,
+    max_retries=5,
 )
 def remove_ordered_from_cart(order_id: int, session_id: str, lines: list[list[int]]) -> bool:
     return cart.remove_ordered(order_id, session_id, {product_id: quantity for product_id, quantity in lines})
 
 
-@app.task(bind=True, name="beat.expire_reservations")
+@bound_task(app, name="beat.expire_reservations")
 def expire_reservations(self: Task) -> int:
     with db.obj.connection_context():
         return int(perform(pipeline.expire_reservations, task_id=self.request.id))
 
 
-@app.task(name="beat.redrive_stuck_orders")
+@task(app, name="beat.redrive_stuck_orders")
 def redrive_stuck_orders() -> int:
     with db.obj.connection_context():
         return int(perform(pipeline.redrive))
 
 
-@app.task(name="beat.reconcile_payments")
+@task(app, name="beat.reconcile_payments")
 def reconcile_payments() -> int:
     with db.obj.connection_context():
         return int(perform(payment_sync.due_for_reconciliation))
 
 
-@app.task(name="beat.sweep_abandoned_carts")
+@task(app, name="beat.sweep_abandoned_carts")
 def sweep_abandoned_carts() -> int:
     with db.obj.connection_context():
         return int(perform(pipeline.sweep_abandoned_carts))

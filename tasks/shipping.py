@@ -9,16 +9,17 @@ from models.shipping import tracking
 from tasks.app import app
 from tasks.dispatch import perform
 from tasks.pipeline import INFRA_ERRORS
+from tasks.typed import bound_task, task
 
 
-@app.task(bind=True, name="tracking.poll_shipment", autoretry_for=INFRA_ERRORS, retry_backoff=True, max_retries=5)
+@bound_task(app, name="tracking.poll_shipment", autoretry_for=INFRA_ERRORS, retry_backoff=True, max_retries=5)
 def poll_shipment(self: Task, order_id: int) -> str:
     # A carrier error is not retried here: the shipment's next poll time is the retry, backed off.
     with db.obj.connection_context():
         return str(perform(tracking.poll, order_id, task_id=self.request.id).outcome)
 
 
-@app.task(name="beat.poll_shipments")
+@task(app, name="beat.poll_shipments")
 def poll_shipments() -> int:
     with db.obj.connection_context():
         return len(perform(tracking.claim_due))

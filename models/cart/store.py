@@ -30,11 +30,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import NoScriptError
 
 from models.errors import Conflict, InvalidInput, NotFound, validation_error
+from models.infra.db import tuples
 from models.infra.redis_client import command, get_redis
 from models.infra.settings import get_settings
 from models.tables import Product
@@ -131,24 +132,34 @@ def _quantities(raw: dict[str, str]) -> dict[int, int]:
     return {int(k): int(v) for k, v in raw.items() if k.isdigit() and int(v) > 0}
 
 
+# The client decodes replies (decode_responses=True), but redis-py types every reply bytes | str
+# whatever the client: these two say what the replies are.
+def _hget(key: str, field: str) -> str | None:
+    return cast("str | None", get_redis().hget(key, field))
+
+
+def _hgetall(key: str) -> dict[str, str]:
+    return cast("dict[str, str]", get_redis().hgetall(key))
+
+
 def resolve(cart_id: str) -> str:
     """The cart a cart id's requests use: the customer's for a session attached to one, else itself."""
-    owner: str | None = get_redis().hget(cart_key(cart_id), OWNER_FIELD)
+    owner = _hget(cart_key(cart_id), OWNER_FIELD)
     return owner or cart_id
 
 
 def get_quantities(cart_id: str) -> dict[int, int]:
     """product_id -> quantity of the cart (empty when unknown); one Redis round trip, two for a session
     attached to a customer (whose cart it then reads)."""
-    raw = get_redis().hgetall(cart_key(cart_id))
+    raw = _hgetall(cart_key(cart_id))
     owner = raw.get(OWNER_FIELD)
-    return _quantities(get_redis().hgetall(cart_key(owner)) if owner else raw)
+    return _quantities(_hgetall(cart_key(owner)) if owner else raw)
 
 
 def clear(cart_id: str) -> None:
     """Forget the cart and its activity record (DELETE /cart); for a session attached to a customer,
     the customer's cart (the session stays attached)."""
-    owner = get_redis().hget(cart_key(cart_id), OWNER_FIELD)
+    owner = _hget(cart_key(cart_id), OWNER_FIELD)
     target = owner or cart_id
     pipe = get_redis().pipeline(transaction=True)
     pipe.delete(cart_key(target))
@@ -189,7 +200,9 @@ def abandoned_sessions(older_than_seconds: int, limit: int = 1000) -> list[str]:
     now = time.time()
     # Entries older than CART_TTL belong to carts Redis has already expired.
     r.zremrangebyscore(ACTIVITY_KEY, "-inf", f"({now - get_settings().cart_ttl}")
-    candidates: list[str] = r.zrangebyscore(ACTIVITY_KEY, "-inf", now - older_than_seconds, start=0, num=limit)
+    candidates = cast(
+        "list[str]", r.zrangebyscore(ACTIVITY_KEY, "-inf", now - older_than_seconds, start=0, num=limit)
+    )  # decoded: see _hget
     if not candidates:
         return []
     pipe = r.pipeline(transaction=False)
@@ -250,7 +263,7 @@ def pricing_rows(product_ids: list[int]) -> dict[int, PricingRow]:
     ids = [pid for pid in product_ids if 0 < pid <= MAX_PRODUCT_ID]
     if not ids:
         return {}
-    rows = (
+    rows = tuples(
         Product.select(
             Product.id,
             Product.name,
@@ -260,9 +273,7 @@ def pricing_rows(product_ids: list[int]) -> dict[int, PricingRow]:
             Product.price,
             Product.stock_quantity,
             Product.track_inventory,
-        )
-        .where(Product.id.in_(ids) & (Product.is_published == True))  # noqa: E712
-        .tuples()
+        ).where(Product.id.in_(ids) & (Product.is_published == True))  # noqa: E712
     )
     return {row[0]: row for row in rows}
 

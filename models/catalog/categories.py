@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from peewee import fn
 
+from models.infra.db import tuples
 from models.tables import Product
 
 
@@ -26,11 +27,10 @@ def display_name(slug: str) -> str:
 
 def list_categories() -> list[Category]:
     """Categories with published products, by slug, each with its number of published products."""
-    rows = (
+    rows = tuples(
         Product.select(Product.category, fn.COUNT(Product.id))
         .where(Product.is_published == True, Product.category.is_null(False))  # noqa: E712
         .group_by(Product.category)
         .order_by(Product.category)
-        .tuples()
     )
     return [Category(slug, display_name(slug), int(count)) for slug, count in rows]

@@ -6,7 +6,7 @@ import re
 import secrets
 
 from models.accounts import service as accounts
-from models.infra.db import db
+from models.infra.db import db, tuples
 from models.stock import ledger
 from models.tables import Product, SeedRun, User
 
@@ -63,8 +63,8 @@ def seed_catalogue() -> int:
         db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (SEED_LOCK,))
         if SeedRun.get_or_none(SeedRun.name == DEMO_CATALOGUE) is not None:
             return 0
-        skus = {sku for (sku,) in Product.select(Product.sku).tuples()}
-        slugs = {slug for (slug,) in Product.select(Product.slug).tuples()}
+        skus = {sku for (sku,) in tuples(Product.select(Product.sku))}
+        slugs = {slug for (slug,) in tuples(Product.select(Product.slug))}
         for index, (category, name, price, stock, tags) in enumerate(CATALOGUE, start=1):
             sku, slug = f"DEMO-{index:03d}", slugify(name)
             if sku in skus or slug in slugs:

@@ -20,7 +20,7 @@ from peewee import SQL, Expression, IntegrityError, fn
 from models import events
 from models.errors import Conflict, NotFound, validation_error
 from models.events import AlertLowStock
-from models.infra.db import db
+from models.infra.db import db, tuples
 from models.stock import ledger
 from models.tables import PRODUCT_SEARCH_EXPRESSION, Product, utcnow
 
@@ -182,7 +182,7 @@ def _one(condition: Expression, is_admin: bool) -> dict[str, Any]:
     query = Product.select(*_SELECT).where(condition)
     if not is_admin:
         query = query.where(Product.is_published == True)  # noqa: E712
-    row = query.dicts().first()
+    row: dict[str, Any] | None = query.dicts().first()
     if row is None:
         raise NotFound("product_not_found", "No such product.")
     return row
@@ -225,7 +225,7 @@ def _raise_taken(exc: IntegrityError) -> None:
 def _free_slug(base: str) -> str:
     """base, or base-2, base-3, ... whichever is not taken yet (for slugs derived from the name)."""
     candidates = [base] + [f"{base}-{n}" for n in range(2, 51)]
-    taken = {s for (s,) in Product.select(Product.slug).where(Product.slug.in_(candidates)).tuples()}
+    taken = {s for (s,) in tuples(Product.select(Product.slug).where(Product.slug.in_(candidates)))}
     free = [c for c in candidates if c not in taken]
     return free[0] if free else f"{base}-{secrets.token_hex(4)}"
 

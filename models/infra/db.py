@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlparse
 
-from peewee import DatabaseProxy, Model
+from peewee import BaseQuery, DatabaseProxy, Model
 from playhouse.pool import PooledPostgresqlDatabase
 
 from models.infra.settings import get_settings
@@ -53,7 +55,7 @@ def init_db(url: str | None = None) -> PooledPostgresqlDatabase:
     if current is not None and getattr(current, "_shop_url", None) == url:
         return current
     database = make_database(url, settings.db_max_connections)
-    database._shop_url = url  # type: ignore[attr-defined]
+    database._shop_url = url
     db.initialize(database)
     return database
 
@@ -62,3 +64,9 @@ class BaseModel(Model):
     class Meta:
         database = db
         legacy_table_names = False
+
+
+def tuples(query: BaseQuery) -> Iterable[tuple[Any, ...]]:
+    """The query's rows as tuples: `query.tuples()`, typed. Peewee's stubs say `.tuples()` returns the
+    query unchanged, whose rows would then be model instances; they are tuples."""
+    return cast("Iterable[tuple[Any, ...]]", query.tuples())

@@ -112,7 +112,8 @@ class HiredisPackingConnection(aioredis.Connection):
     _packer = HiredisRespSerializer()
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        return self._packer.pack(*args)
+        packed: list[bytes] = self._packer.pack(*args)
+        return packed
 
 
 _batches: WeakKeyDictionary[asyncio.AbstractEventLoop, CommandBatch] = WeakKeyDictionary()

@@ -79,13 +79,14 @@ def kst(value: datetime | date | str | None, locale: str, with_time: bool = True
         return ""
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    local: datetime | None = None
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=ZoneInfo("UTC"))
         local = value.astimezone(SEOUL)
         day: date = local.date()
     else:
-        local, day, with_time = None, value, False  # type: ignore[assignment]
+        day, with_time = value, False
     if locale == "ko":
         text = f"{day.year}년 {day.month}월 {day.day}일 ({KO_WEEKDAYS[day.weekday()]})"
         return f"{text} {local:%H:%M}" if with_time and local else text

@@ -146,6 +146,8 @@ def _recipient(order: Order) -> tuple[str, str, str]:
     """(email, name, language) of whom the order's emails go to: the customer, or a guest (the
     guest's address and name, in the shop's DEFAULT_LOCALE)."""
     if order.user_id is None:
+        # CHECK ((user_id IS NULL) = (guest_email IS NOT NULL)): a guest's order has an email.
+        assert order.guest_email is not None, order.order_number
         default = get_settings().default_locale
         return order.guest_email, order.guest_name or "", normalize_locale(default, default)
     user = User.get_by_id(order.user_id)

@@ -17,7 +17,7 @@ from typing import Any
 
 from peewee import fn
 
-from models.infra.db import db
+from models.infra.db import db, tuples
 from models.orders.queries import OrderView, get
 from models.tables import ORDER_RECIPIENT_EXPRESSION, EmailLog, Order, OrderItem, User
 
@@ -143,10 +143,11 @@ def list_orders(f: AdminFilters, page: int, page_size: int) -> AdminOrderPage:
     if found:
         counts = {
             oid: int(qty)
-            for oid, qty in OrderItem.select(OrderItem.order, fn.SUM(OrderItem.quantity))
-            .where(OrderItem.order.in_([r["id"] for r in found]))
-            .group_by(OrderItem.order)
-            .tuples()
+            for oid, qty in tuples(
+                OrderItem.select(OrderItem.order, fn.SUM(OrderItem.quantity))
+                .where(OrderItem.order.in_([r["id"] for r in found]))
+                .group_by(OrderItem.order)
+            )
         }
     rows = [
         AdminOrderRow(

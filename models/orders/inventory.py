@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
-from models.infra.db import db
+from models.infra.db import db, tuples
 from models.stock import ledger
 from models.tables import Order, OrderItem, Product
 
@@ -29,12 +29,11 @@ class Reservation:
 
 def _lines(order: Order) -> list[tuple[int, int]]:
     """(product_id, quantity) per product, in primary-key order so that locks never deadlock."""
-    rows = (
+    rows = tuples(
         OrderItem.select(OrderItem.product, fn.SUM(OrderItem.quantity).alias("qty"))
         .where(OrderItem.order == order.id, OrderItem.product.is_null(False))
         .group_by(OrderItem.product)
         .order_by(OrderItem.product)
-        .tuples()
     )
     return [(int(pid), int(qty)) for pid, qty in rows]
 

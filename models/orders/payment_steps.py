@@ -15,7 +15,7 @@ from models import events
 from models.errors import Conflict, InvalidInput, NotFound
 from models.events import CapturePayment, RefundPayment, RemoveOrderedFromCart, SendOrderEmail
 from models.infra import failpoints
-from models.infra.db import db
+from models.infra.db import db, tuples
 from models.orders import holds
 from models.orders.guests import Customer, is_customer
 from models.orders.states import (
@@ -50,10 +50,10 @@ UNCAPTURED = (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED, PaymentStatus.AWA
 
 def ordered_lines(order_id: int) -> tuple[tuple[int, int], ...]:
     """(product_id, quantity) of an order's lines whose product still exists."""
-    rows = (
-        OrderItem.select(OrderItem.product, OrderItem.quantity)
-        .where(OrderItem.order == order_id, OrderItem.product.is_null(False))
-        .tuples()
+    rows = tuples(
+        OrderItem.select(OrderItem.product, OrderItem.quantity).where(
+            OrderItem.order == order_id, OrderItem.product.is_null(False)
+        )
     )
     return tuple((product_id, quantity) for product_id, quantity in rows)
 
@@ -180,7 +180,9 @@ def capture(order_id: int, task_id: str | None = None) -> None:
     gateway = get_gateway(order.payment_gateway)
     try:
         if order.payment_status == PaymentStatus.AWAITING_DEPOSIT:  # has the transfer arrived?
-            result = gateway.status(payment_order(order), reference(order))
+            deposit = reference(order)
+            assert deposit is not None, "await_deposit recorded the virtual account's transaction id"
+            result = gateway.status(payment_order(order), deposit)
         else:
             result = gateway.capture(payment_order(order), order.payment_proof, f"capture:{order.order_number}")
     except PaymentDeclined as declined:

@@ -18,7 +18,7 @@ from peewee import fn
 from models import events
 from models.errors import InvalidInput
 from models.events import CapturePayment, ReconcilePayment, RefundPayment, SendOrderEmail, VoidPayment
-from models.infra.db import db
+from models.infra.db import db, tuples
 from models.infra.settings import get_settings
 from models.orders import pipeline
 from models.orders.payment_steps import (
@@ -108,10 +108,11 @@ def reconcile(order_id: int, task_id: str | None = None) -> None:
     ):
         capture(order_id, task_id)  # captures, or learns it was captured, or that it is not paid yet
         return
-    if reference(order) is None:
+    transaction_id = reference(order)
+    if transaction_id is None:
         return  # nothing at the gateway to ask about
     try:
-        truth = get_gateway(order.payment_gateway).status(payment_order(order), reference(order))
+        truth = get_gateway(order.payment_gateway).status(payment_order(order), transaction_id)
     except (PaymentDeclined, GatewayRejected) as error:
         flag(order_id, f"the gateway's payment does not match the order: {error}", task_id)
         return
@@ -216,14 +217,14 @@ def due_for_reconciliation(now: datetime | None = None, limit: int = 100) -> int
         .order_by(Order.updated_at)
         .limit(limit)
     )
-    ids = [i for (i,) in due.tuples()]
+    ids = [i for (i,) in tuples(due)]
     _flag_stuck(now - FLAG_AFTER_PERIODS * period, int(FLAG_AFTER_PERIODS * period.total_seconds() // 60))
     events.emit(*(ReconcilePayment(i) for i in ids))
     return len(ids)
 
 
 def _flag_stuck(before: datetime, minutes: int) -> None:
-    stuck = (
+    stuck = tuples(
         Order.select(Order.id, Order.status, Order.payment_status)
         .where(
             Order.payment_flag.is_null(),
@@ -241,7 +242,6 @@ def _flag_stuck(before: datetime, minutes: int) -> None:
             | (Order.status.in_(CLOSED_UNPAID) & (Order.payment_status == PaymentStatus.PAID)),
         )
         .limit(100)
-        .tuples()
     )
     reasons = {
         PaymentStatus.PENDING: "no payment outcome yet",

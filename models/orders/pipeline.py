@@ -22,7 +22,7 @@ from models.events import (
     SendOrderEmail,
     VoidPayment,
 )
-from models.infra.db import db
+from models.infra.db import db, tuples
 from models.infra.settings import get_settings
 from models.mail import send as mail
 from models.orders import holds
@@ -125,7 +125,7 @@ def expire_reservations(now: datetime | None = None, limit: int = 500, task_id: 
         .limit(limit)
     )
     expired = 0
-    for (order_id,) in due.tuples():
+    for (order_id,) in tuples(due):
         with db.atomic():
             order = lock(order_id)
             if (
@@ -280,11 +280,9 @@ def due_follow_ups(*where: Any, now: datetime, stale: datetime | None, limit: in
     def ids(*conditions: Any) -> list[int]:
         return [
             i
-            for (i,) in Order.select(Order.id)
-            .where(*waited, *where, *conditions)
-            .order_by(Order.id)
-            .limit(limit)
-            .tuples()
+            for (i,) in tuples(
+                Order.select(Order.id).where(*waited, *where, *conditions).order_by(Order.id).limit(limit)
+            )
         ]
 
     unflagged = Order.payment_flag.is_null()

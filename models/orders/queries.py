@@ -9,6 +9,7 @@ from typing import Any
 from peewee import fn
 
 from models.errors import NotFound
+from models.infra.db import tuples
 from models.tables import Order, OrderEvent, OrderItem, Shipment
 
 
@@ -61,14 +62,16 @@ def list_for_user(user_id: int, page: int, page_size: int, status: str | None) -
         .order_by(Order.created_at.desc(), Order.id.desc())
         .paginate(page, page_size)
     )
-    total = rows[0].total_count if rows else Order.select().where(*where).count()
+    # total_count: the window's alias, which peewee sets on each row (not a field its stubs know).
+    total = rows[0].total_count if rows else Order.select().where(*where).count()  # type: ignore[attr-defined]
     counts: dict[int, int] = {}
     if rows:
         counts = {
             oid: int(qty)
-            for oid, qty in OrderItem.select(OrderItem.order, fn.SUM(OrderItem.quantity))
-            .where(OrderItem.order.in_([r.id for r in rows]))
-            .group_by(OrderItem.order)
-            .tuples()
+            for oid, qty in tuples(
+                OrderItem.select(OrderItem.order, fn.SUM(OrderItem.quantity))
+                .where(OrderItem.order.in_([r.id for r in rows]))
+                .group_by(OrderItem.order)
+            )
         }
     return OrderPage(rows, counts, page, page_size, total)

@@ -52,7 +52,7 @@ def can_transition(current: str, target: str) -> bool:
 
 def lock(order_id: int) -> Order:
     """Load the order FOR UPDATE inside the caller's transaction; raises NotFound order_not_found."""
-    order = Order.select().where(Order.id == order_id).for_update().first()
+    order: Order | None = Order.select().where(Order.id == order_id).for_update().first()
     if order is None:
         raise NotFound("order_not_found", "No such order.", order_id=order_id)
     return order

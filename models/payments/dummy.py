@@ -75,8 +75,9 @@ class DummyGateway:
         captured = redis.hget(PREFIX + "charges", transaction_id)
         if captured is None:
             raise PaymentDeclined(message="No such charge to refund.", decline_code="unknown_charge")
-        if amount > int(captured):
-            raise ValueError(f"refund {amount} exceeds the captured {captured}")
+        captured_amount = int(captured)
+        if amount > captured_amount:
+            raise ValueError(f"refund {amount} exceeds the captured {captured_amount}")
         redis.hsetnx(PREFIX + "refunds", transaction_id, amount)
         return PaymentResult(transaction_id, "refunded", int(redis.hget(PREFIX + "refunds", transaction_id) or 0))
 
@@ -99,5 +100,8 @@ class DummyGateway:
             pipe.hgetall(PREFIX + key)
         pipe.smembers(PREFIX + "voids")
         calls, charges, refunds, voids = pipe.execute()
-        as_int = lambda d: {k: int(v) for k, v in d.items()}  # noqa: E731
+
+        def as_int(d: dict[str, str]) -> dict[str, int]:
+            return {k: int(v) for k, v in d.items()}
+
         return DummyLedger(as_int(calls), as_int(charges), as_int(refunds), sorted(voids))

@@ -87,7 +87,8 @@ def toss_hint(payload: bytes) -> Hint:
         raise validation_error({"body": "A Toss webhook is a JSON object."}) from None
     refuse_unstorable(body)  # unsigned, and its ids are stored: NUL or a lone surrogate is a 422
     if "eventType" in body:  # PAYMENT_STATUS_CHANGED and friends: {eventType, createdAt, data: payment}
-        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        raw = body.get("data")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
         status, key = str(data.get("status", "")), data.get("paymentKey")
         event_id = f"{body['eventType']}:{key}:{status}:{data.get('lastTransactionKey')}"
         return Hint(

@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from peewee import fn
+from peewee import Expression, fn
 
 from models import events
 from models.events import PollShipment, SendOrderEmail
@@ -209,7 +209,7 @@ def _record_new(order: Order, report: sweettracker.TrackingReport, task_id: str 
     return count
 
 
-def failing_filter() -> object:
+def failing_filter() -> Expression:
     """Shipments operators should look at: FAILING_AFTER failed polls in a row, or given up."""
     # COALESCE: a NULL stopped_reason must make the condition false, not unknown (so that NOT works).
     return (Shipment.failures >= FAILING_AFTER) | (fn.COALESCE(Shipment.stopped_reason, "") == "gave_up")
