@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -72,3 +73,16 @@ class Meter:
     def stop(self) -> dict[str, float]:
         after = self._sample()
         return {name: sum(after[name].values()) - sum(self.before[name].values()) for name in self.parts}
+
+
+def per_unit(used: dict[str, float], units: int, counted: tuple[str, ...]) -> dict[str, Any]:
+    """CPU milliseconds each part spent per unit (a confirmed order, a no-op chain), and their sum
+    over the `counted` parts; parts not counted (the load generator) are reported beside it."""
+    ms = {part: round(seconds * 1000 / max(units, 1), 2) for part, seconds in used.items()}
+    return {
+        "ms_per_unit": ms,
+        "counted": list(counted),
+        "counted_ms": round(sum(ms[part] for part in counted), 2),
+        "cpu_seconds": round(sum(used.values()), 2),
+        "units": units,
+    }

@@ -22,6 +22,33 @@ def require_wrk() -> str:
     return path
 
 
+def ensure_wrk() -> str:
+    """wrk's path, installing Debian's package first when it is missing and we may (root with
+    apt-get); otherwise exit saying what to run. Called before any setup, so that a machine
+    without wrk learns it in a second, not after minutes of starting services."""
+    if path := shutil.which("wrk"):
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("==> wrk is not installed: running `apt-get install -y wrk`", flush=True)
+        install = ["apt-get", "install", "-y", "-q", "wrk"]
+        if subprocess.run(install, stdout=subprocess.DEVNULL, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], stdout=subprocess.DEVNULL, check=False)
+            subprocess.run(install, stdout=subprocess.DEVNULL, check=False)
+        if path := shutil.which("wrk"):
+            return path
+        raise SystemExit("`apt-get install -y wrk` did not install wrk; install it, then run `make bench` again")
+    command = "apt-get install -y wrk" if os.geteuid() == 0 else "sudo apt-get install -y wrk"
+    raise SystemExit(
+        f"wrk (the HTTP load generator) is not installed: run `{command}` (Debian/Ubuntu's package; "
+        "elsewhere your system's wrk package), then `make bench` again"
+    )
+
+
+def wrk_version() -> str:
+    out = subprocess.run([require_wrk(), "--version"], capture_output=True, text=True, check=False)
+    return (out.stdout or out.stderr).split(" Copyright")[0].strip()
+
+
 def wrk_once(url: str, scripts: list[str], seconds: float, connections: int, env: dict[str, str]) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as combined:
         for name in ["headers.lua", *scripts, "report.lua"]:
@@ -70,3 +97,7 @@ def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         "errors": sum(r["non_2xx_3xx"] + r["socket_errors"] for r in results),
         "runs": results,
     }
+
+
+if __name__ == "__main__":  # `make bench` checks first, before installing the bench's packages
+    ensure_wrk()

@@ -10,7 +10,8 @@ import time
 import uuid
 from typing import Any
 
-import httpx2 as httpx
+from bench.cpu import Meter
+from bench.http1 import Client
 
 ADDRESS = {
     "recipient_name": "Bench",
@@ -30,7 +31,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def _poll(
-    http: httpx.AsyncClient,
+    http: Client,
     order_id: int,
     headers: dict[str, str],
     wanted: set[str],
@@ -40,10 +41,9 @@ async def _poll(
     etag = None
     while True:
         # interval 0: long polling (?wait=10 with If-None-Match), as a storefront should poll.
-        params = {"wait": "10"} if interval == 0 and etag else {}
+        wait = "?wait=10" if interval == 0 and etag else ""
         response = await http.get(
-            f"/api/v1/orders/{order_id}/status",
-            params=params,
+            f"/api/v1/orders/{order_id}/status{wait}",
             headers={**headers, **({"If-None-Match": etag} if etag else {})},
         )
         stats["polls"] += 1
@@ -62,7 +62,7 @@ async def _shopper(
     base: str, token: str, product_ids: list[int], deadline: float, out: dict[str, Any], interval: float
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+    async with Client(base, timeout=30) as http:
         while time.monotonic() < deadline:
             session = "bench-" + uuid.uuid4().hex
             added = await http.post(
@@ -78,6 +78,7 @@ async def _shopper(
             if added.status_code != 200 or placed.status_code != 202:
                 out["stats"]["errors"] += 1
                 continue
+            out["stats"]["placed"] += 1
             started = time.monotonic()
             order_id = placed.json()["id"]
             if await _poll(http, order_id, headers, {"reserved"}, out["stats"], interval) != "reserved":
@@ -104,7 +105,7 @@ def checkout_load(
         "pay_to_confirmed": [],
         "order_to_confirmed": [],
         "confirmed_at": [],
-        "stats": {"polls": 0, "errors": 0, "failed": 0},
+        "stats": {"placed": 0, "polls": 0, "errors": 0, "failed": 0},
     }
 
     async def main() -> float:
@@ -127,9 +128,29 @@ def checkout_load(
     }
 
 
-def noop_chains(count: int, in_flight: int) -> dict[str, Any]:
+def settle(timeout: float = 30) -> None:
+    """Wait until the broker is idle: no message queued and none running (late acks keep a running
+    task in kombu's `unacked` hash), so that a measurement does not inherit the last one's tail
+    (its order emails, say)."""
+    from models.infra.redis_client import get_redis
+    from tasks.app import app
+
+    redis = get_redis()
+    # kombu's Redis transport keeps one list per queue and priority step: "name", "name\x06\x163", …
+    steps = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+    keys = [queue.name + step for queue in app.conf.task_queues for step in steps]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not redis.hlen("unacked") and not any(redis.llen(key) for key in keys):
+            return
+        time.sleep(0.1)
+    print(f"bench: the broker was still busy after {timeout:.0f} s; measuring anyway", flush=True)
+
+
+def noop_chains(count: int, in_flight: int, meter: Meter | None = None) -> dict[str, Any]:
     """Chains of TASKS_PER_ORDER no-op tasks through the same broker and workers: chains/s at
-    `in_flight` concurrent chains, and one chain's latency when the queue is idle."""
+    `in_flight` concurrent chains, and one chain's latency when the queue is idle. `meter`, when
+    given, reads the CPU of the throughput part (started and stopped around it)."""
     from celery import chain
 
     from bench.celery_noop import done, noop
@@ -149,6 +170,8 @@ def noop_chains(count: int, in_flight: int) -> dict[str, Any]:
     idle = [float(v) * 1000 for v in redis.lrange(idle_key, 0, -1)]
 
     key = f"bench:chains:{uuid.uuid4().hex}"
+    if meter:
+        meter.start()
     begin, sent = time.monotonic(), 0
     while sent < count:
         while sent < count and sent - redis.llen(key) < in_flight:
@@ -158,8 +181,12 @@ def noop_chains(count: int, in_flight: int) -> dict[str, Any]:
     while redis.llen(key) < count:
         time.sleep(0.005)
     elapsed = time.monotonic() - begin
+    used = meter.stop() if meter else None
     return {
         "chains_per_s": count / elapsed,
+        "chains": count,
+        "seconds": round(elapsed, 2),
+        **({"cpu_used": used} if used is not None else {}),
         "chain_idle_p50_ms": statistics.median(idle),
         "chain_idle_p99_ms": percentile(idle, 0.99),
         "tasks_per_chain": TASKS_PER_ORDER,

@@ -1,4 +1,5 @@
-"""`make bench`: measure the running system and its baselines in one run; write bench/results/.
+"""`make bench`: measure the running system and its baselines in one run; write bench/results/; exit
+non-zero when a target (bench/checks.py) is missed.
 
     python -m bench.run [--quick] [--only catalogue cart status pipeline scaling dashboard]
 
@@ -10,9 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import secrets
 import sys
-import time
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -20,76 +19,50 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench import load  # noqa: E402  (stdlib only: the wrk check runs before any setup)
+from bench.progress import Progress, wrk_seconds  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 LOGS = ROOT / "var" / "bench" / "logs"
-APP_PORT, BASE_PORT = 18301, 18302
+APP_PORT, BASE_PORT, APP2_PORT = 18301, 18302, 18303
 SCENARIOS = ("catalogue", "cart", "status", "pipeline", "scaling", "dashboard")
+SHOPPERS = 32
 
 
-def services() -> list[Any]:
-    import embedded
-
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        if os.environ.get("BENCH_" + name):
-            os.environ[name] = os.environ["BENCH_" + name]
-        else:
-            os.environ.pop(name, None)
-    env, handles = embedded.start_services(ROOT / "var" / "bench", database="shop_bench")
-    os.environ.update(env)
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ.pop("CELERY_BROKER_URL", None)
-    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(32))  # the bench's own, for this run
-    return handles
+def chains(quick: bool) -> int:
+    return 300 if quick else 2000
 
 
-def seed(products: int) -> list[int]:
-    """Reset the catalogue to `products` rows with plenty of stock; returns their ids."""
-    from models.infra.db import db
-
-    db.obj.execute_sql(
-        "TRUNCATE products, orders, order_items, order_events, idempotency_keys, email_log, stock_ledger CASCADE"
-    )
-    db.obj.execute_sql(f"""
-        INSERT INTO products (sku, name, slug, description, price, stock_quantity, low_stock_threshold,
-                              track_inventory, category, tags, images, is_published, is_featured,
-                              created_at, updated_at)
-        SELECT 'B-' || i, 'Bench item ' || i, 'bench-item-' || i, 'soft cotton ' || i, 1000 + i %% 50000,
-               1000000, 5, true, 'cat-' || (i %% 20), jsonb_build_array('tag-' || (i %% 30)), '["/img.jpg"]',
-               true, i %% 25 = 0, now() - i * interval '1 second', now()
-        FROM generate_series(1, {products}) AS i""")
-    # Each product's opening balance in the stock ledger, as a product created through the API has.
-    db.obj.execute_sql("""INSERT INTO stock_ledger (product_id, delta, stock_after, reason, actor, note, at)
-                          SELECT id, stock_quantity, stock_quantity, 'initial', 'system:bench', 'seed', now()
-                          FROM products""")
-    db.obj.execute_sql("ANALYZE products")
-    return [pid for (pid,) in db.obj.execute_sql("SELECT id FROM products ORDER BY id").fetchall()]
+def scaling(quick: bool) -> list[tuple[int, int]]:
+    """(web processes, worker processes) of the scaling runs."""
+    return [(1, 4), (2, 2)] if quick else [(1, 1), (1, 2), (1, 4), (2, 2), (2, 4)]
 
 
-def shoppers(count: int) -> list[str]:
-    from models.accounts import service as accounts
-    from models.tables import User
-
-    hashed = accounts.hash_password("bench-password")
-    tokens = []
-    for index in range(count):
-        user, _ = User.get_or_create(
-            email=f"bench{index}@example.com", defaults={"full_name": "Bench", "hashed_password": hashed}
-        )
-        tokens.append(accounts.issue_tokens(user).access_token)
-    return tokens
-
-
-def fill_cart(shop: str, session: str, product_ids: list[int]) -> None:
-    import httpx2 as httpx
-
-    with httpx.Client(base_url=shop, headers={"X-Session-ID": session}) as http:
-        for product_id in product_ids:
-            http.post("/api/v1/cart/items", json={"product_id": product_id, "quantity": 1}).raise_for_status()
-        assert len(http.get("/api/v1/cart").json()["items"]) == len(product_ids)
-
-
-def ratio(value: float, base: float) -> float:
-    return round(value / base, 2) if base else float("nan")
+def plan(only: list[str], quick: bool, seconds: float, runs: int) -> list[tuple[str, float]]:
+    """The steps main() announces, in its order, with their estimated seconds."""
+    w = wrk_seconds(seconds, runs)
+    steps = [("setup: services, schema, catalogue", 10.0)]
+    steps += [(name, w) for name in ("baseline_bare_json", "baseline_one_sql", "baseline_one_redis")]
+    if "catalogue" in only:
+        steps += [("products_list_category", w), ("product_by_id", w)]
+    if "cart" in only:
+        steps += [("cart_read", w + 1), ("cart_add", w)]
+    steps += [("baselines again", 3 * w), ("shoppers and a worker", 8)]
+    if "status" in only:
+        steps += [("status_poll", w + 3), ("status_poll_304", w)]
+    if "pipeline" in only:
+        steps += [("checkout_one_shopper", seconds + 1), ("checkout_8_shoppers", seconds + 1)]
+        steps += [(f"checkout ({SHOPPERS} shoppers, CPU metered)", 2 * seconds + 2)]
+        steps += [("noop_chain (CPU metered)", chains(quick) / 60 + 3), ("integrity", 4)]
+    if "dashboard" in only:
+        steps += [("dashboard", w)]
+    if "scaling" in only:
+        steps += [(f"checkout_web{web}_workers_{n}", seconds + 5 + 3 * (web > 1)) for web, n in scaling(quick)]
+        steps += [("integrity_after_scaling", 4)]
+        steps += [(f"products_list_{count}", w + count / 10_000) for count in (1_000, 10_000, 100_000)]
+    if "dashboard" in only:
+        steps += [("dashboard_orders (100,000)", 15), ("dashboard_100k", w)]
+    return steps + [("report", 3)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,195 +70,275 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short runs: a smoke test, not figures to quote")
     parser.add_argument("--only", nargs="*", choices=SCENARIOS, default=list(SCENARIOS))
     args = parser.parse_args(argv)
+    load.ensure_wrk()  # first: a missing wrk is said (or installed) before minutes of setup
     seconds, runs = (3, 1) if args.quick else (10, 3)
+    progress = Progress(plan(args.only, args.quick, seconds, runs))
+    progress.step("setup: services, schema, catalogue")
     os.environ.setdefault("BCRYPT_ROUNDS", "4")
-    handles = services()
-    from bench import cpu, dashboard, load, pipeline, servers
-    from models.infra.db import init_db
-    from models.infra.redis_client import get_redis
-    from models.schema import migrate
+    from bench import fixtures
 
-    load.require_wrk()
-    init_db()
-    migrate()
-    get_redis().delete("bench:cart")
-    get_redis().hset("bench:cart", mapping={str(i): 1 for i in range(1, 4)})
-    env = dict(os.environ)
-    results: dict[str, Any] = {"figures": {}, "ratios": {}}
-    figures, started = results["figures"], []
+    handles = fixtures.services()
+    bench = Bench(args.only, args.quick, seconds, runs, progress)
     try:
-        product_ids = seed(1000)
-        app = servers.uvicorn("web.app:app", APP_PORT, env, LOGS / "app.log")
-        base = servers.uvicorn("bench.baseline_app:app", BASE_PORT, env, LOGS / "baseline.log")
-        started += [app, base]
-        shop, baseline = f"http://127.0.0.1:{APP_PORT}", f"http://127.0.0.1:{BASE_PORT}"
-        measure = lambda url, scripts=None, extra=None: load.measure(  # noqa: E731
-            url,
-            scripts,
-            runs=runs,
-            seconds=seconds,
-            env={"BENCH_MIN_ID": str(min(product_ids)), "BENCH_MAX_ID": str(max(product_ids)), **(extra or {})},
-        )
-        figures["baseline_bare_json"] = measure(baseline + "/bare")
-        figures["baseline_one_sql"] = measure(baseline + "/sql")
-        figures["baseline_one_redis"] = measure(baseline + "/redis")
-        if "catalogue" in args.only:
-            figures["products_list_category"] = measure(shop + "/api/v1/products?category=cat-3")
-            figures["product_by_id"] = measure(shop, ["product_ids.lua"])
-        if "cart" in args.only:
-            fill_cart(shop, "bench-read-cart", product_ids[:3])  # read a cart of three lines, as /redis does
-            figures["cart_read"] = measure(
-                shop + "/api/v1/cart", extra={"BENCH_HEADERS": "X-Session-ID: bench-read-cart"}
-            )
-            figures["cart_add"] = measure(shop, ["cart_add.lua"])
-        # The baselines again, pooled with the first runs: ratios against the machine as it was
-        # both before and after the scenarios.
-        for name, path in (
-            ("baseline_bare_json", "/bare"),
-            ("baseline_one_sql", "/sql"),
-            ("baseline_one_redis", "/redis"),
-        ):
-            figures[name] = load.pooled(figures[name], measure(baseline + path))
-        tokens = shoppers(32)
-        worker = servers.celery_worker(2, env, LOGS / "worker.log")
-        started.append(worker)
-        if "status" in args.only:
-            import httpx2 as httpx
-
-            order = pipeline.checkout_load(shop, tokens[:1], product_ids, 1.0)  # one confirmed order to poll
-            with httpx.Client(base_url=shop) as http:
-                auth = {"Authorization": f"Bearer {tokens[0]}"}
-                listing = http.get("/api/v1/orders", headers=auth).json()["items"][0]
-                etag = http.get(f"/api/v1/orders/{listing['id']}/status", headers=auth).headers["etag"]
-            url = f"{shop}/api/v1/orders/{listing['id']}/status"
-            figures["status_poll"] = measure(url, extra={"BENCH_HEADERS": f"Authorization: Bearer {tokens[0]}"})
-            figures["status_poll_304"] = measure(
-                url, extra={"BENCH_HEADERS": f"Authorization: Bearer {tokens[0]}|If-None-Match: {etag}"}
-            )
-            del order
-        if "pipeline" in args.only:
-            # Latency as one shopper sees it on an otherwise idle system, then throughput at saturation.
-            figures["checkout_one_shopper"] = pipeline.checkout_load(
-                shop, tokens[:1], product_ids, seconds, poll_interval=0.005
-            )
-            # Below saturation: what a shopper sees while the machine still has room.
-            figures["checkout_8_shoppers"] = pipeline.checkout_load(shop, tokens[:8], product_ids, seconds)
-            meter = cpu.Meter(
-                {
-                    "web": cpu.in_group(app.popen.pid),
-                    "worker": cpu.in_group(worker.popen.pid),
-                    "postgres": cpu.named("postgres"),
-                    "redis": cpu.named("redis-server"),
-                    "load generator": lambda: [os.getpid()],
-                }
-            )
-            meter.start()
-            figures["checkout"] = pipeline.checkout_load(shop, tokens, product_ids, seconds * 2)
-            figures["checkout"]["cpu"] = cpu_per_order(meter.stop(), figures["checkout"]["confirmed"])
-            figures["noop_chain"] = pipeline.noop_chains(300 if args.quick else 2000, in_flight=64)
-            figures["integrity"] = integrity()
-        if "dashboard" in args.only:  # on the orders the scenarios above left
-            admin = {"BENCH_HEADERS": f"Authorization: Bearer {dashboard.admin_token()}"}
-            figures["dashboard"] = measure(shop + "/api/v1/admin/dashboard", extra=admin)
-        if "scaling" in args.only:
-            for count in (1, 4) if args.quick else (1, 2, 4):
-                worker.stop()
-                worker = servers.celery_worker(count, env, LOGS / f"worker{count}.log")
-                started.append(worker)
-                run = pipeline.checkout_load(shop, tokens, product_ids, seconds)
-                figures[f"checkout_workers_{count}"] = {
-                    k: run[k] for k in ("orders_per_s", "pay_to_confirmed_p50_ms", "pay_to_confirmed_p99_ms", "errors")
-                }
-            figures["integrity_after_scaling"] = integrity()
-            for count in (1_000, 10_000, 100_000):
-                product_ids = seed(count)
-                figures[f"products_list_{count}"] = measure(shop + "/api/v1/products?category=cat-3&sort=price")
-        if "dashboard" in args.only:  # last: 100,000 more orders would weigh on every scenario above
-            admin = {"BENCH_HEADERS": f"Authorization: Bearer {dashboard.admin_token()}"}
-            figures["dashboard_orders"] = dashboard.load_orders(100_000)
-            figures["dashboard_100k"] = measure(shop + "/api/v1/admin/dashboard", extra=admin)
+        bench.run()
     finally:
-        for process in reversed(started):
-            process.stop()
+        bench.stop()
         import embedded
 
         embedded.stop_services(handles)
-    results.update(machine(), ratios=ratios(figures), quick=args.quick, seconds_per_run=seconds, runs=runs)
+    from bench.checks import targets
     from bench.report import write
 
+    figures = bench.figures
+    results: dict[str, Any] = {"figures": figures, **machine(args.quick, seconds, runs)}
+    results.update(ratios=ratios(figures), targets=targets(figures))
+    results["targets_missed"] = [t["key"] for t in results["targets"] if t["passed"] is False]
+    progress.step("report")
     write(results, RESULTS)
-    print((RESULTS / "latest.md").read_text())
+    print((RESULTS / "latest.md").read_text(), flush=True)
+    progress.done()
+    missed = results["targets_missed"]
+    note = " (quick run, figures not to quote)" if args.quick else ""
+    if missed:
+        print(f"{len(missed)} target(s) missed{note}: {', '.join(missed)}", file=sys.stderr, flush=True)
+        return 1
+    print(f"every measured target met{note}", file=sys.stderr, flush=True)
     return 0
 
 
-def cpu_per_order(used: dict[str, float], confirmed: int) -> dict[str, Any]:
-    """CPU milliseconds each part spent per confirmed order, and the orders/s these cores could
-    confirm if the parts used nothing else: the bound on the pipeline's throughput here."""
-    per_order = {part: round(seconds * 1000 / max(confirmed, 1), 2) for part, seconds in used.items()}
-    total = sum(per_order.values())
-    return {
-        "ms_per_order": per_order,
-        "total_ms_per_order": round(total, 2),
-        "busy_cores": round(sum(used.values()), 1),
-        "max_orders_per_s_on_these_cores": round((os.cpu_count() or 1) * 1000 / total, 1) if total else None,
-    }
+class Bench:
+    """One run's processes, figures and load settings; run() goes through the scenarios asked for."""
+
+    def __init__(self, only: list[str], quick: bool, seconds: float, runs: int, progress: Progress) -> None:
+        self.only, self.quick, self.seconds, self.runs, self.progress = only, quick, seconds, runs, progress
+        self.figures: dict[str, Any] = {}
+        self.started: list[Any] = []
+        self.placed = 0  # orders accepted since the catalogue was seeded, for the integrity check
+        self.env = dict(os.environ)
+        self.product_ids: list[int] = []
+
+    def measure(
+        self, name: str, url: str, scripts: list[str] | None = None, extra: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        self.progress.step(name)
+        ids = {"BENCH_MIN_ID": str(min(self.product_ids)), "BENCH_MAX_ID": str(max(self.product_ids))}
+        self.figures[name] = load.measure(
+            url, scripts, runs=self.runs, seconds=self.seconds, env={**ids, **(extra or {})}
+        )
+        return self.figures[name]
+
+    def checkout(self, step: str, base: str, shoppers: int, seconds: float, key: str, **options: Any) -> dict[str, Any]:
+        """The checkout pipeline under `shoppers` shoppers, kept as figure `key` (not kept when empty)."""
+        from bench import pipeline
+
+        self.progress.step(step)
+        pipeline.settle()
+        run = pipeline.checkout_load(base, self.tokens[:shoppers], self.product_ids, seconds, **options)
+        self.placed += run["placed"]
+        if key:
+            self.figures[key] = run
+        return run
+
+    def integrity(self, name: str) -> None:
+        from bench.checks import integrity
+
+        self.progress.step(name)
+        self.figures[name] = integrity(self.placed)
+
+    def stop(self) -> None:
+        for process in reversed(self.started):
+            process.stop()
+
+    def run(self) -> None:
+        from bench import fixtures, servers
+        from models.infra.db import init_db
+        from models.infra.redis_client import get_redis
+        from models.schema import migrate
+
+        init_db()
+        migrate()
+        get_redis().delete("bench:cart")
+        get_redis().hset("bench:cart", mapping={str(i): 1 for i in range(1, 4)})
+        self.product_ids = fixtures.seed(1000)
+        self.app = servers.uvicorn("web.app:app", APP_PORT, self.env, LOGS / "app.log")
+        self.started.append(self.app)
+        self.started.append(servers.uvicorn("bench.baseline_app:app", BASE_PORT, self.env, LOGS / "baseline.log"))
+        self.shop, baseline = f"http://127.0.0.1:{APP_PORT}", f"http://127.0.0.1:{BASE_PORT}"
+        paths = {"baseline_bare_json": "/bare", "baseline_one_sql": "/sql", "baseline_one_redis": "/redis"}
+        first = {name: self.measure(name, baseline + path) for name, path in paths.items()}
+        if "catalogue" in self.only:
+            self.measure("products_list_category", self.shop + "/api/v1/products?category=cat-3")
+            self.measure("product_by_id", self.shop, ["product_ids.lua"])
+        if "cart" in self.only:
+            fixtures.fill_cart(self.shop, "bench-read-cart", self.product_ids[:3])  # three lines, as /redis reads
+            self.measure(
+                "cart_read", self.shop + "/api/v1/cart", extra={"BENCH_HEADERS": "X-Session-ID: bench-read-cart"}
+            )
+            self.measure("cart_add", self.shop, ["cart_add.lua"])
+        # The baselines again, pooled with the first runs: ratios against the machine as it was
+        # both before and after the scenarios.
+        self.progress.step("baselines again")
+        for name, path in paths.items():
+            again = load.measure(baseline + path, runs=self.runs, seconds=self.seconds)
+            self.figures[name] = load.pooled(first[name], again)
+        self.progress.step("shoppers and a worker")
+        self.tokens = fixtures.shoppers(SHOPPERS)
+        self.worker = servers.celery_worker(2, self.env, LOGS / "worker.log")
+        self.started.append(self.worker)
+        if "status" in self.only:
+            self.status()
+        if "pipeline" in self.only:
+            self.pipeline()
+        if "dashboard" in self.only:  # on the orders the scenarios above left
+            self.dashboard("dashboard")
+        if "scaling" in self.only:
+            self.scaling()
+        if "dashboard" in self.only:  # last: 100,000 more orders would weigh on every scenario above
+            from bench import dashboard
+
+            self.progress.step("dashboard_orders (100,000)")
+            self.figures["dashboard_orders"] = dashboard.load_orders(100_000)
+            self.dashboard("dashboard_100k")
+
+    def status(self) -> None:
+        import httpx2 as httpx
+
+        from bench import pipeline
+
+        self.progress.step("status_poll")
+        run = pipeline.checkout_load(self.shop, self.tokens[:1], self.product_ids, 1.0)  # one order to poll
+        self.placed += run["placed"]
+        self.figures["status_setup"] = {"errors": run["errors"], "failed": run["failed"]}
+        auth = f"Authorization: Bearer {self.tokens[0]}"
+        with httpx.Client(base_url=self.shop, headers={"Authorization": f"Bearer {self.tokens[0]}"}) as http:
+            order_id = http.get("/api/v1/orders").json()["items"][0]["id"]
+            etag = http.get(f"/api/v1/orders/{order_id}/status").headers["etag"]
+        url = f"{self.shop}/api/v1/orders/{order_id}/status"
+        self.figures["status_poll"] = load.measure(
+            url, runs=self.runs, seconds=self.seconds, env={"BENCH_HEADERS": auth}
+        )
+        self.measure("status_poll_304", url, extra={"BENCH_HEADERS": f"{auth}|If-None-Match: {etag}"})
+
+    def pipeline(self) -> None:
+        from bench import cpu, pipeline
+
+        # Latency as one shopper sees it on an otherwise idle system, below saturation, then
+        # throughput at saturation with every process's CPU read from /proc.
+        self.checkout("checkout_one_shopper", self.shop, 1, self.seconds, "checkout_one_shopper", poll_interval=0.005)
+        self.checkout("checkout_8_shoppers", self.shop, 8, self.seconds, "checkout_8_shoppers")
+        parts = {
+            "web": cpu.in_group(self.app.popen.pid),
+            "worker": cpu.in_group(self.worker.popen.pid),
+            "postgres": cpu.named("postgres"),
+            "redis": cpu.named("redis-server"),
+            "load generator": lambda: [os.getpid()],
+        }
+        meter = cpu.Meter(parts)
+        meter.start()
+        run = self.checkout(
+            f"checkout ({SHOPPERS} shoppers, CPU metered)", self.shop, SHOPPERS, self.seconds * 2, "checkout"
+        )
+        run["cpu"] = cpu.per_unit(meter.stop(), run["confirmed"], counted=("web", "worker", "postgres", "redis"))
+        total = sum(run["cpu"]["ms_per_unit"].values())
+        run["cpu"]["max_orders_per_s_on_these_cores"] = (
+            round((os.cpu_count() or 1) * 1000 / total, 1) if total else None
+        )
+        # The no-op chains' publisher is this process: it plays the web's part (publishing, and
+        # waiting for each chain's end). PostgreSQL is read for reference; no-op tasks do not use it.
+        self.progress.step("noop_chain (CPU metered)")
+        chain_parts = {
+            "worker": parts["worker"],
+            "redis": parts["redis"],
+            "publisher": parts["load generator"],
+            "postgres": parts["postgres"],
+        }
+        pipeline.settle()
+        chain = pipeline.noop_chains(chains(self.quick), in_flight=64, meter=cpu.Meter(chain_parts))
+        chain["cpu"] = cpu.per_unit(chain.pop("cpu_used"), chain["chains"], counted=("worker", "redis", "publisher"))
+        self.figures["noop_chain"] = chain
+        self.integrity("integrity")
+
+    def dashboard(self, name: str) -> None:
+        from bench import dashboard
+
+        admin = {"BENCH_HEADERS": f"Authorization: Bearer {dashboard.admin_token()}"}
+        self.measure(name, self.shop + "/api/v1/admin/dashboard", extra=admin)
+
+    def scaling(self) -> None:
+        from bench import fixtures, servers
+
+        webs: dict[int, tuple[Any, str]] = {1: (self.app, self.shop)}
+        workers = 2
+        for web, count in scaling(self.quick):
+            if web not in webs:  # uvicorn --workers N: N processes accepting on one socket
+                process = servers.uvicorn("web.app:app", APP2_PORT, self.env, LOGS / f"app{web}.log", workers=web)
+                self.started.append(process)
+                webs[web] = (process, f"http://127.0.0.1:{APP2_PORT}")
+            if count != workers:
+                self.worker.stop()
+                self.worker = servers.celery_worker(count, self.env, LOGS / f"worker{count}.log")
+                self.started.append(self.worker)
+                workers = count
+            run = self.checkout(f"checkout_web{web}_workers_{count}", webs[web][1], SHOPPERS, self.seconds, "")
+            keep = ("orders_per_s", "pay_to_confirmed_p50_ms", "pay_to_confirmed_p99_ms", "errors", "failed")
+            # checkout_workers_N with one web process (the name earlier runs used), checkout_webW_workers_N else
+            self.figures[f"checkout_web{web}_workers_{count}" if web > 1 else f"checkout_workers_{count}"] = {
+                "web_processes": web,
+                "worker_processes": count,
+                **{k: run[k] for k in keep},
+            }
+        for web, (process, _) in webs.items():
+            if web > 1:
+                process.stop()
+        self.integrity("integrity_after_scaling")
+        for count in (1_000, 10_000, 100_000):
+            self.progress.step(f"products_list_{count}")
+            self.product_ids = fixtures.seed(count)
+            self.placed = 0
+            self.figures[f"products_list_{count}"] = load.measure(
+                self.shop + "/api/v1/products?category=cat-3&sort=price", runs=self.runs, seconds=self.seconds
+            )
 
 
-def integrity() -> dict[str, Any]:
-    """No oversell, no lost orders, a stock ledger that sums to every product's stock: checked in the
-    database after a load."""
-    from models.infra.db import db
-
-    time.sleep(3)  # let in-flight tasks finish
-    (negative,) = db.obj.execute_sql("SELECT count(*) FROM products WHERE stock_quantity < 0").fetchone()
-    rows = db.obj.execute_sql("SELECT status, count(*) FROM orders GROUP BY status").fetchall()
-    (unpaid_confirmed,) = db.obj.execute_sql(
-        "SELECT count(*) FROM orders WHERE status = 'confirmed' AND payment_status <> 'paid'"
-    ).fetchone()
-    (oversold,) = db.obj.execute_sql("""
-        SELECT count(*) FROM (SELECT p.id FROM products p JOIN order_items i ON i.product_id = p.id
-        JOIN orders o ON o.id = i.order_id AND o.stock_held GROUP BY p.id
-        HAVING p.stock_quantity + sum(i.quantity) <> 1000000) AS t""").fetchone()
-    (ledger_off,) = db.obj.execute_sql("""
-        SELECT count(*) FROM products p LEFT JOIN (SELECT product_id, sum(delta) AS total FROM stock_ledger
-        GROUP BY product_id) AS l ON l.product_id = p.id WHERE COALESCE(l.total, 0) <> p.stock_quantity""").fetchone()
-    statuses = {status: count for status, count in rows}
-    return {
-        "orders_by_status": statuses,
-        "negative_stock": negative,
-        "stock_not_conserved": oversold,
-        "confirmed_unpaid": unpaid_confirmed,
-        "stuck_pending": statuses.get("pending", 0),
-        "ledger_not_summing": ledger_off,
-    }
+def ratio(value: float, base: float) -> float:
+    return round(value / base, 2) if base else float("nan")
 
 
 def ratios(f: dict[str, Any]) -> dict[str, float]:
     bare, sql, one_redis = (f[k]["rps"] for k in ("baseline_bare_json", "baseline_one_sql", "baseline_one_redis"))
     out: dict[str, float] = {}
-    for name in ("products_list_category", "product_by_id"):
+    for name in ("products_list_category", "product_by_id", "status_poll", "status_poll_304"):
         if name in f:
             out[f"{name}/one_sql"] = ratio(f[name]["rps"], sql)
             out[f"{name}/bare_json"] = ratio(f[name]["rps"], bare)
     for name in ("cart_read", "cart_add"):
         if name in f:
             out[f"{name}/one_redis"] = ratio(f[name]["rps"], one_redis)
-    if "status_poll_304" in f:
-        out["status_poll_304/status_poll"] = ratio(f["status_poll_304"]["rps"], f["status_poll"]["rps"])
     if "checkout" in f and "noop_chain" in f:
         out["checkout_orders/noop_chains"] = ratio(f["checkout"]["orders_per_s"], f["noop_chain"]["chains_per_s"])
     return out
 
 
-def machine() -> dict[str, Any]:
-    packages = ("starlette", "uvicorn", "celery", "peewee", "redis", "psycopg2-binary", "orjson")
+def machine(quick: bool, seconds: float, runs: int) -> dict[str, Any]:
+    packages = ("starlette", "uvicorn", "celery", "peewee", "redis", "psycopg2-binary", "orjson", "httpx2")
     return {
         "timestamp": datetime.now(UTC).isoformat(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": {p: version(p) for p in packages},
-        "settings": {"uvicorn_workers": 1, "celery_concurrency": 2, "wrk": "-t1 -c32"},
+        "wrk": load.wrk_version(),
+        "settings": {
+            "uvicorn_workers": 1,
+            "celery_concurrency": 2,
+            "wrk": "-t1 -c32",
+            "shoppers": SHOPPERS,
+            "scaling_runs_web_x_workers": scaling(quick),
+            "noop_chains": chains(quick),
+        },
+        "quick": quick,
+        "seconds_per_run": seconds,
+        "runs": runs,
     }
 
 
