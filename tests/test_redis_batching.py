@@ -24,9 +24,9 @@ def test_concurrent_commands_go_as_one_pipeline_and_each_caller_gets_its_own_rep
     sizes: list[int] = []
     real = CommandBatch._send
 
-    async def counted(self: CommandBatch, batch: list[Any]) -> None:
+    def counted(self: CommandBatch, batch: list[Any]) -> None:
         sizes.append(len(batch))
-        await real(self, batch)
+        real(self, batch)
 
     monkeypatch.setattr(CommandBatch, "_send", counted)
 

@@ -101,10 +101,29 @@ def _query_names(model: type[BaseModel]) -> frozenset[str]:
     return frozenset(field.alias or name for name, field in model.model_fields.items())
 
 
+_DEFAULTS: dict[type[BaseModel], BaseModel | ValidationError] = {}
+
+
+def _defaults(model: type[BaseModel]) -> BaseModel:
+    """The model of an empty query string, validated once per model (handlers never change it)."""
+    known = _DEFAULTS.get(model)
+    if known is None:
+        try:
+            known = model.model_validate({})
+        except ValidationError as exc:
+            known = exc
+        _DEFAULTS[model] = known
+    if isinstance(known, ValidationError):
+        raise validation_error(fields_from(known))
+    return known
+
+
 def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
     """The query string as model. On GET (and HEAD) parameters the model does not know are ignored:
     cache busters (`_=1712`) and tracking tags (`utm_*`) ride along on storefront reads. Elsewhere
     they are refused, as unknown body fields are."""
+    if not request.scope["query_string"]:
+        return _defaults(model)  # the polling path: nothing to parse
     tolerant = request.method in {"GET", "HEAD"}
     unknown = {}
     data: dict[str, Any] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 _TAG = re.compile(r'\s*(?:W/)?("[^"]*")\s*(?:,|$)')
 
@@ -23,6 +24,7 @@ class IfNoneMatch:
         return self.any or etag.removeprefix("W/") in self.tags
 
 
+@lru_cache(maxsize=4096)  # a polling client sends the same header again and again
 def if_none_match(header: str | None) -> IfNoneMatch:
     """The header's entity tags; malformed entries are ignored (they can match nothing)."""
     if not header or not header.strip():

@@ -19,7 +19,7 @@ under an earlier counter cannot match it by chance.
 
 from __future__ import annotations
 
-import secrets
+import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -60,10 +60,11 @@ end
 return out
 """
 _sha: dict[str, str] = {}
+_random = random.Random()  # seeded from the OS once; a seed need not be secret, only unlikely to repeat
 
 
 def _seed() -> str:
-    return str(secrets.randbits(48))
+    return str(_random.getrandbits(48))
 
 
 def open(key: str) -> None:  # noqa: A001  (the fence's verb)

@@ -58,13 +58,22 @@ class SignedTokens:
         return known[0]
 
 
+_peeked: dict[str, Any] = {}
+
+
 def peek(token: str) -> Any:
     """A token's payload WITHOUT checking its signature: only to choose which kind to verify it as.
-    None when it is not one of these tokens at all."""
+    None when it is not one of these tokens at all. Remembered like verified tokens."""
+    if token in _peeked:
+        return _peeked[token]
     head = token.split(".", 1)[0]
-    if not head or len(head) > 4096:  # a compressed payload starts with "." (we never compress)
-        return None
-    try:
-        return json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except (ValueError, BadPayload):
-        return None
+    payload = None
+    if head and len(head) <= 4096:  # a compressed payload starts with "." (we never compress)
+        try:
+            payload = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+        except (ValueError, BadPayload):
+            payload = None
+    _peeked[token] = payload
+    if len(_peeked) > REMEMBERED:
+        del _peeked[next(iter(_peeked))]
+    return payload
