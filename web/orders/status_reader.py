@@ -98,15 +98,25 @@ class StatusReader:
             )
         )
         if not current:
-            order, user = await run(self._read_database, order_id, claims.user_id if claims else None, seen, now)
+            order, user = self._copies(order_id, claims, seen, now, await run(self._read_database, order_id, claims))
+        assert order is not None
         return self._check(order_id, order, user, claims)
 
-    def _read_database(
-        self, order_id: int, user_id: int | None, seen: list[tuple[str, bool]] | None, now: float
-    ) -> tuple[OrderCopy, UserCopy | None]:
-        """Read both rows; keep each copy when its fence was seen with no writer in flight."""
+    def _read_database(self, order_id: int, claims: tokens.TokenClaims | None) -> tuple[Any, ...]:
+        """Both rows, in one query (in the threadpool)."""
         self.reads += 1
-        found = db.obj.execute_sql(READ_SQL, (order_id, user_id)).fetchone()
+        return tuple(db.obj.execute_sql(READ_SQL, (order_id, claims.user_id if claims else None)).fetchone())
+
+    def _copies(
+        self,
+        order_id: int,
+        claims: tokens.TokenClaims | None,
+        seen: list[tuple[str, bool]] | None,
+        now: float,
+        found: tuple[Any, ...],
+    ) -> tuple[OrderCopy, UserCopy | None]:
+        """The copies of what was read; each kept (on the event loop, where the copies are only
+        ever touched) when its fence was seen, before the read, with no writer in flight."""
         order = OrderCopy(
             fence=seen[0][0] if seen else "",
             row=dict(zip(ROW, found[:6], strict=True)) if found[0] is not None else None,
@@ -115,7 +125,7 @@ class StatusReader:
         )
         if seen is not None and not seen[0][1]:
             self._keep(self.orders, order_id, order)
-        if user_id is None:
+        if claims is None:
             return order, None
         user = UserCopy(
             fence=seen[1][0] if seen else "",
@@ -125,7 +135,7 @@ class StatusReader:
             read_at=now,
         )
         if seen is not None and not seen[1][1]:
-            self._keep(self.users, user_id, user)
+            self._keep(self.users, claims.user_id, user)
         return order, user
 
     @staticmethod
