@@ -92,7 +92,7 @@ def test_session_state_stays_on_a_server_connection_other_clients_get(bouncer: P
         conn.close()
 
 
-def test_migrate_needs_only_the_direct_url(bouncer: PgBouncer) -> None:
+def test_migrate_needs_only_the_direct_url() -> None:
     nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"  # nothing listens there
     env = {**os.environ, "DATABASE_URL": nowhere, "DATABASE_DIRECT_URL": os.environ["DATABASE_URL"]}
     done = subprocess.run(
