@@ -8,7 +8,7 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: run test soak install browser bench lint typecheck clean
+.PHONY: run test soak install browser pgbouncer bench lint typecheck clean
 
 $(PY):
 	@echo "==> creating the virtual environment ($(VENV))"
@@ -49,6 +49,13 @@ soak: $(TEST_STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "==> installing Chromium (apt-get)"; \
 	  apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
+
+# PgBouncer for tests/test_behind_pgbouncer.py (Debian's package; needs root). The test starts its
+# own pgbouncer process on a free port (the package's service is not used); without the binary it is
+# skipped, and pytest's summary says so.
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || { echo "==> installing PgBouncer (apt-get)"; \
+	  apt-get install -y -q pgbouncer >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q pgbouncer >/dev/null; }; }
 
 # wrk is checked (and installed when root with apt-get) before anything else; bench.run checks again.
 # It exits non-zero when a target of issue 18 is missed, after writing bench/results/.

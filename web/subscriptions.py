@@ -86,7 +86,12 @@ class Subscription:
 
 
 class PgSubscription(Subscription):
-    """A PostgreSQL LISTEN channel on a connection of its own; on_message gets each payload (str)."""
+    """A PostgreSQL LISTEN channel on a connection of its own; on_message gets each payload (str).
+
+    The connection goes to DATABASE_DIRECT_URL: a LISTEN belongs to the server session, and a pooler
+    in transaction mode (PgBouncer) hands that session to other clients after each statement, so
+    the notifications would reach whoever holds it then, or no one.
+    """
 
     def __init__(
         self, channel: str, on_message: Callable[[str], None], on_gap: Callable[[], None] = lambda: None
@@ -94,7 +99,7 @@ class PgSubscription(Subscription):
         super().__init__(channel, on_message, on_gap)  # type: ignore[arg-type]
 
     def _connect(self) -> psycopg2.extensions.connection:
-        name, params = connect_params(get_settings().database_url)
+        name, params = connect_params(get_settings().database_direct_url)
         conn = psycopg2.connect(
             dbname=name,
             connect_timeout=5,

@@ -62,6 +62,9 @@ SHIPPING_DEFAULTS = {
 class Settings:
     env: str
     database_url: str
+    # LISTEN and the migrations' session lock need a session of their own: a server connection
+    # that stays theirs. DATABASE_URL may go through a transaction pooler (PgBouncer), this may not.
+    database_direct_url: str
     redis_url: str
     broker_url: str
     secret_key: str
@@ -154,9 +157,11 @@ def load_settings() -> Settings:
     env = os.environ.get("APP_ENV", "development").strip().lower()
     redis_url = os.environ.get("REDIS_URL", "").strip()
     currency = os.environ.get("CURRENCY", "KRW").strip().upper() or "KRW"
+    database_url = os.environ.get("DATABASE_URL", "").strip()
     settings = Settings(
         env=env,
-        database_url=os.environ.get("DATABASE_URL", "").strip(),
+        database_url=database_url,
+        database_direct_url=os.environ.get("DATABASE_DIRECT_URL", "").strip() or database_url,
         redis_url=redis_url,
         broker_url=os.environ.get("CELERY_BROKER_URL", "").strip() or redis_url,
         secret_key=_secret_key(env),
