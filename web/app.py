@@ -146,20 +146,21 @@ def create_app() -> Starlette:
     """A new app with its own state (cache, waiters, request ids); connects to nothing."""
     settings = get_settings()
     state = AppState()
-    # The API's routes in one table (web/routing.py), tried first: they are nearly all the traffic.
-    api_routes = [route for prefix, registry in REGISTRIES if prefix == API_PREFIX for route in registry.routes(prefix)]
-    table = RouteTable(API_PREFIX, api_routes)
+    # The registries' routes in two tables (web/routing.py), tried first: they are nearly all the
+    # traffic. The API's under /api/v1, the operations' (/healthz, /metrics) at the root.
+    tables = [
+        RouteTable(prefix or "/", [route for p, registry in REGISTRIES if p == prefix for route in registry.routes(p)])
+        for prefix in (API_PREFIX, "")
+    ]
     routes: list[BaseRoute] = [
-        table,
+        tables[0],
         Route("/api/openapi.json", openapi_json, include_in_schema=False),
         *docs.routes(TITLE),
         *demo_images.routes,
+        tables[1],
     ]
-    for prefix, registry in REGISTRIES:
-        if prefix != API_PREFIX:
-            routes += registry.routes(prefix)
     app = App(
-        table=table,
+        tables=tables,
         max_bytes=settings.max_body_bytes,
         routes=routes,
         middleware=outer_middleware(settings, state.request_ids, on_error=unexpected),

@@ -38,9 +38,14 @@ class RouteTable(BaseRoute):
         self.routes = routes
         self.buckets: dict[str, list[Route]] = {}
         self.anywhere: list[Route] = []  # routes whose first segment is a parameter: tried for every path
+        # Paths without parameters, matched by one dict lookup (as Route.matches would match them).
+        self.static: dict[str, Route] = {}
         for route in routes:
             if not route.path.startswith(self.prefix):
                 raise ValueError(f"{route.path} is not under {self.prefix}")
+            shadowed = any(earlier.path_regex.match(route.path) for earlier in self.routes[: routes.index(route)])
+            if "{" not in route.path and not shadowed:  # Starlette would find this route for this path
+                self.static[route.path] = route
             head = route.path[len(self.prefix) :].split("/", 1)[0]
             if "{" in head:
                 self.anywhere.append(route)
@@ -57,8 +62,13 @@ class RouteTable(BaseRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
             return Match.NONE, {}
+        path = route_path(scope)
+        route = self.static.get(path)
+        if route is not None and route.methods is not None and scope["method"] in route.methods:
+            params = dict(scope.get("path_params", ()))
+            return Match.FULL, {"endpoint": route.endpoint, "path_params": params, "route": route}
         partial: tuple[Match, Scope] | None = None
-        for route in self._candidates(route_path(scope)):
+        for route in self._candidates(path):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 return match, {**child_scope, "route": route}
@@ -89,11 +99,11 @@ class ApiDoor(BodyLimitMiddleware):
     answered here, inside CORS, as Starlette answers it."""
 
     def __init__(
-        self, router: Router, table: RouteTable, handlers: Mapping[Any, ExceptionHandler], max_bytes: int
+        self, router: Router, tables: list[RouteTable], handlers: Mapping[Any, ExceptionHandler], max_bytes: int
     ) -> None:
         super().__init__(self._dispatch, max_bytes)
         self.router = router
-        self.table = table
+        self.tables = tables
         # Exception itself is the last resort's (RequestContextMiddleware's on_error), as in Starlette.
         self.handlers = {key: value for key, value in handlers.items() if key is not Exception}
         self.scope_handlers: tuple[dict[Any, ExceptionHandler], dict[int, ExceptionHandler]] = (self.handlers, {})
@@ -104,7 +114,10 @@ class ApiDoor(BodyLimitMiddleware):
             return
         scope["starlette.exception_handlers"] = self.scope_handlers
         scope["router"] = self.router
-        match, child_scope = self.table.matches(scope)
+        for table in self.tables:
+            match, child_scope = table.matches(scope)
+            if match is Match.FULL:
+                break
         try:
             if match is not Match.FULL:
                 await self.router(scope, receive, send)
@@ -132,13 +145,13 @@ class App(Starlette):
     Starlette's own ServerErrorMiddleware and ExceptionMiddleware are left out: the app's
     RequestContextMiddleware (given on_error) and ApiDoor do their work, one call each per request."""
 
-    def __init__(self, *, table: RouteTable, max_bytes: int, **kwargs: Any) -> None:
+    def __init__(self, *, tables: list[RouteTable], max_bytes: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.table = table
+        self.tables = tables
         self.max_bytes = max_bytes
 
     def build_middleware_stack(self) -> ASGIApp:
-        app: ASGIApp = ApiDoor(self.router, self.table, self.exception_handlers, self.max_bytes)
+        app: ASGIApp = ApiDoor(self.router, self.tables, self.exception_handlers, self.max_bytes)
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
         return app
