@@ -85,7 +85,7 @@ class RequestContextMiddleware:
             scope["state"]["request_id"] = request_id
         else:
             scope["state"] = {"request_id": request_id}
-        tail = [(b"x-request-id", request_id.encode("latin-1")), *self.headers]
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
         started = time.perf_counter()
         status = 0  # until the answer starts
 
@@ -93,8 +93,7 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = message.get("headers")
-                message["headers"] = [*headers, *tail] if headers else tail
+                message["headers"] = [*message.get("headers", ()), id_header, *self.headers]
             await send(message)
 
         try:
