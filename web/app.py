@@ -33,7 +33,7 @@ from web.catalog import routes as products
 from web.categories import routes as categories
 from web.dashboard import routes as dashboard
 from web.discounts import routes as discounts
-from web.errors import EXCEPTION_HANDLERS
+from web.errors import EXCEPTION_HANDLERS, ErrorHandler, unexpected
 from web.health import routes as health
 from web.inventory import routes as inventory
 from web.middleware import BodyLimitMiddleware, RequestContextMiddleware, RequestIds, security_headers
@@ -41,7 +41,7 @@ from web.orders import routes as orders
 from web.payments import routes as payments
 from web.responses import JSONResponse
 from web.reviews import routes as reviews
-from web.routing import RouteTable
+from web.routing import App, RouteTable
 from web.shipping import routes as shipping
 from web.shipping_methods import routes as shipping_methods
 from web.state import AppState
@@ -97,15 +97,28 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 def middleware_for(settings: Settings, request_ids: RequestIds | None = None) -> list[Middleware]:
-    """Outermost first. Host and CORS checks are left out when they would allow everything and
-    deny nothing (ALLOWED_HOSTS=*, CORS_ORIGINS empty): each layer costs every request."""
+    """The app's middleware for any Starlette app, outermost first, down to the body limit."""
+    return [
+        *outer_middleware(settings, request_ids),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
+
+
+def outer_middleware(
+    settings: Settings, request_ids: RequestIds | None = None, on_error: ErrorHandler | None = None
+) -> list[Middleware]:
+    """Outermost first; create_app's App adds the body limit itself (web/routing.py's ApiDoor).
+    Host and CORS checks are left out when they would allow everything and deny nothing
+    (ALLOWED_HOSTS=*, CORS_ORIGINS empty): each layer costs every request."""
     stack = []
     if settings.forwarded_allow_ips:
         # The client's address (rate limits, logs) from X-Forwarded-For, only when the peer is a
         # configured proxy. The servers' command lines pass the same FORWARDED_ALLOW_IPS (their
         # own default would trust 127.0.0.1); doing it here too holds however the app is served.
         stack.append(Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips))
-    stack.append(Middleware(RequestContextMiddleware, ids=request_ids, headers=security_headers(settings)))
+    stack.append(
+        Middleware(RequestContextMiddleware, ids=request_ids, headers=security_headers(settings), on_error=on_error)
+    )
     if "*" not in settings.allowed_hosts:
         stack.append(Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts))
     if settings.cors_origins:
@@ -126,7 +139,6 @@ def middleware_for(settings: Settings, request_ids: RequestIds | None = None) ->
                 expose_headers=["ETag", "Retry-After", "X-Request-ID"],
             )
         )
-    stack.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
     return stack
 
 
@@ -134,20 +146,24 @@ def create_app() -> Starlette:
     """A new app with its own state (cache, waiters, request ids); connects to nothing."""
     settings = get_settings()
     state = AppState()
-    # The API's routes in one table (web/routing.py), tried first: they are nearly all the traffic.
-    api_routes = [route for prefix, registry in REGISTRIES if prefix == API_PREFIX for route in registry.routes(prefix)]
+    # The registries' routes in two tables (web/routing.py), tried first: they are nearly all the
+    # traffic. The API's under /api/v1, the operations' (/healthz, /metrics) at the root.
+    tables = [
+        RouteTable(prefix or "/", [route for p, registry in REGISTRIES if p == prefix for route in registry.routes(p)])
+        for prefix in (API_PREFIX, "")
+    ]
     routes: list[BaseRoute] = [
-        RouteTable(API_PREFIX, api_routes),
+        tables[0],
         Route("/api/openapi.json", openapi_json, include_in_schema=False),
         *docs.routes(TITLE),
         *demo_images.routes,
+        tables[1],
     ]
-    for prefix, registry in REGISTRIES:
-        if prefix != API_PREFIX:
-            routes += registry.routes(prefix)
-    app = Starlette(
+    app = App(
+        tables=tables,
+        max_bytes=settings.max_body_bytes,
         routes=routes,
-        middleware=middleware_for(settings, state.request_ids),
+        middleware=outer_middleware(settings, state.request_ids, on_error=unexpected),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import peewee
@@ -15,6 +16,7 @@ from models.errors import DomainError, RateLimited
 from web.responses import JSONResponse
 
 log = logging.getLogger("shop.web")
+ErrorHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 STATUS_BY_CODE: dict[str, int] = {
     "validation_error": 422,

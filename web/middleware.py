@@ -8,11 +8,12 @@ import os
 import re
 import time
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.infra.settings import Settings
 from web import metrics
-from web.errors import error_response
+from web.errors import ErrorHandler, error_response
 
 log = logging.getLogger("shop.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -51,43 +52,63 @@ def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
 
 class RequestContextMiddleware:
     """Give every request an id (X-Request-ID in and out) and the security headers, log one line,
-    and count it."""
+    and count it. With `on_error` it is also the app's last resort (Starlette's ServerErrorMiddleware,
+    which create_app leaves out): an exception nothing inside handled is answered with on_error's
+    response, with the request id and the security headers, and raised again for the server to log."""
 
     def __init__(
-        self, app: ASGIApp, ids: RequestIds | None = None, headers: list[tuple[bytes, bytes]] | None = None
+        self,
+        app: ASGIApp,
+        ids: RequestIds | None = None,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        on_error: ErrorHandler | None = None,
     ) -> None:
         self.app = app
         self.ids = ids or RequestIds()  # the app's own (app.state.request_ids), from create_app
         self.headers = headers or []
+        self.on_error = on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = ""
+        request_id = ""
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
+                if REQUEST_ID.match(incoming):
+                    request_id = incoming
                 break
-        request_id = incoming if incoming and REQUEST_ID.match(incoming) else self.ids.new()
-        scope.setdefault("state", {})["request_id"] = request_id
+        if not request_id:
+            request_id = self.ids.new()
+        if "state" in scope:
+            scope["state"]["request_id"] = request_id
+        else:
+            scope["state"] = {"request_id": request_id}
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
         started = time.perf_counter()
-        status = 500
+        status = 0  # until the answer starts
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode()), *self.headers]
+                message["headers"] = [*message.get("headers", ()), id_header, *self.headers]
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if self.on_error is None or status:  # not ours to answer, or already answering
+                raise
+            response = await self.on_error(Request(scope), exc)
+            await response(scope, receive, send_wrapper)
+            raise  # as Starlette's ServerErrorMiddleware does: the server logs it
         finally:
             duration = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
+            status = status or 500  # no answer at all: the server answers 500
             metrics.observe_request(scope["method"], template, status, duration)
             if log.isEnabledFor(logging.INFO):  # the extra dict is not built for nothing
                 log.info(

@@ -9,11 +9,16 @@ recorded in the scope (the access log's and metrics' route template) are Starlet
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.datastructures import URLPath
-from starlette.routing import BaseRoute, Match, NoMatchFound, Route
-from starlette.types import Receive, Scope, Send
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Match, NoMatchFound, Route, Router
+from starlette.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
+
+from web.middleware import BodyLimitMiddleware
 
 
 def route_path(scope: Scope) -> str:
@@ -33,9 +38,14 @@ class RouteTable(BaseRoute):
         self.routes = routes
         self.buckets: dict[str, list[Route]] = {}
         self.anywhere: list[Route] = []  # routes whose first segment is a parameter: tried for every path
+        # Paths without parameters, matched by one dict lookup (as Route.matches would match them).
+        self.static: dict[str, Route] = {}
         for route in routes:
             if not route.path.startswith(self.prefix):
                 raise ValueError(f"{route.path} is not under {self.prefix}")
+            shadowed = any(earlier.path_regex.match(route.path) for earlier in self.routes[: routes.index(route)])
+            if "{" not in route.path and not shadowed:  # Starlette would find this route for this path
+                self.static[route.path] = route
             head = route.path[len(self.prefix) :].split("/", 1)[0]
             if "{" in head:
                 self.anywhere.append(route)
@@ -52,8 +62,13 @@ class RouteTable(BaseRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
             return Match.NONE, {}
+        path = route_path(scope)
+        route = self.static.get(path)
+        if route is not None and route.methods is not None and scope["method"] in route.methods:
+            params = dict(scope.get("path_params", ()))
+            return Match.FULL, {"endpoint": route.endpoint, "path_params": params, "route": route}
         partial: tuple[Match, Scope] | None = None
-        for route in self._candidates(route_path(scope)):
+        for route in self._candidates(path):
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 return match, {**child_scope, "route": route}
@@ -71,3 +86,72 @@ class RouteTable(BaseRoute):
             except NoMatchFound:
                 pass
         raise NoMatchFound(name, path_params)
+
+
+class ApiDoor(BodyLimitMiddleware):
+    """The innermost layer of the app (in place of Starlette's ExceptionMiddleware): the body limit,
+    the exception handlers, and a short way in for the API's routes.
+
+    A request the table matches in full (path and method) goes straight to its route's endpoint, and
+    its response straight to `send`: no Router walk, no second Request, no wrapper per response. Any
+    other request (the docs, a 404, a 405, the lifespan) goes to Starlette's router, whose routes
+    find the same handlers in the scope. Either way a handled exception (a domain error, a 404) is
+    answered here, inside CORS, as Starlette answers it."""
+
+    def __init__(
+        self, router: Router, tables: list[RouteTable], handlers: Mapping[Any, ExceptionHandler], max_bytes: int
+    ) -> None:
+        super().__init__(self._dispatch, max_bytes)
+        self.router = router
+        self.tables = tables
+        # Exception itself is the last resort's (RequestContextMiddleware's on_error), as in Starlette.
+        self.handlers = {key: value for key, value in handlers.items() if key is not Exception}
+        self.scope_handlers: tuple[dict[Any, ExceptionHandler], dict[int, ExceptionHandler]] = (self.handlers, {})
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.router(scope, receive, send)
+            return
+        scope["starlette.exception_handlers"] = self.scope_handlers
+        scope["router"] = self.router
+        for table in self.tables:
+            match, child_scope = table.matches(scope)
+            if match is Match.FULL:
+                break
+        try:
+            if match is not Match.FULL:
+                await self.router(scope, receive, send)
+                return
+            scope.update(child_scope)
+            response = await child_scope["route"].endpoint(Request(scope, receive, send))
+        except Exception as exc:
+            handler = self._handler(exc)
+            if handler is None:
+                raise
+            response = await handler(Request(scope, receive, send), exc)
+            exc.__traceback__ = None  # a reused exception instance would pile up tracebacks
+        await response(scope, receive, send)
+
+    def _handler(self, exc: Exception) -> ExceptionHandler | None:
+        for cls in type(exc).__mro__:
+            handler = self.handlers.get(cls)
+            if handler is not None:
+                return handler
+        return None
+
+
+class App(Starlette):
+    """Starlette with a shorter stack: `middleware` (outermost first), then ApiDoor around the router.
+    Starlette's own ServerErrorMiddleware and ExceptionMiddleware are left out: the app's
+    RequestContextMiddleware (given on_error) and ApiDoor do their work, one call each per request."""
+
+    def __init__(self, *, tables: list[RouteTable], max_bytes: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tables = tables
+        self.max_bytes = max_bytes
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app: ASGIApp = ApiDoor(self.router, self.tables, self.exception_handlers, self.max_bytes)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app

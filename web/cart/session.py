@@ -11,6 +11,7 @@ from starlette.requests import Request
 from models.cart import owners
 from models.cart import store as cart
 from models.tables import User
+from web.api import raw_header
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class CartRef:
 async def cart_for(request: Request, user: User | None, session_required: bool = False) -> CartRef:
     """The request's cart. Raises InvalidInput invalid_session for a malformed X-Session-ID, or a
     missing one when the caller is anonymous or session_required."""
-    raw = request.headers.get("x-session-id")
+    raw = raw_header(request, b"x-session-id")
     if user is None or session_required or raw is not None:
         session_id: str | None = cart.validate_session_id(raw)
     else:

@@ -15,9 +15,10 @@ from models.errors import AuthError, validation_error
 from models.infra.settings import get_settings
 from models.tables import User
 from tasks.dispatch import perform
-from web.api import Registry, run
+from web.api import Registry, raw_header, run
 from web.catalog.render import product_json, product_page_json
 from web.catalog.schemas import ProductIn, ProductOut, ProductPageOut, ProductPatch, ProductQuery
+from web.responses import RawJSON
 
 api = Registry()
 TAGS = ["products"]
@@ -26,7 +27,7 @@ TOKEN_ERRORS = ["not_authenticated", "token_expired"]
 
 
 def _json(body: bytes) -> Response:
-    return Response(body, media_type="application/json")
+    return RawJSON(body)
 
 
 def _is_admin(user: User | None) -> bool:
@@ -36,7 +37,7 @@ def _is_admin(user: User | None) -> bool:
 def _anonymous_key(request: Request) -> str | None:
     """The catalogue cache's key for an anonymous read of this URL; None for a caller with a token,
     whose answer may depend on who they are."""
-    if request.headers.get("authorization"):
+    if raw_header(request, b"authorization"):
         return None
     path_params = request.path_params
     if "product_id" in path_params:
@@ -56,8 +57,13 @@ def known_query(raw: str) -> str:
     if not raw:
         return raw
     pieces = raw.split("&")
-    kept = [piece for piece in pieces if unquote_plus(piece.partition("=")[0]) in KNOWN_PARAMETERS]
+    kept = [piece for piece in pieces if _name(piece) in KNOWN_PARAMETERS]
     return raw if len(kept) == len(pieces) else "&".join(kept)
+
+
+def _name(piece: str) -> str:
+    name = piece.partition("=")[0]
+    return unquote_plus(name) if "%" in name or "+" in name else name
 
 
 def _from_cache(request: Request) -> Response | None:
