@@ -7,11 +7,11 @@ from starlette.requests import Request
 from models.accounts import service as accounts
 from models.errors import AuthError
 from models.tables import User
-from web.api import run
+from web.api import raw_header, run
 
 
 def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+    header = raw_header(request, b"authorization") or ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None

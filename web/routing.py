@@ -37,6 +37,10 @@ class RouteTable(BaseRoute):
         self.prefix = prefix.rstrip("/") + "/"
         self.routes = routes
         self.buckets: dict[str, list[Route]] = {}
+        # The same bucket narrowed to the routes that can match a path of n segments (a route's
+        # count is fixed unless a parameter takes slashes, ":path"): a poll of /orders/1/status
+        # tries two patterns, not every /orders route.
+        self.by_length: dict[tuple[str, int], list[Route]] = {}
         self.anywhere: list[Route] = []  # routes whose first segment is a parameter: tried for every path
         # Paths without parameters, matched by one dict lookup (as Route.matches would match them).
         self.static: dict[str, Route] = {}
@@ -51,12 +55,24 @@ class RouteTable(BaseRoute):
                 self.anywhere.append(route)
             else:
                 self.buckets.setdefault(head, []).append(route)
+        for head, bucket in self.buckets.items():
+            for length in {self._length(route) for route in bucket} - {None}:
+                self.by_length[head, length] = [r for r in bucket if self._length(r) in {length, None}]
+
+    def _length(self, route: Route) -> int | None:
+        """How many segments below the prefix a route's paths have; None when a parameter takes slashes."""
+        if ":path}" in route.path:
+            return None
+        return route.path[len(self.prefix) :].count("/") + 1
 
     def _candidates(self, path: str) -> list[Route]:
         if not path.startswith(self.prefix):
             return []
-        head = path[len(self.prefix) :].split("/", 1)[0]
-        bucket = self.buckets.get(head, [])
+        rest = path[len(self.prefix) :]
+        head = rest.split("/", 1)[0]
+        bucket = self.by_length.get((head, rest.count("/") + 1))
+        if bucket is None:
+            bucket = [r for r in self.buckets.get(head, []) if self._length(r) is None]
         return bucket + self.anywhere if self.anywhere else bucket
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:

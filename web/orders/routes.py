@@ -20,7 +20,7 @@ from models.orders import checkout, guests, payment_steps, pipeline
 from models.orders import queries as order_queries
 from models.tables import Order, User
 from tasks.dispatch import perform
-from web.api import Header, Registry, run
+from web.api import Header, Registry, raw_header, run
 from web.auth import client_address
 from web.cart.session import cart_for
 from web.etags import if_none_match
@@ -192,24 +192,27 @@ async def get_order(request: Request, order_id: int) -> dict[str, Any]:
 async def order_status(request: Request, order_id: int, query: StatusQuery) -> Response:
     token = token_of(request)
     guest = guest_order(token, order_id) is not None  # another order's token: 404 before any read
-    known = if_none_match(request.headers.get("if-none-match"))
-    deadline = time.monotonic() + query.wait
-    waiters, reader = request.app.state.waiters, request.app.state.status
-    while True:
-        # Register before reading, so a change committed in between still wakes us.
-        change = waiters.register(order_id) if query.wait and known else None
-        try:
-            # The endpoint storefronts poll: one Redis round trip while nothing changed (status_reader.py).
-            row = await reader.read(token, order_id, guest)
-            etag = f'"o{row["id"]}v{row["version"]}"'
-            remaining = deadline - time.monotonic()
-            if not known.matches(etag) or change is None or remaining <= 0:
-                break
-            # Re-read at least every second even if an announcement was lost.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(change, timeout=min(remaining, 1.0))
-        finally:
-            if change is not None:
+    known = if_none_match(raw_header(request, b"if-none-match"))
+    reader = request.app.state.status
+    if not (query.wait and known):  # a plain poll: one read (one Redis round trip while nothing changed)
+        row = await reader.read(token, order_id, guest)
+        etag = f'"o{row["id"]}v{row["version"]}"'
+    else:
+        deadline = time.monotonic() + query.wait
+        waiters = request.app.state.waiters
+        while True:
+            # Register before reading, so a change committed in between still wakes us.
+            change = waiters.register(order_id)
+            try:
+                row = await reader.read(token, order_id, guest)
+                etag = f'"o{row["id"]}v{row["version"]}"'
+                remaining = deadline - time.monotonic()
+                if not known.matches(etag) or remaining <= 0:
+                    break
+                # Re-read at least every second even if an announcement was lost.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(change, timeout=min(remaining, 1.0))
+            finally:
                 waiters.forget(order_id, change)
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if known.matches(etag):
