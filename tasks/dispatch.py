@@ -19,15 +19,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, TypeVar
 
 from models import events
 from models.cart import store as cart
 from models.infra.db import db
 from models.orders import payment_steps
-from models.orders.states import settle
-from models.tables import Order
+from models.orders.states import order_number, settle
 
 log = logging.getLogger("shop.dispatch")
 T = TypeVar("T")
@@ -119,22 +117,13 @@ def _close_fences(emitted: list[events.Message]) -> None:
         settle(keys, [])
 
 
-@lru_cache(maxsize=8192)
-def _order_number(order_id: int) -> str | None:
-    """An order's number (it never changes, so each process looks it up once)."""
-    number = Order.select(Order.order_number).where(Order.id == order_id).scalar()
-    if number is None:
-        raise LookupError(order_id)  # not cached: an order not committed yet, or gone
-    return str(number)
-
-
 def _shadow(name: str, command: events.Command) -> str | None:
     """The name Flower and the worker's logs show: the task's, then the order number."""
     order_id = getattr(command, "order_id", None)
     if order_id is None:
         return None
     try:
-        return f"{name} {_order_number(order_id)}"
+        return f"{name} {order_number(order_id)}"
     except Exception:  # a label is not worth failing a publish over
         return None
 
