@@ -49,8 +49,11 @@ REFUND_DECLINED = "refund declined by the gateway"
 UNCAPTURED = (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED, PaymentStatus.AWAITING_DEPOSIT)
 
 
-def ordered_lines(order_id: int) -> tuple[tuple[int, int], ...]:
-    """(product_id, quantity) of an order's lines whose product still exists."""
+def ordered_lines(order_id: int, read: Order | None = None) -> tuple[tuple[int, int], ...]:
+    """(product_id, quantity) of an order's lines whose product still exists; from `read` when
+    with_payer() read it (lines never change), else one query."""
+    if read is not None and hasattr(read, "item_lines"):
+        return tuple((int(product_id), int(quantity)) for product_id, quantity in read.item_lines)
     rows = tuples(
         OrderItem.select(OrderItem.product, OrderItem.quantity).where(
             OrderItem.order == order_id, OrderItem.product.is_null(False)
@@ -69,7 +72,9 @@ def reference(order: Order) -> str | None:
 # below read both before every gateway call.
 _WITH_PAYER = (
     "SELECT o.*, COALESCE(o.guest_email, u.email) AS payer_email, COALESCE(o.guest_name, u.full_name) AS payer_name, "
-    "ARRAY(SELECT i.product_name FROM order_items i WHERE i.order_id = o.id ORDER BY i.id) AS item_names "
+    "ARRAY(SELECT i.product_name FROM order_items i WHERE i.order_id = o.id ORDER BY i.id) AS item_names, "
+    "ARRAY(SELECT ARRAY[i.product_id, i.quantity] FROM order_items i "
+    "WHERE i.order_id = o.id AND i.product_id IS NOT NULL ORDER BY i.id) AS item_lines "
     "FROM orders o LEFT JOIN users u ON u.id = o.user_id WHERE o.id = %s"
 )
 
@@ -216,10 +221,11 @@ def capture(order_id: int, task_id: str | None = None) -> None:
         flag(order_id, f"capture refused by the gateway: {error.code}", task_id)
         return
     failpoints.hit("capture.after_gateway")
+    read = order
     with db.atomic():
         order = lock(order_id)
         if result.status == "captured":
-            confirm_paid(order, result, task_id)
+            confirm_paid(order, result, task_id, read)
         elif result.status == "awaiting_deposit":
             await_deposit(order, result, task_id)
         elif result.status == "authorized" and order.payment_status == PaymentStatus.PENDING:
@@ -227,9 +233,10 @@ def capture(order_id: int, task_id: str | None = None) -> None:
             record(order, "payment_authorized", {"transaction_id": result.transaction_id}, task_id)
 
 
-def confirm_paid(order: Order, result: PaymentResult, task_id: str | None) -> None:
+def confirm_paid(order: Order, result: PaymentResult, task_id: str | None, read: Order | None = None) -> None:
     """A locked order whose payment the gateway took: reserved -> confirmed/paid; closed meanwhile ->
-    paid, then refunded. Never twice, never backwards."""
+    paid, then refunded. Never twice, never backwards. read: the same order as with_payer() read
+    it before the gateway call (its lines, for clearing the cart without another query)."""
     if order.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED):
         return
     detail = {"transaction_id": result.transaction_id, "amount": result.amount}
@@ -247,7 +254,7 @@ def confirm_paid(order: Order, result: PaymentResult, task_id: str | None) -> No
         )
         events.emit(SendOrderEmail(order.id, "confirmation"))
         if order.session_id:
-            events.emit(RemoveOrderedFromCart(order.id, order.session_id, ordered_lines(order.id)))
+            events.emit(RemoveOrderedFromCart(order.id, order.session_id, ordered_lines(order.id, read)))
         return
     # Cancelled or expired while the payment was in flight: keep the money only long enough to give it back.
     touch(order, payment_status=PaymentStatus.PAID, paid_at=utcnow(), payment_transaction_id=result.transaction_id)
