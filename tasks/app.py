@@ -14,7 +14,7 @@ from tasks.typed import receiver
 # Every module that defines tasks; the worker imports them at start.
 TASK_MODULES: list[str] = ["tasks.pipeline", "tasks.shipping", "tasks.accounts"]
 
-app = Celery("shop", include=TASK_MODULES)
+app = Celery("shop", include=TASK_MODULES, amqp="tasks.amqp:AMQP")
 app.config_from_object("celeryconfig")
 
 

@@ -4,9 +4,12 @@ to `handle` in one fixed order:
 
 1. inline commands (cheap, local: preparing a payment right after a reservation, trimming a cart)
    run here; one that fails is enqueued as its task instead, which retries;
-2. every other command is published to its Celery task;
-3. last, the change fences the step opened are closed and changed orders are announced to long
-   polls (one Redis round trip), so a woken poll sees the new state.
+2. the commands the shopper's checkout waits on (reserve, capture, ...) are published to their
+   Celery tasks;
+3. the change fences the step opened are closed and changed orders are announced to long polls
+   (one Redis round trip), so a woken poll sees the new state (inline commands included);
+4. last, what nobody waits on (emails, alerts, carrier polls) is published: a confirmed order's
+   announcement does not wait for its confirmation email's publish.
 
 A step that raises has its transaction rolled back; the fences it opened are closed all the same.
 
@@ -19,15 +22,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, TypeVar
 
 from models import events
 from models.cart import store as cart
 from models.infra.db import db
 from models.orders import payment_steps
-from models.orders.states import settle
-from models.tables import Order
+from models.orders.states import order_number, settle
 
 log = logging.getLogger("shop.dispatch")
 T = TypeVar("T")
@@ -38,6 +39,7 @@ R = TypeVar("R")
 class Route:
     task: str  # the Celery task's name
     inline: Callable[..., Any] | None = None  # run here first; the task is the fallback
+    background: bool = False  # published after the announcement: no shopper waits on it
 
 
 def _remove_ordered(order_id: int, session_id: str, lines: tuple[tuple[int, int], ...]) -> None:
@@ -51,10 +53,10 @@ ROUTES: dict[type[events.Command], Route] = {
     events.VoidPayment: Route("pipeline.void_payment"),
     events.RefundPayment: Route("pipeline.refund_payment"),
     events.ReconcilePayment: Route("pipeline.reconcile_payment"),
-    events.SendOrderEmail: Route("pipeline.send_order_email"),
-    events.AlertLowStock: Route("pipeline.low_stock_alert"),
-    events.SendCartReminder: Route("pipeline.send_cart_reminder"),
-    events.PollShipment: Route("tracking.poll_shipment"),
+    events.SendOrderEmail: Route("pipeline.send_order_email", background=True),
+    events.AlertLowStock: Route("pipeline.low_stock_alert", background=True),
+    events.SendCartReminder: Route("pipeline.send_cart_reminder", background=True),
+    events.PollShipment: Route("tracking.poll_shipment", background=True),
     events.RemoveOrderedFromCart: Route("pipeline.remove_ordered_from_cart", inline=_remove_ordered),
 }
 
@@ -104,11 +106,11 @@ def handle(messages: list[events.Message]) -> int:
         except Exception:
             log.warning("inline %s failed; enqueueing it", type(message).__name__, exc_info=True)
             queued.append(message)
-    published = sum(_publish(command) for command in queued)
+    published = sum(_publish(command) for command in queued if not ROUTES[type(command)].background)
     if db.obj.in_transaction():  # run inside a caller's transaction: its commit is not ours to see
         fence_keys = []
     settle(fence_keys, list(changed))
-    return published
+    return published + sum(_publish(command) for command in queued if ROUTES[type(command)].background)
 
 
 def _close_fences(emitted: list[events.Message]) -> None:
@@ -119,22 +121,13 @@ def _close_fences(emitted: list[events.Message]) -> None:
         settle(keys, [])
 
 
-@lru_cache(maxsize=8192)
-def _order_number(order_id: int) -> str | None:
-    """An order's number (it never changes, so each process looks it up once)."""
-    number = Order.select(Order.order_number).where(Order.id == order_id).scalar()
-    if number is None:
-        raise LookupError(order_id)  # not cached: an order not committed yet, or gone
-    return str(number)
-
-
 def _shadow(name: str, command: events.Command) -> str | None:
     """The name Flower and the worker's logs show: the task's, then the order number."""
     order_id = getattr(command, "order_id", None)
     if order_id is None:
         return None
     try:
-        return f"{name} {_order_number(order_id)}"
+        return f"{name} {order_number(order_id)}"
     except Exception:  # a label is not worth failing a publish over
         return None
 

@@ -13,11 +13,11 @@ from peewee import InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from models.cart import store as cart
-from models.infra.db import db
 from models.mail import send as mail
 from models.orders import payment_steps, payment_sync, pipeline
 from models.payments import GatewayUnavailable
 from tasks.app import app
+from tasks.connection import connected
 from tasks.dispatch import perform
 from tasks.typed import bound_task, task
 
@@ -41,7 +41,7 @@ MAIL_RETRY: dict[str, Any] = {
 
 
 def _step(task: Task, step: Callable[..., Any], *args: Any) -> Any:
-    with db.obj.connection_context():
+    with connected():
         return perform(step, *args, task_id=task.request.id)
 
 
@@ -77,19 +77,19 @@ def reconcile_payment(self: Task, order_id: int) -> None:
 
 @bound_task(app, name="pipeline.send_order_email", **MAIL_RETRY)
 def send_order_email(self: Task, order_id: int, kind: str) -> bool:
-    with db.obj.connection_context():
+    with connected():
         return mail.send_order_email(order_id, kind)
 
 
 @bound_task(app, name="pipeline.send_cart_reminder", **MAIL_RETRY)
 def send_cart_reminder(self: Task, session_id: str, user_id: int) -> bool:
-    with db.obj.connection_context():
+    with connected():
         return mail.send_cart_reminder(session_id, user_id)
 
 
 @bound_task(app, name="pipeline.low_stock_alert", **{**MAIL_RETRY, "max_retries": 5})
 def low_stock_alert(self: Task, product_id: int, entry_id: int | None = None) -> bool:
-    with db.obj.connection_context():
+    with connected():
         return mail.send_low_stock_alert(product_id, entry_id)
 
 
@@ -106,23 +106,23 @@ def remove_ordered_from_cart(order_id: int, session_id: str, lines: list[list[in
 
 @bound_task(app, name="beat.expire_reservations")
 def expire_reservations(self: Task) -> int:
-    with db.obj.connection_context():
+    with connected():
         return int(perform(pipeline.expire_reservations, task_id=self.request.id))
 
 
 @task(app, name="beat.redrive_stuck_orders")
 def redrive_stuck_orders() -> int:
-    with db.obj.connection_context():
+    with connected():
         return int(perform(pipeline.redrive))
 
 
 @task(app, name="beat.reconcile_payments")
 def reconcile_payments() -> int:
-    with db.obj.connection_context():
+    with connected():
         return int(perform(payment_sync.due_for_reconciliation))
 
 
 @task(app, name="beat.sweep_abandoned_carts")
 def sweep_abandoned_carts() -> int:
-    with db.obj.connection_context():
+    with connected():
         return int(perform(pipeline.sweep_abandoned_carts))

@@ -18,7 +18,7 @@ from models.infra.db import db
 from models.infra.settings import get_settings
 from models.orders.guests import Guest, normalize_email
 from models.orders.quote import price_cart
-from models.orders.states import PENDING, PaymentStatus, record
+from models.orders.states import PENDING, PaymentStatus, record, remember_number
 from models.payments.registry import enabled_gateways
 from models.tables import Address, IdempotencyKey, Order, OrderItem, User
 
@@ -155,6 +155,7 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
             },
             to_status=PENDING,
         )
+    remember_number(order)  # the dispatcher labels reserve_stock with it
     events.emit(ReserveStock(order.id), OrderChanged(order.id))
     return Placed(order, created=True)
 

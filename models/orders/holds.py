@@ -32,7 +32,11 @@ class Taken:
 
 
 def take(order: Order, actor: str) -> Taken:
-    """Reserve the order's stock, then claim its discount use: both, or neither (a savepoint)."""
+    """Reserve the order's stock, then claim its discount use: both, or neither (a savepoint, only
+    when there is a discount to claim: two statements fewer for every order without one)."""
+    if order.discount_id is None:
+        reservation = inventory.reserve(order, actor)
+        return Taken(shortages=reservation.shortages, crossed=reservation.crossed)
     try:
         with db.atomic():
             reservation = inventory.reserve(order, actor)

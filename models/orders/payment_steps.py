@@ -27,6 +27,7 @@ from models.orders.states import (
     PaymentStatus,
     lock,
     record,
+    remember_number,
     touch,
     transition,
 )
@@ -48,8 +49,11 @@ REFUND_DECLINED = "refund declined by the gateway"
 UNCAPTURED = (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED, PaymentStatus.AWAITING_DEPOSIT)
 
 
-def ordered_lines(order_id: int) -> tuple[tuple[int, int], ...]:
-    """(product_id, quantity) of an order's lines whose product still exists."""
+def ordered_lines(order_id: int, read: Order | None = None) -> tuple[tuple[int, int], ...]:
+    """(product_id, quantity) of an order's lines whose product still exists; from `read` when
+    with_payer() read it (lines never change), else one query."""
+    if read is not None and hasattr(read, "item_lines"):
+        return tuple((int(product_id), int(quantity)) for product_id, quantity in read.item_lines)
     rows = tuples(
         OrderItem.select(OrderItem.product, OrderItem.quantity).where(
             OrderItem.order == order_id, OrderItem.product.is_null(False)
@@ -64,27 +68,52 @@ def reference(order: Order) -> str | None:
     return order.payment_transaction_id or proof.get("payment_key") or proof.get("payment_intent_id")
 
 
+# The order with what its gateway is told about it (payment_order), in one statement: the steps
+# below read both before every gateway call.
+_WITH_PAYER = (
+    "SELECT o.*, COALESCE(o.guest_email, u.email) AS payer_email, COALESCE(o.guest_name, u.full_name) AS payer_name, "
+    "ARRAY(SELECT i.product_name FROM order_items i WHERE i.order_id = o.id ORDER BY i.id) AS item_names, "
+    "ARRAY(SELECT ARRAY[i.product_id, i.quantity] FROM order_items i "
+    "WHERE i.order_id = o.id AND i.product_id IS NOT NULL ORDER BY i.id) AS item_lines "
+    "FROM orders o LEFT JOIN users u ON u.id = o.user_id WHERE o.id = %s"
+)
+
+
+def with_payer(order_id: int, for_update: bool = False) -> Order | None:
+    """The order, carrying what payment_order() needs (no second query); for_update locks its row
+    (the caller's transaction), as lock() does."""
+    sql = _WITH_PAYER + (" FOR UPDATE OF o" if for_update else "")
+    order: Order | None = next(iter(Order.raw(sql, order_id)), None)
+    if order is not None and for_update:
+        remember_number(order)
+    return order
+
+
 def payment_order(order: Order) -> PaymentOrder:
-    """What the gateway needs: one query for the customer (a member or a guest) and the item names."""
-    email, name, names = db.obj.execute_sql(
-        "SELECT COALESCE(o.guest_email, u.email), COALESCE(o.guest_name, u.full_name), "
-        "array_agg(i.product_name ORDER BY i.id) FROM orders o "
-        "LEFT JOIN users u ON u.id = o.user_id LEFT JOIN order_items i ON i.order_id = o.id "
-        "WHERE o.id = %s GROUP BY o.guest_email, o.guest_name, u.email, u.full_name",
-        (order.id,),
-    ).fetchone() or ("", "", [])
+    """What the gateway needs: the customer (a member or a guest) and the item names, as
+    with_payer() read them, else one query."""
+    if hasattr(order, "item_names"):
+        email, name, names = (getattr(order, column) for column in ("payer_email", "payer_name", "item_names"))
+    else:
+        email, name, names = db.obj.execute_sql(
+            "SELECT COALESCE(o.guest_email, u.email), COALESCE(o.guest_name, u.full_name), "
+            "array_agg(i.product_name ORDER BY i.id) FROM orders o "
+            "LEFT JOIN users u ON u.id = o.user_id LEFT JOIN order_items i ON i.order_id = o.id "
+            "WHERE o.id = %s GROUP BY o.guest_email, o.guest_name, u.email, u.full_name",
+            (order.id,),
+        ).fetchone() or ("", "", [])
     names = [n for n in names or [] if n]
     title = names[0] if names else order.order_number
     if len(names) > 1:
         title += f" and {len(names) - 1} more"
     return PaymentOrder(
-        order.order_number, order.total, order.currency, title[:100], email, name or "", reference(order)
+        order.order_number, order.total, order.currency, title[:100], email or "", name or "", reference(order)
     )
 
 
 def authorize(order_id: int, task_id: str | None = None) -> None:
     """Prepare payment for a reserved order (Stripe: a manual-capture intent); stores next_action."""
-    order = Order.get_or_none(Order.id == order_id)
+    order = with_payer(order_id)
     if order is None or order.status != RESERVED or order.payment_next_action is not None:
         return
     try:
@@ -112,7 +141,7 @@ def authorize(order_id: int, task_id: str | None = None) -> None:
 def void(order_id: int, task_id: str | None = None) -> None:
     """Undo of authorize: release what the gateway holds for an order that closed unpaid (a Stripe
     authorisation, an open virtual account). A payment that turns out captured is refunded."""
-    order = Order.get_or_none(Order.id == order_id)
+    order = with_payer(order_id)
     if order is None or order.status not in CLOSED_UNPAID or order.payment_status not in UNCAPTURED:
         return
     if reference(order):
@@ -143,8 +172,8 @@ def submit(order_id: int, user: Customer, proof: dict[str, object]) -> Order:
     validation_error / amount_mismatch.
     """
     with db.atomic():
-        order = lock(order_id)
-        if not is_customer(order, user):
+        order = with_payer(order_id, for_update=True)
+        if order is None or not is_customer(order, user):
             raise NotFound("order_not_found", "No such order.", order_id=order_id)
         if order.status != RESERVED:
             # Also when a webhook took the payment first: details say the order is paid.
@@ -172,7 +201,7 @@ def capture(order_id: int, task_id: str | None = None) -> None:
 
     Raises GatewayUnavailable (the task retries with backoff).
     """
-    order = Order.get_or_none(Order.id == order_id)
+    order = with_payer(order_id)
     if order is None or order.payment_proof is None or order.payment_status == PaymentStatus.PAID:
         return
     if order.status != RESERVED:
@@ -192,10 +221,11 @@ def capture(order_id: int, task_id: str | None = None) -> None:
         flag(order_id, f"capture refused by the gateway: {error.code}", task_id)
         return
     failpoints.hit("capture.after_gateway")
+    read = order
     with db.atomic():
         order = lock(order_id)
         if result.status == "captured":
-            confirm_paid(order, result, task_id)
+            confirm_paid(order, result, task_id, read)
         elif result.status == "awaiting_deposit":
             await_deposit(order, result, task_id)
         elif result.status == "authorized" and order.payment_status == PaymentStatus.PENDING:
@@ -203,9 +233,10 @@ def capture(order_id: int, task_id: str | None = None) -> None:
             record(order, "payment_authorized", {"transaction_id": result.transaction_id}, task_id)
 
 
-def confirm_paid(order: Order, result: PaymentResult, task_id: str | None) -> None:
+def confirm_paid(order: Order, result: PaymentResult, task_id: str | None, read: Order | None = None) -> None:
     """A locked order whose payment the gateway took: reserved -> confirmed/paid; closed meanwhile ->
-    paid, then refunded. Never twice, never backwards."""
+    paid, then refunded. Never twice, never backwards. read: the same order as with_payer() read
+    it before the gateway call (its lines, for clearing the cart without another query)."""
     if order.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED):
         return
     detail = {"transaction_id": result.transaction_id, "amount": result.amount}
@@ -223,7 +254,7 @@ def confirm_paid(order: Order, result: PaymentResult, task_id: str | None) -> No
         )
         events.emit(SendOrderEmail(order.id, "confirmation"))
         if order.session_id:
-            events.emit(RemoveOrderedFromCart(order.id, order.session_id, ordered_lines(order.id)))
+            events.emit(RemoveOrderedFromCart(order.id, order.session_id, ordered_lines(order.id, read)))
         return
     # Cancelled or expired while the payment was in flight: keep the money only long enough to give it back.
     touch(order, payment_status=PaymentStatus.PAID, paid_at=utcnow(), payment_transaction_id=result.transaction_id)
@@ -296,7 +327,7 @@ def _declined(
 def refund(order_id: int, task_id: str | None = None) -> None:
     """Undo of capture: give back the money of an order that closed after it was paid. A refund the
     gateway declines, or cannot make without a person, flags the order instead (never retried here)."""
-    order = Order.get_or_none(Order.id == order_id)
+    order = with_payer(order_id)
     if order is None or order.payment_status != PaymentStatus.PAID or order.status not in CLOSED_UNPAID:
         return
     if (order.payment_flag or "").startswith(REFUND_DECLINED):  # declined before: asking again changes nothing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from enum import StrEnum
 from typing import Any
 
@@ -55,7 +56,34 @@ def lock(order_id: int) -> Order:
     order: Order | None = Order.select().where(Order.id == order_id).for_update().first()
     if order is None:
         raise NotFound("order_not_found", "No such order.", order_id=order_id)
+    remember_number(order)
     return order
+
+
+# An order's number never changes, so each process keeps the numbers of the orders it has locked
+# or placed: the dispatcher labels each task with its order's number (Flower shows it) without a
+# query per publish.
+_numbers: OrderedDict[int, str] = OrderedDict()
+NUMBERS_KEPT = 8192
+
+
+def remember_number(order: Order) -> None:
+    """Keep the order's number for order_number()."""
+    _numbers[order.id] = order.order_number
+    if len(_numbers) > NUMBERS_KEPT:
+        _numbers.popitem(last=False)
+
+
+def order_number(order_id: int) -> str:
+    """The order's number: a kept one, else one query. Raises LookupError (an order not committed
+    yet, or gone: not kept)."""
+    number = _numbers.get(order_id)
+    if number is None:
+        number = Order.select(Order.order_number).where(Order.id == order_id).scalar()
+        if number is None:
+            raise LookupError(order_id)
+        _numbers[order_id] = number = str(number)
+    return number
 
 
 def record(

@@ -48,19 +48,26 @@ class DummyGateway:
         return Authorization(None, {"type": "token"})
 
     def capture(self, order: PaymentOrder, proof: dict[str, Any], idempotency_key: str) -> PaymentResult:
-        """Charge once per idempotency key; raises PaymentDeclined, GatewayUnavailable (tok_error, once)."""
-        self._count("capture")
-        redis = get_redis()
+        """Charge once per idempotency key; raises PaymentDeclined, GatewayUnavailable (tok_error, once).
+        One Redis round trip for a charge (two for tok_error's retry), as one call to a real gateway."""
         token = proof.get("token")
-        if token == "tok_error" and redis.set(PREFIX + "errored:" + idempotency_key, 1, nx=True, ex=86400):
-            raise GatewayUnavailable("dummy gateway: transient failure (tok_error)")
-        if token != "tok_ok" and token != "tok_error":
+        transaction_id = _transaction_id("ch", idempotency_key)
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.hincrby(PREFIX + "calls", "capture", 1)
+        if token == "tok_error":
+            pipe.set(PREFIX + "errored:" + idempotency_key, 1, nx=True, ex=86400)
+            if pipe.execute()[1]:
+                raise GatewayUnavailable("dummy gateway: transient failure (tok_error)")
+            pipe = get_redis().pipeline(transaction=False)
+        elif token != "tok_ok":
+            pipe.execute()
             code = "card_declined" if token == "tok_decline" else "invalid_token"
             raise PaymentDeclined(message="The card was declined.", decline_code=code)
-        transaction_id = _transaction_id("ch", idempotency_key)
         # HSETNX: a second capture with the same key (a redelivered task) finds the charge made.
-        redis.hsetnx(PREFIX + "charges", transaction_id, order.amount)
-        return PaymentResult(transaction_id, "captured", int(redis.hget(PREFIX + "charges", transaction_id) or 0))
+        pipe.hsetnx(PREFIX + "charges", transaction_id, order.amount)
+        pipe.hget(PREFIX + "charges", transaction_id)
+        captured = pipe.execute()[-1]
+        return PaymentResult(transaction_id, "captured", int(captured or 0))
 
     def void(self, order: PaymentOrder, transaction_id: str | None, idempotency_key: str) -> PaymentResult:
         self._count("void")
