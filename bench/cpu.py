@@ -43,6 +43,29 @@ def named(fragment: str) -> Callable[[], list[int]]:
     return find
 
 
+def children_of(parent: int) -> Callable[[], list[int]]:
+    """A server and the processes it forked (PostgreSQL's postmaster and its backends)."""
+    return lambda: [parent] + [pid for pid in _pids() if (fields := _stat(pid)) and int(fields[1]) == parent]
+
+
+def postgres_server() -> Callable[[], list[int]]:
+    """The PostgreSQL server this run uses (found from one of its backends), not every process
+    named postgres on the machine; by name when it runs elsewhere."""
+    from models.infra.db import db
+
+    (backend,) = db.obj.execute_sql("SELECT pg_backend_pid()").fetchone()
+    fields = _stat(int(backend))
+    return children_of(int(fields[1])) if fields else named("postgres")
+
+
+def redis_server() -> Callable[[], list[int]]:
+    """The Redis server this run uses (its own process id from INFO); by name when elsewhere."""
+    from models.infra.redis_client import get_redis
+
+    pid = int(get_redis().info("server")["process_id"])
+    return (lambda: [pid]) if _stat(pid) else named("redis-server")
+
+
 def seconds(pids: list[int]) -> float:
     """User + system CPU seconds used so far by pids, with their children that have exited (a
     Celery worker replaces its pool processes every worker_max_tasks_per_child tasks)."""

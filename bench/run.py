@@ -229,8 +229,8 @@ class Bench:
         parts = {
             "web": cpu.in_group(self.app.popen.pid),
             "worker": cpu.in_group(self.worker.popen.pid),
-            "postgres": cpu.named("postgres"),
-            "redis": cpu.named("redis-server"),
+            "postgres": cpu.postgres_server(),
+            "redis": cpu.redis_server(),
             "load generator": lambda: [os.getpid()],
         }
         meter = cpu.Meter(parts)
