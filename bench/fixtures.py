@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,28 @@ def services() -> list[Any]:
     return handles
 
 
+def _batches(items: Iterator[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 def seed(products: int) -> list[int]:
-    """Reset the catalogue to `products` rows with plenty of stock; returns their ids."""
+    """Reset the catalogue to `products` rows with plenty of stock, and drop the carts earlier runs
+    left in Redis (their lines name products that are gone); returns the products' ids."""
+    from models.cart.store import ACTIVITY_KEY
     from models.infra.db import db
+    from models.infra.redis_client import get_redis
+
+    redis = get_redis()
+    for batch in _batches(redis.scan_iter(match="cart:*", count=1000), 1000):
+        redis.delete(*batch)
+    redis.delete(ACTIVITY_KEY)
 
     db.obj.execute_sql(
         "TRUNCATE products, orders, order_items, order_events, idempotency_keys, email_log, stock_ledger CASCADE"

@@ -335,3 +335,25 @@ def test_a_dropped_listener_clears_the_cache_and_listens_again(client: Any, item
         timeout=15,
         what="the new listener to hear the next change",
     )
+
+
+def test_a_cart_line_of_a_product_gone_costs_no_query_per_read(client: Any, item: Product) -> None:
+    """A cart may outlive a product in it (deleted or unpublished since): the product is known absent
+    until the catalogue changes again, instead of being looked for on every read of that cart."""
+    session = {"X-Session-ID": "cart-of-a-gone-product"}
+    assert (
+        client.post("/api/v1/cart/items", json={"product_id": item.id, "quantity": 1}, headers=session).status_code
+        == 200
+    )
+    Product.delete().where(Product.id == item.id).execute()
+    _quiet(client)  # the delete's announcement has cleared the cache
+    first = client.get("/api/v1/cart", headers=session)
+    assert first.status_code == 200
+    original = db.obj
+    init_db("postgresql://postgres@127.0.0.1:1/nowhere")  # the database is gone
+    try:
+        again = client.get("/api/v1/cart", headers=session)
+    finally:
+        db.obj.close_all()
+        db.initialize(original)
+    assert again.status_code == 200 and again.json() == first.json()

@@ -49,7 +49,9 @@ class CatalogCache:
         # key -> (expires, body, product id or None for a listing)
         self._entries: OrderedDict[str, tuple[float, bytes, int | None]] = OrderedDict()
         self._keys_of: dict[int, set[str]] = {}  # product id -> its page entries' keys (by id, by slug)
-        self._rows: dict[int, tuple[float, PricingRow]] = {}  # cart pricing rows by product id
+        # Cart pricing rows by product id; None: no such published product (a cart may hold a line
+        # of one deleted or unpublished since: known absent, it costs no query per read either).
+        self._rows: dict[int, tuple[float, PricingRow | None]] = {}
         self._in_flight: dict[tuple[int, int, int, str], asyncio.Future[object]] = {}
         # _generation: bumped by clear(). _clock: bumped by every announcement; _changed_at[id] is
         # the _clock of the product's last one. A render that started at clock c may be kept for
@@ -190,7 +192,8 @@ class CatalogCache:
         for product_id in product_ids:
             entry = self._rows.get(product_id)
             if entry is not None and entry[0] >= now:
-                found[product_id] = entry[1]
+                if entry[1] is not None:
+                    found[product_id] = entry[1]
             else:
                 missing.append(product_id)
         if missing:
@@ -202,12 +205,12 @@ class CatalogCache:
         fetched: dict[int, PricingRow] = await run(cart.pricing_rows, product_ids)
         ttl = self._product_ttl()
         if ttl > 0:
-            if len(self._rows) + len(fetched) > MAX_ROWS:
+            if len(self._rows) + len(product_ids) > MAX_ROWS:
                 self._rows.clear()
             expires = time.monotonic() + ttl
             self._rows.update(
-                (product_id, (expires, row))
-                for product_id, row in fetched.items()
+                (product_id, (expires, fetched.get(product_id)))
+                for product_id in product_ids
                 if self._unchanged_since(generation, clock, product_id)
             )
         return fetched
