@@ -162,7 +162,8 @@ class Bench:
         self.product_ids = fixtures.seed(1000)
         self.app = servers.uvicorn("web.app:app", APP_PORT, self.env, LOGS / "app.log")
         self.started.append(self.app)
-        self.started.append(servers.uvicorn("bench.baseline_app:app", BASE_PORT, self.env, LOGS / "baseline.log"))
+        base_server = servers.uvicorn("bench.baseline_app:app", BASE_PORT, self.env, LOGS / "baseline.log")
+        self.started.append(base_server)
         self.shop, baseline = f"http://127.0.0.1:{APP_PORT}", f"http://127.0.0.1:{BASE_PORT}"
         paths = {"baseline_bare_json": "/bare", "baseline_one_sql": "/sql", "baseline_one_redis": "/redis"}
         first = {name: self.measure(name, baseline + path) for name, path in paths.items()}
@@ -181,6 +182,9 @@ class Bench:
         for name, path in paths.items():
             again = load.measure(baseline + path, runs=self.runs, seconds=self.seconds)
             self.figures[name] = load.pooled(first[name], again)
+        # Done with the baselines: their server's 40 pooled connections would count against the
+        # database's max_connections in the runs with 2 web processes and 4 worker processes.
+        base_server.stop()
         self.progress.step("shoppers and a worker")
         self.tokens = fixtures.shoppers(SHOPPERS)
         self.worker = servers.celery_worker(2, self.env, LOGS / "worker.log")
