@@ -20,7 +20,7 @@ import psycopg2
 
 from embedded import free_port
 from models.infra.db import connect_params
-from tests.support import wait_for
+from tests.support import stop_process, wait_for
 
 
 def pgbouncer_binary() -> str | None:
@@ -129,13 +129,8 @@ server_idle_timeout = 3600
             conn.close()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        if self.process is not None:
+            stop_process(self.process)
         self.process = None
         if self.directory:
             shutil.rmtree(self.directory, ignore_errors=True)

@@ -20,6 +20,18 @@ import embedded
 T = TypeVar("T")
 
 
+def stop_process(process: subprocess.Popen[Any], kill: Callable[[], None] | None = None) -> None:
+    """SIGTERM a child and wait up to 20 s for it, then kill it (kill: how, when the default
+    SIGKILL of the process alone is not enough, say a whole process group)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            (kill or process.kill)()
+            process.wait(10)
+
+
 def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "condition") -> T:
     """Poll predicate until it returns something truthy; fail the test after timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -109,13 +121,9 @@ class WorkerProcess:
             self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
-                self.process.wait(10)
+        if self.process is not None:
+            process = self.process
+            stop_process(process, kill=lambda: os.killpg(process.pid, 9))
         self.process = None
 
 

@@ -28,7 +28,7 @@ from models.infra.db import db
 from models.payments.dummy import DummyGateway
 from models.tables import Order, Product
 from tests.pgbouncer import PgBouncer, pgbouncer_binary
-from tests.support import WorkerProcess, checkout_body, wait_for
+from tests.support import WorkerProcess, checkout_body, stop_process, wait_for
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
 API = "/api/v1"
@@ -129,13 +129,7 @@ class WebProcess:
             return False
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_process(self.process)
 
 
 def _listeners() -> dict[str, int]:
