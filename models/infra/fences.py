@@ -20,9 +20,12 @@ under an earlier counter cannot match it by chance.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+
+import redis
 
 from models.infra.redis_client import command, get_redis
 
@@ -67,10 +70,22 @@ def _seed() -> str:
     return str(_random.getrandbits(48))
 
 
+OPEN_ATTEMPTS = 5  # over about 1.5 s: a Redis that is restarting (the supervisor's, a failover) is waited for
+
+
 def open(key: str) -> None:  # noqa: A001  (the fence's verb)
     """Open key's fence: call inside the writer's transaction, before it commits. Raises
-    redis.RedisError when Redis cannot be reached (the writer's transaction must not commit)."""
-    get_redis().eval(_OPEN, 2, key, key + PENDING, _seed(), PENDING_TTL, FENCE_TTL)
+    redis.RedisError when Redis cannot be reached for OPEN_ATTEMPTS tries (the writer's transaction
+    must not commit). Waiting out a restart matters: a task that fails here retries through the
+    broker, which is down too, and Celery rejects a task whose retry it cannot publish."""
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            get_redis().eval(_OPEN, 2, key, key + PENDING, _seed(), PENDING_TTL, FENCE_TTL)
+            return
+        except (redis.ConnectionError, redis.TimeoutError):
+            if attempt == OPEN_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1 * 2**attempt)
 
 
 def close(keys: Sequence[str], then: Sequence[tuple[str, str]] = ()) -> None:

@@ -81,8 +81,9 @@ class StatusReader:
         keys = [fence_key(order_id)] if claims is None else [fence_key(order_id), accounts.auth_fence(claims.user_id)]
         try:
             seen = await fences.read(keys)
-        except Exception:  # Redis unreachable: no copy can be trusted
-            log.warning("status of order %s read from PostgreSQL: fences unreadable", order_id, exc_info=True)
+        except Exception as exc:  # Redis unreachable: no copy can be trusted
+            if self.orders or self.users:  # once per outage, not once per poll
+                log.warning("status polls read PostgreSQL: Redis fences unreadable (%s)", exc.__class__.__name__)
             self.clear()
             seen = None
         now = time.monotonic()
