@@ -14,7 +14,7 @@ from models import events
 from models.cart import store as cart_store
 from models.errors import InvalidInput, NotFound, validation_error
 from models.events import OrderChanged, ReserveStock
-from models.infra.db import db
+from models.infra.db import db, insert
 from models.infra.settings import get_settings
 from models.orders.guests import Guest, normalize_email
 from models.orders.quote import price_cart
@@ -109,23 +109,25 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
         priced = price_cart(session_id, body["shipping_method"], body.get("discount_code"), member)
         lines, totals = priced.lines, priced.totals
         address = _shipping_address(customer, body.get("shipping_address"), body.get("address_id"))
-        order = Order.create(
-            order_number=new_order_number(),
-            **_customer_columns(customer),
-            status=PENDING,
-            payment_status=PaymentStatus.PENDING,
-            currency=get_settings().currency,
-            subtotal=totals.subtotal,
-            shipping_fee=totals.shipping_fee,
-            discount_amount=totals.discount_amount,
-            total=totals.total,
-            shipping_address=address,
-            shipping_method=body["shipping_method"],
-            discount_code=totals.discount_code,
-            discount=totals.discount_id,
-            payment_method=body["payment_method"],
-            payment_gateway=body["payment_method"],
-            session_id=session_id,
+        order = insert(  # by a statement built once (models/infra/db.py): every checkout makes one
+            Order(
+                order_number=new_order_number(),
+                **_customer_columns(customer),
+                status=PENDING,
+                payment_status=PaymentStatus.PENDING,
+                currency=get_settings().currency,
+                subtotal=totals.subtotal,
+                shipping_fee=totals.shipping_fee,
+                discount_amount=totals.discount_amount,
+                total=totals.total,
+                shipping_address=address,
+                shipping_method=body["shipping_method"],
+                discount_code=totals.discount_code,
+                discount=totals.discount_id,
+                payment_method=body["payment_method"],
+                payment_gateway=body["payment_method"],
+                session_id=session_id,
+            )
         )
         OrderItem.insert_many(
             [

@@ -9,7 +9,7 @@ from typing import Any
 from peewee import fn
 
 from models.errors import NotFound
-from models.infra.db import tuples
+from models.infra.db import select_rows, tuples
 from models.tables import Order, OrderEvent, OrderItem, Shipment
 
 
@@ -43,12 +43,30 @@ class OrderPage:
 def get(order_id: int, user_id: int | None, *, guest: bool = False) -> OrderView:
     """The order with items and events; user_id=None for admins, guest=True for a guest's order
     (its token named order_id). Raises NotFound order_not_found."""
-    query = _owned(Order.select().where(Order.id == order_id), user_id)
-    order = (query.where(Order.user.is_null()) if guest else query).first()
-    if order is None:
+
+    def one() -> Any:
+        query = _owned(Order.select().where(Order.id == 0), None if user_id is None else 0)
+        return query.where(Order.user.is_null()) if guest else query
+
+    found = select_rows(
+        Order, f"order_page:{user_id is None}:{guest}", one, order_id, *([] if user_id is None else [user_id])
+    )
+    if not found:
         raise NotFound("order_not_found", "No such order.", order_id=order_id)
-    items = list(OrderItem.select().where(OrderItem.order == order.id).order_by(OrderItem.id))
-    events = list(OrderEvent.select().where(OrderEvent.order == order.id).order_by(OrderEvent.at, OrderEvent.id))
+    order = found[0]
+    # Every order page reads these two: their statements are built once (models/infra/db.py).
+    items = select_rows(
+        OrderItem,
+        "order_page:items",
+        lambda: OrderItem.select().where(OrderItem.order == 0).order_by(OrderItem.id),
+        order.id,
+    )
+    events = select_rows(
+        OrderEvent,
+        "order_page:events",
+        lambda: OrderEvent.select().where(OrderEvent.order == 0).order_by(OrderEvent.at, OrderEvent.id),
+        order.id,
+    )
     shipment = Shipment.get_or_none(Shipment.order == order.id) if order.shipped_at else None
     return OrderView(order, items, events, shipment)
 

@@ -10,6 +10,7 @@ from typing import Any
 from models import events
 from models.errors import Conflict, NotFound
 from models.infra import fences
+from models.infra.db import insert, save_changed, select_rows
 from models.tables import Order, OrderEvent, utcnow
 
 log = logging.getLogger("shop.orders")
@@ -53,9 +54,10 @@ def can_transition(current: str, target: str) -> bool:
 
 def lock(order_id: int) -> Order:
     """Load the order FOR UPDATE inside the caller's transaction; raises NotFound order_not_found."""
-    order: Order | None = Order.select().where(Order.id == order_id).for_update().first()
-    if order is None:
+    found = select_rows(Order, "states:lock", lambda: Order.select().where(Order.id == 0).for_update(), order_id)
+    if not found:
         raise NotFound("order_not_found", "No such order.", order_id=order_id)
+    order = found[0]
     remember_number(order)
     return order
 
@@ -95,7 +97,7 @@ def record(
     to_status: str | None = None,
 ) -> OrderEvent:
     """Append an event to the order's timeline and log it (one line per event)."""
-    event = OrderEvent.create(
+    event = OrderEvent(
         order=order.id,
         type=event_type,
         from_status=from_status,
@@ -103,6 +105,7 @@ def record(
         detail=detail or {},
         task_id=task_id,
     )
+    insert(event)
     log.info(
         "order %s %s",
         order.order_number,
@@ -132,7 +135,7 @@ def touch(order: Order, **changes: Any) -> None:
         setattr(order, name, value)
     order.version += 1
     order.updated_at = utcnow()
-    order.save()
+    save_changed(order)  # only what changed (the row is locked), by a statement built once
     key = fence_key(order.id)
     fences.open(key)
     events.emit(events.FenceOpened(key), events.OrderChanged(order.id))

@@ -1,0 +1,84 @@
+"""The order pipeline's hottest statements (lock an order, save what changed, append an event, read
+an order's page) are built once per process instead of by peewee on every call
+(models/infra/db.py). They must still do exactly what peewee's would: an order saved by touch()
+writes only the columns that changed, so a column nobody touched keeps what another writer put
+there; an event inserted gets its id; the cached reads take their parameters in order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from models import events
+from models.infra.db import db, insert, save_changed, select_rows
+from models.orders import queries
+from models.orders.states import lock, record, touch
+from models.tables import Order, OrderEvent
+from tests.order_factory import make_order
+
+
+@pytest.fixture
+def order(make_user: Any) -> Order:
+    with db.obj.connection_context():
+        return make_order(make_user()[0], status="reserved", payment_status="pending")
+
+
+def test_touch_writes_only_the_columns_it_changed(order: Order) -> None:
+    with events.collecting(), db.obj.connection_context(), db.obj.atomic():
+        locked = lock(order.id)
+        # A column the step does not change, written meanwhile by a statement of its own (peewee's
+        # save() would write the whole row back, undoing it).
+        db.obj.execute_sql("UPDATE orders SET tracking_number = 'set elsewhere' WHERE id = %s", (order.id,))
+        touch(locked, payment_status="authorized", payment_details={"k": ["v", 1]})
+    with db.obj.connection_context():
+        saved = Order.get_by_id(order.id)
+    assert saved.tracking_number == "set elsewhere"
+    assert saved.payment_status == "authorized"
+    assert saved.payment_details == {"k": ["v", 1]}  # a JSON column goes through its field's conversion
+    assert saved.version == order.version + 1
+    assert saved.updated_at > order.updated_at
+
+
+def test_a_field_set_before_touch_is_saved_too(order: Order) -> None:
+    with events.collecting(), db.obj.connection_context(), db.obj.atomic():
+        locked = lock(order.id)
+        locked.payment_flag = "set by the caller"
+        touch(locked, status="confirmed")
+    with db.obj.connection_context():
+        saved = Order.get_by_id(order.id)
+    assert (saved.status, saved.payment_flag) == ("confirmed", "set by the caller")
+
+
+def test_nothing_changed_writes_nothing(order: Order) -> None:
+    with db.obj.connection_context(), db.obj.atomic():
+        assert save_changed(lock(order.id)) == 0
+
+
+def test_record_inserts_the_event_with_its_id(order: Order) -> None:
+    with db.obj.connection_context(), db.obj.atomic():
+        first = record(lock(order.id), "note", {"a": 1}, "task-1", "reserved", "confirmed")
+        second = insert(OrderEvent(order=order.id, type="other"))
+    assert first.id and second.id == first.id + 1
+    with db.obj.connection_context():
+        row = OrderEvent.get_by_id(first.id)
+    assert (row.order_id, row.type, row.detail, row.task_id) == (order.id, "note", {"a": 1}, "task-1")
+    assert (row.from_status, row.to_status) == ("reserved", "confirmed")
+
+
+def test_the_cached_order_page_reads_only_its_owners_order(order: Order, make_user: Any) -> None:
+    stranger, _ = make_user()
+    with db.obj.connection_context():
+        assert queries.get(order.id, order.user_id).order.id == order.id
+        assert queries.get(order.id, None).order.id == order.id  # an admin's read
+        with pytest.raises(Exception, match="No such order"):
+            queries.get(order.id, stranger.id)
+        with pytest.raises(Exception, match="No such order"):
+            queries.get(order.id, None, guest=True)  # a member's order is not a guest's
+
+
+def test_a_cached_read_given_the_wrong_number_of_parameters_fails_loudly() -> None:
+    with db.obj.connection_context():
+        select_rows(Order, "test:two", lambda: Order.select().where(Order.id == 0, Order.user == 0), 1, 2)
+        with pytest.raises(TypeError, match="takes 2 parameters, given 1"):
+            select_rows(Order, "test:two", lambda: Order.select().where(Order.id == 0, Order.user == 0), 1)
