@@ -33,9 +33,44 @@ def connect_params(url: str) -> tuple[str, dict[str, object]]:
     return unquote(parsed.path.lstrip("/")) or "postgres", params
 
 
+class ShopDatabase(PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse has no type stubs
+    """Peewee's pooled PostgreSQL database, with a transaction's BEGIN sent with its first statement
+    ("BEGIN; SELECT ... FOR UPDATE") instead of in a round trip of its own: one fewer round trip
+    and statement per transaction, five per order. A transaction that runs no statement sends
+    neither BEGIN nor COMMIT."""
+
+    def begin(self, isolation_level: Any = None) -> None:
+        if isolation_level is not None:
+            super().begin(isolation_level)
+            return
+        self.cursor()  # connects now if need be, as peewee's BEGIN would (connecting resets the state)
+        self._state.begin_on = self._state.conn  # this thread's connection owes a BEGIN
+
+    def _owes_begin(self) -> bool:
+        conn = getattr(self._state, "begin_on", None)
+        self._state.begin_on = None
+        return conn is not None and conn is self._state.conn
+
+    def _execute_cursor(self, sql: str, params: Any, **cursor_options: Any) -> Any:
+        if self._owes_begin():
+            if cursor_options:  # a named (server-side) cursor takes one statement: BEGIN goes first
+                super().begin()
+            else:
+                sql = "BEGIN; " + sql
+        return super()._execute_cursor(sql, params, **cursor_options)
+
+    def commit(self) -> None:
+        if not self._owes_begin():
+            super().commit()
+
+    def rollback(self) -> None:
+        if not self._owes_begin():
+            super().rollback()
+
+
 def make_database(url: str, max_connections: int = 20) -> PooledPostgresqlDatabase:
     name, params = connect_params(url)
-    return PooledPostgresqlDatabase(
+    return ShopDatabase(
         name,
         max_connections=max_connections,
         stale_timeout=300,
