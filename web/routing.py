@@ -9,6 +9,7 @@ recorded in the scope (the access log's and metrics' route template) are Starlet
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,6 +59,25 @@ class RouteTable(BaseRoute):
         for head, bucket in self.buckets.items():
             for length in {self._length(route) for route in bucket} - {None}:
                 self.by_length[head, length] = [r for r in bucket if self._length(r) in {length, None}]
+        # Each route's path as segments: a literal, or a parameter (name, convertor, its pattern).
+        # A path is matched segment by segment, as Route.matches' regular expression would match it
+        # (each parameter's convertor pattern over one whole segment), without building that scope.
+        self.segments: dict[int, list[Any] | None] = {id(route): self._segments(route) for route in routes}
+
+    def _segments(self, route: Route) -> list[Any] | None:
+        """The route's segments below the prefix; None when a parameter is not a whole segment
+        (":path", or text beside a parameter): such a route is left to Route.matches."""
+        out: list[Any] = []
+        for part in route.path[len(self.prefix) :].split("/"):
+            if "{" not in part:
+                out.append(part)
+                continue
+            name, _, kind = part[1:-1].partition(":")
+            convertor = route.param_convertors.get(name)
+            if not (part.startswith("{") and part.endswith("}")) or convertor is None or kind == "path":
+                return None
+            out.append((name, convertor, re.compile(convertor.regex + r"\Z")))
+        return out
 
     def _length(self, route: Route) -> int | None:
         """How many segments below the prefix a route's paths have; None when a parameter takes slashes."""
@@ -84,13 +104,39 @@ class RouteTable(BaseRoute):
             params = dict(scope.get("path_params", ()))
             return Match.FULL, {"endpoint": route.endpoint, "path_params": params, "route": route}
         partial: tuple[Match, Scope] | None = None
+        parts = path[len(self.prefix) :].split("/") if path.startswith(self.prefix) else []
         for route in self._candidates(path):
-            match, child_scope = route.matches(scope)
+            segments = self.segments[id(route)]
+            if segments is None:
+                match, child_scope = route.matches(scope)
+            else:
+                match, child_scope = self._match_segments(route, segments, parts, scope)
             if match is Match.FULL:
                 return match, {**child_scope, "route": route}
             if match is Match.PARTIAL and partial is None:
                 partial = match, {**child_scope, "route": route}
         return partial or (Match.NONE, {})
+
+    @staticmethod
+    def _match_segments(route: Route, segments: list[Any], parts: list[str], scope: Scope) -> tuple[Match, Scope]:
+        """Route.matches for a route of whole-segment parameters: the same answer, child scope and
+        converted parameters, by comparing segments instead of running its regular expression."""
+        if len(parts) != len(segments):
+            return Match.NONE, {}
+        params = dict(scope.get("path_params", ()))
+        for part, segment in zip(parts, segments, strict=True):
+            if segment.__class__ is str:
+                if part != segment:
+                    return Match.NONE, {}
+            else:
+                name, convertor, pattern = segment
+                if pattern.match(part) is None:
+                    return Match.NONE, {}
+                params[name] = convertor.convert(part)
+        child_scope = {"endpoint": route.endpoint, "path_params": params}
+        if route.methods and scope["method"] not in route.methods:
+            return Match.PARTIAL, child_scope
+        return Match.FULL, child_scope
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await scope["route"].handle(scope, receive, send)  # the route matches() chose
