@@ -137,7 +137,7 @@ def targets(figures: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "key": key,
                 "target": label,
-                "measured": None if value is None else round(value, 3),
+                "measured": None if value is None else round(value, 4),
                 "threshold": f"{op} {threshold:g}",
                 "passed": passed,
                 "ratio": key not in COUNTS,

@@ -144,6 +144,8 @@ def _targets(results: dict[str, Any]) -> list[str]:
     ]
     for t in results["targets"]:
         measured = "-" if t["measured"] is None else f"{t['measured']:.2f}" if t["ratio"] else f"{t['measured']:.0f}"
+        if t["ratio"] and t["measured"] is not None and float(measured) == float(t["threshold"].split()[1]):
+            measured = f"{t['measured']:.4f}"  # at the threshold once rounded: show which side it is on
         verdict = {True: "pass", False: "**FAIL**", None: "not measured"}[t["passed"]]
         lines.append(f"| {t['target']} | {measured} | {t['threshold']} | {verdict} |")
     return lines
