@@ -112,17 +112,26 @@ def tuples(query: BaseQuery) -> Iterable[tuple[Any, ...]]:
 # row and saving it cost more CPU than PostgreSQL spends running both (README "Where the time goes").
 _statements: dict[tuple[Any, ...], Any] = {}
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
+
+
+def _built(key: tuple[Any, ...], build: Callable[[], T]) -> T:
+    """What build() makes for this key, made on the first call of the process."""
+    if key not in _statements:
+        _statements[key] = build()
+    return cast(T, _statements[key])
 
 
 def select_rows(model: type[M], key: str, build: Callable[[], BaseQuery], *params: Any) -> list[M]:
     """The rows of the query build() makes, as `model` instances; its SQL is built once per process
     under `key` (one key per call site: "module:what"). build's values are placeholders: `params`
     replace them, in the order the query takes its parameters (its WHERE clauses as written)."""
-    entry = _statements.get((key, model))
-    if entry is None:
+
+    def statement() -> tuple[str, int]:
         sql, placeholders = build().sql()
-        entry = _statements[key, model] = (sql, len(placeholders))
-    sql, count = entry
+        return sql, len(placeholders)
+
+    sql, count = _built(("select", key, model), statement)
     if count != len(params):
         raise TypeError(f"{key}: the query takes {count} parameters, given {len(params)}")
     return list(model.raw(sql, *params))
@@ -137,12 +146,12 @@ def save_changed(instance: Model) -> int:
     if not fields:
         return 0
     meta = obj._meta
-    key = ("update", type(instance), *(field.name for field in fields))
-    sql = _statements.get(key)
-    if sql is None:
+
+    def statement() -> str:
         columns = ", ".join(f'"{field.column_name}" = %s' for field in fields)
-        sql = f'UPDATE "{meta.table_name}" SET {columns} WHERE "{meta.primary_key.column_name}" = %s'
-        _statements[key] = sql
+        return f'UPDATE "{meta.table_name}" SET {columns} WHERE "{meta.primary_key.column_name}" = %s'
+
+    sql = _built(("update", type(instance), *(field.name for field in fields)), statement)
     params = [field.db_value(obj.__data__.get(field.name)) for field in fields]
     cursor = meta.database.execute_sql(sql, [*params, obj._pk])
     obj._dirty.clear()
@@ -156,13 +165,13 @@ def insert(instance: M) -> M:
     meta = obj._meta
     pk = meta.primary_key
     fields = [f for f in meta.sorted_fields if f.name in obj.__data__ and not (f is pk and obj._pk is None)]
-    key = ("insert", type(instance), *(field.name for field in fields))
-    sql = _statements.get(key)
-    if sql is None:
+
+    def statement() -> str:
         columns = ", ".join(f'"{field.column_name}"' for field in fields)
         values = ", ".join("%s" for _ in fields)
-        sql = f'INSERT INTO "{meta.table_name}" ({columns}) VALUES ({values}) RETURNING "{pk.column_name}"'
-        _statements[key] = sql
+        return f'INSERT INTO "{meta.table_name}" ({columns}) VALUES ({values}) RETURNING "{pk.column_name}"'
+
+    sql = _built(("insert", type(instance), *(field.name for field in fields)), statement)
     params = [field.db_value(obj.__data__[field.name]) for field in fields]
     row = meta.database.execute_sql(sql, params).fetchone()
     obj._pk = row[0]
