@@ -19,6 +19,10 @@ log = logging.getLogger("shop.embedded")
 ROOT = Path(__file__).resolve().parent
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 AOF_FILE = "appendonly.aof"
+# Settings a reload changes (no restart), off on a server whose data may be thrown away. Not
+# synchronous_commit: rows whose commit is not yet flushed get no hint bits, so a VACUUM right after a
+# load leaves their pages out of the visibility map, and the query-plan tests see other plans.
+NON_DURABLE = ("fsync", "full_page_writes")
 
 
 def free_port() -> int:
@@ -138,6 +142,11 @@ class EmbeddedPostgres:
 
     data_dir: Path
     database: str = "shop"
+    # False for the test suite's throwaway server: two of PostgreSQL's own "non-durable settings" (no
+    # fsync, no full-page images in the WAL). A crash of PostgreSQL's processes still loses nothing,
+    # as the files stay in the page cache; only a crash of the machine would, and the suite rebuilds
+    # its schema at every start. What `make run` and the bench start stays durable.
+    durable: bool = True
     server: Any = field(default=None, repr=False)
 
     def start(self) -> str:
@@ -149,6 +158,13 @@ class EmbeddedPostgres:
         exists = self.server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';")
         if "(1 row)" not in exists:
             self.server.psql(f'CREATE DATABASE "{self.database}";')
+        self.server.psql(
+            "".join(
+                f"ALTER SYSTEM SET {name} = off;" if not self.durable else f"ALTER SYSTEM RESET {name};"
+                for name in NON_DURABLE
+            )
+            + "SELECT pg_reload_conf();"
+        )
         return str(self.server.get_uri(self.database))
 
     def recreate_database(self) -> None:
@@ -160,7 +176,9 @@ class EmbeddedPostgres:
 def start_services(
     var_dir: Path | None = None, database: str = "shop", redis: bool = True, persist: bool = True
 ) -> tuple[dict[str, str], list[Any]]:
-    """Start whatever DATABASE_URL / REDIS_URL do not name; returns (env to set, handles to stop)."""
+    """Start whatever DATABASE_URL / REDIS_URL do not name; returns (env to set, handles to stop).
+    persist=False (the test suite) is for data nobody keeps: Redis writes nothing to disk and
+    PostgreSQL runs without fsync (EmbeddedPostgres.durable)."""
     var_dir = var_dir or ROOT / "var"
     # pgserver keeps a lock file in the user's runtime dir; give it one where none is set.
     if not os.environ.get("XDG_RUNTIME_DIR"):
@@ -170,7 +188,7 @@ def start_services(
     env: dict[str, str] = {}
     handles: list[Any] = []
     if not os.environ.get("DATABASE_URL"):
-        pg = EmbeddedPostgres(var_dir / "postgres", database=database)
+        pg = EmbeddedPostgres(var_dir / "postgres", database=database, durable=persist)
         env["DATABASE_URL"] = pg.start()
         handles.append(pg)
         log.info("embedded PostgreSQL at %s", env["DATABASE_URL"])

@@ -213,3 +213,62 @@ def truncate_all() -> None:
         except peewee.OperationalError:  # a deadlock with a worker finishing the last test's task
             time.sleep(0.1 * (attempt + 1))
     raise RuntimeError("could not truncate the test tables")
+
+
+def bulk_load(*statements: str | tuple[str, Any], stall_after: float = 240.0) -> list[str]:
+    """Run the statements that fill a query-plan test's tables (each a SQL string, or (sql, params)),
+    on the test's own connection, and return one line per statement with its time.
+
+    A second connection samples what this one waits on once a second. A statement that runs past
+    stall_after seconds is cancelled (statement_timeout) and the test fails with those samples: a
+    lock and the query that held it, or the I/O the load was waiting for, rather than a bare
+    pytest timeout that says neither."""
+    from collections import Counter
+
+    import psycopg2
+
+    from models.infra.db import db
+
+    (pid,) = db.obj.execute_sql("SELECT pg_backend_pid()").fetchone()
+    waits: Counter[str] = Counter()
+    done = threading.Event()
+
+    def watch() -> None:
+        watcher = psycopg2.connect(os.environ["DATABASE_URL"])
+        watcher.autocommit = True
+        try:
+            with watcher.cursor() as cursor:
+                while not done.wait(1.0):
+                    cursor.execute(
+                        """SELECT coalesce(a.wait_event_type || ':' || a.wait_event, 'running'),
+                                  (SELECT string_agg(b.pid || ' ' || left(b.query, 120), '; ')
+                                   FROM pg_stat_activity b WHERE b.pid = ANY(pg_blocking_pids(a.pid)))
+                           FROM pg_stat_activity a WHERE a.pid = %s""",
+                        (pid,),
+                    )
+                    for event, blockers in cursor.fetchall():
+                        waits[f"{event}" + (f" behind {blockers}" if blockers else "")] += 1
+        finally:
+            watcher.close()
+
+    thread = threading.Thread(target=watch, name="bulk-load-watcher", daemon=True)
+    thread.start()
+    timings: list[str] = []
+    try:
+        db.obj.execute_sql(f"SET statement_timeout = {int(stall_after * 1000)}")
+        for statement in statements:
+            sql, params = statement if isinstance(statement, tuple) else (statement, None)
+            started = time.monotonic()
+            try:
+                db.obj.execute_sql(sql, params)
+            except Exception as error:
+                raise AssertionError(
+                    f"loading stopped after {time.monotonic() - started:.0f} s ({error!r}) in: {sql.strip()[:200]}\n"
+                    "what it waited on (one sample a second): " + repr(waits.most_common(8))
+                ) from error
+            timings.append(f"{time.monotonic() - started:7.2f} s  {' '.join(sql.split())[:70]}")
+    finally:
+        db.obj.execute_sql("RESET statement_timeout")
+        done.set()
+        thread.join(5)
+    return timings

@@ -11,6 +11,7 @@ from typing import Any
 
 from models.infra.db import db
 from models.orders.admin import AdminFilters, list_orders, listing_sql
+from tests.support import bulk_load
 
 ROWS = 100_000
 USERS = 2_000
@@ -79,13 +80,15 @@ def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
 def test_every_filter_and_search_uses_an_index_on_100k_orders() -> None:
     db.obj.execute_sql(INSERT_USERS)
     (first_user,) = db.obj.execute_sql("SELECT min(id) - 1 FROM users").fetchone()
-    db.obj.execute_sql(INSERT_ORDERS, (first_user,))
-    # Statistics from every row, not a 30,000-row sample: the plans must not depend on which rows
-    # a sample happened to take (one run in a few chose a scan for the Korean name on a sample).
-    db.obj.execute_sql("SET default_statistics_target = 1000")
-    db.obj.execute_sql("VACUUM ANALYZE orders")
-    db.obj.execute_sql("VACUUM ANALYZE users")
-    db.obj.execute_sql("RESET default_statistics_target")
+    bulk_load(
+        (INSERT_ORDERS, (first_user,)),
+        # Statistics from every row, not a 30,000-row sample: the plans must not depend on which rows
+        # a sample happened to take (one run in a few chose a scan for the Korean name on a sample).
+        "SET default_statistics_target = 1000",
+        "VACUUM ANALYZE orders",
+        "VACUUM ANALYZE users",
+        "RESET default_statistics_target",
+    )
     failures, report = [], []
     for label, filters, page, indexes in CASES:
         found = list_orders(filters, page, 20)

@@ -13,6 +13,7 @@ import pytest
 from models.catalog.queries import ProductFilters, listing_sql
 from models.infra.db import db
 from models.tables import trigram_available
+from tests.support import bulk_load
 
 ROWS = 100_000
 INSERT = f"""
@@ -75,8 +76,7 @@ TEXT_SEARCH = "products_search_trgm"
 
 
 def _load() -> None:
-    db.obj.execute_sql(INSERT)
-    db.obj.execute_sql("VACUUM ANALYZE products")  # fresh statistics and visibility map, as autovacuum keeps them
+    bulk_load(INSERT, "VACUUM ANALYZE products")  # fresh statistics and visibility map, as autovacuum keeps them
 
 
 def _check(label: str, filters: ProductFilters, sort: str, page: int, admin: bool, index: str) -> tuple[str, str]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from models.infra.db import db
 from models.reports import dashboard
+from tests.support import bulk_load
 
 ORDERS = 100_000
 PRODUCTS = """
@@ -60,20 +61,22 @@ def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_every_dashboard_figure_uses_an_index_on_100k_orders(make_user: Any) -> None:
     user, _ = make_user()
-    db.obj.execute_sql(PRODUCTS)
-    db.obj.execute_sql(ORDERS_SQL, {"user": user.id})
-    db.obj.execute_sql(ITEMS)
-    db.obj.execute_sql(
-        "UPDATE orders SET payment_flag = 'the gateway says voided', payment_flagged_at = now() WHERE id %% 1000 = 0"
-    )  # a few payments reconciliation could not settle
-    # Every shipped or delivered order has its shipment; a few shipped ones fail to track.
-    db.obj.execute_sql("""INSERT INTO shipments (order_id, level, delivered, failures, created_at, stopped_reason)
-                          SELECT id, CASE WHEN status = 'delivered' THEN 6 ELSE 3 END, status = 'delivered',
-                                 CASE WHEN status = 'shipped' AND id %% 5 = 0 THEN 4 ELSE 0 END, created_at,
-                                 CASE WHEN status = 'delivered' THEN 'delivered' END
-                          FROM orders WHERE status IN ('shipped', 'delivered')""")
-    for table in ("products", "orders", "order_items", "shipments"):
-        db.obj.execute_sql(f"VACUUM ANALYZE {table}")  # fresh statistics and visibility map, as autovacuum keeps
+    loaded = bulk_load(
+        PRODUCTS,
+        (ORDERS_SQL, {"user": user.id}),
+        ITEMS,
+        # a few payments reconciliation could not settle
+        "UPDATE orders SET payment_flag = 'the gateway says voided', payment_flagged_at = now() WHERE id %% 1000 = 0",
+        # Every shipped or delivered order has its shipment; a few shipped ones fail to track.
+        """INSERT INTO shipments (order_id, level, delivered, failures, created_at, stopped_reason)
+           SELECT id, CASE WHEN status = 'delivered' THEN 6 ELSE 3 END, status = 'delivered',
+                  CASE WHEN status = 'shipped' AND id %% 5 = 0 THEN 4 ELSE 0 END, created_at,
+                  CASE WHEN status = 'delivered' THEN 'delivered' END
+           FROM orders WHERE status IN ('shipped', 'delivered')""",
+        # fresh statistics and visibility map, as autovacuum keeps them
+        *(f"VACUUM ANALYZE {table}" for table in ("products", "orders", "order_items", "shipments")),
+    )
+    print("\n" + "\n".join(loaded))
     window = dashboard.Window(date(2026, 10, 1), date(2026, 10, 30))
     failures, report = [], []
     for figure, sql in dashboard.QUERIES.items():
