@@ -29,7 +29,8 @@ from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG = 15.0  # seconds: a request still unanswered after this counts as a hang
-PRODUCTS = ["Heavyweight Pocket Tee", "Canvas Tote", "Stoneware Mug", "Waffle Henley"]  # the last has 3 in stock
+SOLD_OUT_SOON = "Waffle Henley"  # 3 in stock: the shoppers' 409s, and orders that fail for stock
+PRODUCTS = ["Heavyweight Pocket Tee", "Canvas Tote", "Stoneware Mug", SOLD_OUT_SOON]
 ADDRESS = {
     "recipient_name": "Kim Minji",
     "phone": "010-1234-5678",

@@ -24,11 +24,12 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import httpx2 as httpx
 import psutil
 import pytest
 import redis
 
-from tests.faults import PRODUCTS, ROOT, Shoppers, Stack, recovered
+from tests.faults import PRODUCTS, ROOT, SOLD_OUT_SOON, Shoppers, Stack, recovered
 from tests.support import wait_for
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.slow]
@@ -132,6 +133,7 @@ def stack() -> Any:
 
 def run_rounds(stack: Stack, rounds: int, shoppers_count: int) -> dict[str, Any]:
     products = {name: pid for pid, name in stack.sql("SELECT id, name FROM products WHERE name = ANY(%s)", PRODUCTS)}
+    restock(stack, [pid for name, pid in products.items() if name != SOLD_OUT_SOON])
     initial = dict(stack.sql("SELECT id, stock_quantity FROM products"))
     shoppers = Shoppers(stack, shoppers_count, list(products.values()))
     shoppers.start()
@@ -182,6 +184,27 @@ def run_rounds(stack: Stack, rounds: int, shoppers_count: int) -> dict[str, Any]
         "warm_shutdown_hung": len(HUNG_SHUTDOWNS),
         "answers": dict(Counter(str(o.status) for o in shoppers.outcomes)),
     }
+
+
+def restock(stack: Stack, product_ids: list[int]) -> None:
+    """Stock that no run can sell out, through the admin API (one ledger entry each): recovery is
+    proven by a new order moving, and a shop with nothing left to sell places none. The demo's 310
+    units of the other three products lasted a round once; a faster pipeline or a slower recovery
+    sold them out before the Ctrl-C, and every later cart addition was a 409."""
+    password = (stack.var / "admin-password").read_text().strip()
+    login = httpx.post(
+        f"{stack.url}/api/v1/auth/login", json={"email": "admin@shop.local", "password": password}, timeout=10
+    )
+    login.raise_for_status()
+    auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    for product_id in product_ids:
+        answer = httpx.post(
+            f"{stack.url}/api/v1/admin/products/{product_id}/stock",
+            json={"reason": "restock", "delta": 100_000, "note": "faults under load: stock for every round"},
+            headers=auth,
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text
 
 
 def pipeline_moves(stack: Stack, after_order: int) -> bool:
