@@ -4,7 +4,9 @@ every route."""
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ import pytest
 
 import embedded
 from models.infra import redis_client
-from models.infra.db import db, init_db
+from models.infra.db import db, init_db, make_database
 from models.infra.settings import get_settings
 
 
@@ -93,6 +95,38 @@ def test_database_down_is_503(client: Any) -> None:
         assert client.get("/readyz").json()["error"]["details"]["checks"]["database"] is False
     finally:
         db.obj.close_all()
+        db.initialize(original)
+
+
+def test_a_pool_with_no_connection_free_is_503_not_500(client: Any) -> None:
+    """Every pooled connection busy past the pool's wait (a saturated database): 503 with
+    Retry-After, as for a database that is down, not a 500 for peewee's MaxConnectionsExceeded."""
+    original = db.obj
+    pool = make_database(os.environ["DATABASE_URL"], max_connections=1)
+    pool._wait_timeout = 0.3  # the pool's own wait (10 s in production), shortened for the test
+    db.initialize(pool)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with pool.connection_context():  # the pool's only connection, busy until released
+            holding.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(5)
+        response = client.get("/api/v1/products?category=pool-test")
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "service_unavailable"
+        assert response.headers["retry-after"] == "5"
+        release.set()
+        holder.join(5)
+        assert client.get("/api/v1/products?category=pool-test").status_code == 200  # free again: served
+    finally:
+        release.set()
+        holder.join(5)
+        pool.close_all()
         db.initialize(original)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import peewee
 import redis
+from playhouse.pool import MaxConnectionsExceeded
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -124,6 +125,9 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     HTTPException: http_error,
     peewee.OperationalError: dependency_down,
     peewee.InterfaceError: dependency_down,
+    # Every pooled connection stayed busy for the pool's whole wait: a saturated database is, to the
+    # caller, one that is down for a moment (a ValueError subclass: it would otherwise be a 500).
+    MaxConnectionsExceeded: dependency_down,
     redis.ConnectionError: dependency_down,
     redis.TimeoutError: dependency_down,
     Exception: unexpected,
