@@ -102,8 +102,7 @@ def test_a_pool_with_no_connection_free_is_503_not_500(client: Any) -> None:
     """Every pooled connection busy past the pool's wait (a saturated database): 503 with
     Retry-After, as for a database that is down, not a 500 for peewee's MaxConnectionsExceeded."""
     original = db.obj
-    pool = make_database(os.environ["DATABASE_URL"], max_connections=1)
-    pool._wait_timeout = 0.3  # the pool's own wait (10 s in production), shortened for the test
+    pool = make_database(os.environ["DATABASE_URL"], max_connections=1, wait=0.3)  # 10 s in production
     db.initialize(pool)
     holding, release = threading.Event(), threading.Event()
 

@@ -68,13 +68,15 @@ class ShopDatabase(PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse
             super().rollback()
 
 
-def make_database(url: str, max_connections: int = 20) -> PooledPostgresqlDatabase:
+def make_database(url: str, max_connections: int = 20, wait: float = 10) -> PooledPostgresqlDatabase:
+    """A pool of up to max_connections; a caller finding none free waits up to `wait` seconds, then
+    gets MaxConnectionsExceeded (the web answers 503)."""
     name, params = connect_params(url)
     return ShopDatabase(
         name,
         max_connections=max_connections,
         stale_timeout=300,
-        timeout=10,
+        timeout=wait,
         connect_timeout=5,
         **params,
     )
