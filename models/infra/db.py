@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlparse
 
 from peewee import BaseQuery, DatabaseProxy, Model
 from playhouse.pool import PooledPostgresqlDatabase
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
 from models.infra.settings import get_settings
 
@@ -66,6 +68,27 @@ class ShopDatabase(PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse
     def rollback(self) -> None:
         if not self._owes_begin():
             super().rollback()
+
+    def _is_closed(self, conn: Any) -> bool:
+        """Whether a pooled connection is unfit to hand out. peewee asks an idle one `SELECT 1`: a
+        round trip per checkout, nine per order in the web door; `server_ended` needs none. A
+        connection that is not idle gets peewee's own check (a rollback, or discarded when its
+        state is unknown)."""
+        if conn.closed:
+            return True
+        if conn.get_transaction_status() != TRANSACTION_STATUS_IDLE:
+            return bool(super()._is_closed(conn))
+        return server_ended(conn)
+
+
+def server_ended(conn: Any) -> bool:
+    """Whether PostgreSQL has ended this idle connection (its backend terminated, the server
+    restarted), without a round trip: the server's farewell (an error message, then the end of
+    the stream) is waiting on the socket, while a live idle connection has nothing to read (no
+    connection of ours but the web's own LISTEN gets unprompted messages)."""
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def make_database(url: str, max_connections: int = 20, wait: float = 10) -> PooledPostgresqlDatabase:
