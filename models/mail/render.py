@@ -103,6 +103,9 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # The templates ship with the code, and a process starts afresh on a deploy: no stat() of
+        # each template and the two it extends at every render (seven per confirmation).
+        auto_reload=False,
     )
     env.filters["money"] = lambda amount, currency, locale: money(amount, currency, locale)
     env.filters["kst"] = lambda value, locale, with_time=True: kst(value, locale, with_time)
