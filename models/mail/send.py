@@ -69,7 +69,8 @@ def build_message(to: str, subject: str, text: str, html: str | None, message_id
     # A bare MAIL_FROM gets the shop's name, which is what inboxes show as the sender; formataddr
     # encodes a name that is not ASCII (RFC 2047), as Header does a subject that is not.
     sender = parseaddr(settings.mail_from) if "<" in settings.mail_from else (settings.shop_name, settings.mail_from)
-    message["From"], message["To"], message["Subject"] = formataddr(sender), to, Header(subject)
+    message["From"], message["To"] = formataddr(sender), to
+    message["Subject"] = Header(subject)  # type: ignore[assignment]  # typeshed: str; compat32 takes a Header
     message["Message-ID"], message["Date"] = message_id, formatdate(localtime=False)
     return message
 
