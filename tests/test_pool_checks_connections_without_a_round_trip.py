@@ -97,3 +97,22 @@ def test_a_worker_replaces_its_kept_connection_once_the_server_ended_it(pool: Sh
         if not db.obj.is_closed():
             db.obj.close()
         db.initialize(original)
+
+
+def test_a_worker_replaces_a_kept_connection_psycopg2_has_marked_closed(pool: ShopDatabase) -> None:
+    """A query that failed on a broken connection leaves it closed on psycopg2's side while peewee
+    still holds it: the next task must connect afresh, not fail on it (and so every task after)."""
+    original = db.obj
+    db.initialize(pool)
+    try:
+        with connected():
+            kept = db.obj.connection()
+        kept.close()  # as psycopg2 does to a connection whose query found it broken
+
+        with connected():
+            assert db.obj.connection() is not kept
+            assert db.obj.execute_sql("SELECT 1").fetchone() == (1,)
+    finally:
+        if not db.obj.is_closed():
+            db.obj.close()
+        db.initialize(original)

@@ -85,7 +85,10 @@ def server_ended(conn: Any) -> bool:
     """Whether PostgreSQL has ended this idle connection (its backend terminated, the server
     restarted), without a round trip: the server's farewell (an error message, then the end of
     the stream) is waiting on the socket, while a live idle connection has nothing to read (no
-    connection of ours but the web's own LISTEN gets unprompted messages)."""
+    connection of ours but the web's own LISTEN gets unprompted messages). One that psycopg2 has
+    already marked closed (a query of it failed on a broken connection) has ended too."""
+    if conn.closed:
+        return True
     poller = select.poll()
     poller.register(conn.fileno(), select.POLLIN)
     return bool(poller.poll(0))
