@@ -2,19 +2,22 @@
 an order's page) are built once per process instead of by peewee on every call
 (models/infra/db.py). They must still do exactly what peewee's would: an order saved by touch()
 writes only the columns that changed, so a column nobody touched keeps what another writer put
-there; an event inserted gets its id; the cached reads take their parameters in order."""
+there; an event inserted gets its id; the cached reads take their parameters in order; the order
+page, one statement with its lines and timeline aggregated, reads what three queries would."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
+from playhouse.shortcuts import model_to_dict
 
 from models import events
 from models.infra.db import db, insert, save_changed, select_rows
 from models.orders import queries
 from models.orders.states import lock, record, touch
-from models.tables import Order, OrderEvent
+from models.tables import Order, OrderEvent, OrderItem
 from tests.order_factory import make_order
 
 
@@ -82,3 +85,26 @@ def test_a_cached_read_given_the_wrong_number_of_parameters_fails_loudly() -> No
         select_rows(Order, "test:two", lambda: Order.select().where(Order.id == 0, Order.user == 0), 1, 2)
         with pytest.raises(TypeError, match="takes 2 parameters, given 1"):
             select_rows(Order, "test:two", lambda: Order.select().where(Order.id == 0, Order.user == 0), 1)
+
+
+def test_the_order_page_is_one_statement_that_reads_what_three_would(
+    order: Order, caplog: pytest.LogCaptureFixture
+) -> None:
+    with db.obj.connection_context(), db.obj.atomic():
+        record(lock(order.id), "payment_submitted", {"proof": {"token": "tok_ok"}, "amount": 12000}, "task-1")
+        record(lock(order.id), "note", {}, None, "reserved", "confirmed")
+    with db.obj.connection_context():
+        with caplog.at_level(logging.DEBUG, logger="peewee"):
+            view = queries.get(order.id, order.user_id)
+        sent = [r.getMessage() for r in caplog.records if r.name == "peewee"]
+        lines = list(OrderItem.select().where(OrderItem.order == order.id).order_by(OrderItem.id))
+        timeline = list(OrderEvent.select().where(OrderEvent.order == order.id).order_by(OrderEvent.at, OrderEvent.id))
+
+    assert len(sent) == 1, sent
+    assert lines and [model_to_dict(i, recurse=False) for i in view.items] == [
+        model_to_dict(i, recurse=False) for i in lines
+    ]
+    assert len(timeline) >= 2 and [model_to_dict(e, recurse=False) for e in view.events] == [
+        model_to_dict(e, recurse=False) for e in timeline
+    ]
+    assert [e.at.isoformat() for e in view.events] == [e.at.isoformat() for e in timeline]  # as rendered

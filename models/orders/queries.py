@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from peewee import fn
+from peewee import SQL, NodeList, fn
 
 from models.errors import NotFound
 from models.infra.db import select_rows, tuples
@@ -40,33 +41,44 @@ class OrderPage:
         return math.ceil(self.total / self.page_size) if self.total else 0
 
 
+# The order's lines and timeline come with its row, each aggregated by PostgreSQL into one JSON
+# array: one round trip for the page instead of three. POST /orders and /pay answer with this page
+# before their task is published, so it is also that much sooner that the task starts.
+_LINES = NodeList(
+    (
+        SQL("(SELECT coalesce(json_agg(i ORDER BY i.id), '[]') FROM order_items AS i WHERE i.order_id ="),
+        Order.id,
+        SQL(")"),
+    )
+).alias("page_lines")
+_TIMELINE = NodeList(
+    (
+        SQL("(SELECT coalesce(json_agg(e ORDER BY e.at, e.id), '[]') FROM order_events AS e WHERE e.order_id ="),
+        Order.id,
+        SQL(")"),
+    )
+).alias("page_timeline")
+
+
 def get(order_id: int, user_id: int | None, *, guest: bool = False) -> OrderView:
     """The order with items and events; user_id=None for admins, guest=True for a guest's order
     (its token named order_id). Raises NotFound order_not_found."""
 
     def one() -> Any:
-        query = _owned(Order.select().where(Order.id == 0), None if user_id is None else 0)
+        query = _owned(Order.select(Order, _LINES, _TIMELINE).where(Order.id == 0), None if user_id is None else 0)
         return query.where(Order.user.is_null()) if guest else query
 
+    # Every order page reads this: its statement is built once (models/infra/db.py).
     found = select_rows(
         Order, f"order_page:{user_id is None}:{guest}", one, order_id, *([] if user_id is None else [user_id])
     )
     if not found:
         raise NotFound("order_not_found", "No such order.", order_id=order_id)
     order = found[0]
-    # Every order page reads these two: their statements are built once (models/infra/db.py).
-    items = select_rows(
-        OrderItem,
-        "order_page:items",
-        lambda: OrderItem.select().where(OrderItem.order == 0).order_by(OrderItem.id),
-        order.id,
-    )
-    events = select_rows(
-        OrderEvent,
-        "order_page:events",
-        lambda: OrderEvent.select().where(OrderEvent.order == 0).order_by(OrderEvent.at, OrderEvent.id),
-        order.id,
-    )
+    page: Any = order  # the two aggregates arrive as attributes of the row, decoded by psycopg2
+    items = [OrderItem(**line) for line in page.page_lines]
+    # JSON has no timestamps: `at` arrives as PostgreSQL's ISO 8601 text, with its offset.
+    events = [OrderEvent(**{**event, "at": datetime.fromisoformat(event["at"])}) for event in page.page_timeline]
     shipment = Shipment.get_or_none(Shipment.order == order.id) if order.shipped_at else None
     return OrderView(order, items, events, shipment)
 
