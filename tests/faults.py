@@ -111,6 +111,21 @@ class Stack:
                 child.kill()
             self.process.kill()
             self.process.wait(10)
+        self._stop_postgres()
+
+    def _stop_postgres(self) -> None:
+        """The stack's PostgreSQL runs detached (pgserver starts it with pg_ctl) and stops when the
+        last process using it exits normally: a stack killed outright leaves it running. Stop it as
+        `pg_ctl stop -m immediate` does (SIGQUIT to the postmaster)."""
+        try:
+            pid = int((self.var / "postgres" / "postmaster.pid").read_text().split()[0])
+            postmaster = psutil.Process(pid)
+            if postmaster.name() != "postgres":
+                return  # a reused pid
+            postmaster.send_signal(signal.SIGQUIT)
+            postmaster.wait(10)
+        except (OSError, ValueError, IndexError, psutil.Error):
+            return  # not running (a stack that stopped cleanly took it down)
 
     def child(self, *words: str) -> psutil.Process:
         """The supervised process whose command line has these words (waiting while it restarts)."""
