@@ -25,6 +25,8 @@ from models.infra.redis_client import reconnecting
 
 
 class Channel(kombu_redis.Channel):
+    _command_client: Any = None  # the channel's own, made on its first command
+
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         # kombu's _connparams has no annotations (the rest of kombu has).
         params: dict[str, Any] = super()._connparams(asynchronous)  # type: ignore[no-untyped-call]
@@ -34,10 +36,9 @@ class Channel(kombu_redis.Channel):
     def _create_client(self, asynchronous: bool = False) -> Any:
         if asynchronous:  # kombu keeps these itself (the consumer's client and its pub/sub)
             return super()._create_client(asynchronous=True)  # type: ignore[no-untyped-call]
-        client = self.__dict__.get("_shop_client")
-        if client is None:
-            client = self.__dict__["_shop_client"] = super()._create_client()  # type: ignore[no-untyped-call]
-        return client
+        if self._command_client is None:
+            self._command_client = super()._create_client()  # type: ignore[no-untyped-call]
+        return self._command_client
 
 
 class Transport(kombu_redis.Transport):
