@@ -74,7 +74,11 @@ task_send_sent_event = True
 task_track_started = True
 
 worker_hijack_root_logger = False
-worker_max_tasks_per_child = 1000
+# A pool process is replaced when its memory passes this (KiB, checked after each task), not
+# after a count of tasks: each replacement leaves the pool a process short until Celery's pool
+# maintenance (every 5 s) notices, and a task can wait that long (README, "Where the time goes").
+worker_max_tasks_per_child = None
+worker_max_memory_per_child = 400_000
 
 # Beat: exactly one beat process per deployment.
 beat_schedule: dict[str, dict[str, object]] = {

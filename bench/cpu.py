@@ -68,7 +68,7 @@ def redis_server() -> Callable[[], list[int]]:
 
 def seconds(pids: list[int]) -> float:
     """User + system CPU seconds used so far by pids, with their children that have exited (a
-    Celery worker replaces its pool processes every worker_max_tasks_per_child tasks)."""
+    Celery worker replaces a pool process that passes worker_max_memory_per_child)."""
     total = 0
     for pid in pids:
         fields = _stat(pid)
