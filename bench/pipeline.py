@@ -37,8 +37,10 @@ async def _poll(
     wanted: set[str],
     stats: dict[str, int],
     interval: float,
+    etag: str | None,
 ) -> str:
-    etag = None
+    """Poll until the order's status is one of `wanted` (or final), starting from the ETag of the
+    202 that placed or paid it, as the API's documentation advises a storefront to."""
     while True:
         # interval 0: long polling (?wait=10 with If-None-Match), as a storefront should poll.
         wait = "?wait=10" if interval == 0 and etag else ""
@@ -81,7 +83,10 @@ async def _shopper(
             out["stats"]["placed"] += 1
             started = time.monotonic()
             order_id = placed.json()["id"]
-            if await _poll(http, order_id, headers, {"reserved"}, out["stats"], interval) != "reserved":
+            reserved = await _poll(
+                http, order_id, headers, {"reserved"}, out["stats"], interval, placed.headers["etag"]
+            )
+            if reserved != "reserved":
                 out["stats"]["failed"] += 1
                 continue
             paid = time.monotonic()
@@ -89,7 +94,10 @@ async def _shopper(
             if pay.status_code != 202:
                 out["stats"]["errors"] += 1
                 continue
-            if await _poll(http, order_id, headers, {"confirmed"}, out["stats"], interval) == "confirmed":
+            if (
+                await _poll(http, order_id, headers, {"confirmed"}, out["stats"], interval, pay.headers["etag"])
+                == "confirmed"
+            ):
                 now = time.monotonic()
                 out["pay_to_confirmed"].append(now - paid)
                 out["order_to_confirmed"].append(now - started)

@@ -53,6 +53,7 @@ class Endpoint:
     headers: dict[str, str | Header] = field(default_factory=dict)  # documented request headers
     # Answers a request from a cache before authentication and parsing, or None to serve it.
     cached: Callable[[Request], Response | None] | None = None
+    etag: bool = False  # the success response carries the order's ETag (documented in OpenAPI)
     params: frozenset[str] = field(init=False)  # the handler's parameter names, read once
 
     def __post_init__(self) -> None:
@@ -176,6 +177,7 @@ class Registry:
         auth: str = "none",
         headers: dict[str, str | Header] | None = None,
         cached: Callable[[Request], Response | None] | None = None,
+        etag: bool = False,
     ) -> Callable[[Handler], Handler]:
         def decorate(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -193,6 +195,7 @@ class Registry:
                     auth,
                     dict(headers or {}),
                     cached,
+                    etag,
                 )
             )
             return handler

@@ -32,7 +32,8 @@ HEADERS = {
         "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
     },
     "ETag": {
-        "description": "The order's version; send it back as If-None-Match (compared weakly)",
+        "description": "The order's version, the same for the order and its /status; send it back to "
+        "GET /orders/{id}/status as If-None-Match (compared weakly), with ?wait= to long-poll at once",
         "schema": {"type": "string", "examples": ['"o42v3"']},
     },
     "Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer", "minimum": 1}},
@@ -45,7 +46,8 @@ TAGS = [
     {
         "name": "orders",
         "description": "Checkout: place the order (202, `pending`), poll `/status` until `reserved`, "
-        "pay as `payment.next_action` says (202), poll until `confirmed` or `failed`.",
+        "pay as `payment.next_action` says (202), poll until `confirmed` or `failed`. Both 202s carry "
+        "the order's `ETag`: long-poll `/status?wait=N` with it as `If-None-Match` straight away.",
     },
     {"name": "operations", "description": "Health, readiness and Prometheus metrics, at the root."},
 ]
@@ -135,7 +137,7 @@ def _responses(ep: Endpoint, schemas: dict[tuple[Any, str], dict[str, Any]], api
     etag = "If-None-Match" in ep.headers
     ok = _with_headers(
         {"description": "Success" if ep.status != 202 else "Accepted: the pipeline takes it on"},
-        *(["ETag"] if etag else []),
+        *(["ETag"] if etag or ep.etag else []),
     )
     if ep.response is not None and ep.status != 204:
         ok["content"] = {"application/json": {"schema": schemas[(ep.response, "serialization")]}}

@@ -13,6 +13,12 @@ from web.shipping.render import tracking_json
 MONEY = ("subtotal", "shipping_fee", "discount_amount", "total")
 
 
+def order_etag(order_id: int, version: int) -> str:
+    """The ETag of an order's version: GET /orders/{id}/status sends it, and the 202s of checkout
+    and payment send it for the order they show, so a storefront can long-poll at once."""
+    return f'"o{order_id}v{version}"'
+
+
 def _payment(order: Order) -> dict[str, Any]:
     settings = get_settings()
     next_action = order.payment_next_action

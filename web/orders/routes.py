@@ -25,7 +25,7 @@ from web.auth import client_address
 from web.cart.session import cart_for
 from web.etags import if_none_match
 from web.orders.access import customer_for, guest_order, token_of
-from web.orders.render import order_json, order_page, status_json
+from web.orders.render import order_etag, order_json, order_page, status_json
 from web.orders.schemas import (
     AdminUpdateIn,
     CheckoutIn,
@@ -39,7 +39,7 @@ from web.orders.schemas import (
     PayIn,
     StatusQuery,
 )
-from web.responses import JSONResponse
+from web.responses import JSONResponse, json_response
 
 api = Registry()
 TAGS = ["orders"]
@@ -70,6 +70,14 @@ def _perform(step: Callable[..., Order], *args: Any) -> dict[str, Any]:
     return cast(dict[str, Any], perform(step, *args, render=_rendered))
 
 
+def _accepted(order: dict[str, Any]) -> Response:
+    """The 202 with the order and its ETag: GET /orders/{id}/status answers 304 to it, and holds a
+    long poll with it, until the order moves on."""
+    response = json_response(order, 202)
+    response.raw_headers.append((b"etag", order_etag(order["id"], order["version"]).encode()))
+    return response
+
+
 def _idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is None:
@@ -89,6 +97,7 @@ def _idempotency_key(request: Request) -> str | None:
     body=CheckoutIn,
     response=CheckoutOut,
     status=202,
+    etag=True,
     headers=SESSION_HEADER,
     errors=[
         "empty_cart",
@@ -102,7 +111,7 @@ def _idempotency_key(request: Request) -> str | None:
         *DISCOUNT_REFUSALS,
     ],
 )
-async def create_order(request: Request, user: User | None, body: CheckoutIn) -> dict[str, Any]:
+async def create_order(request: Request, user: User | None, body: CheckoutIn) -> Response:
     key = _idempotency_key(request)
     checkout_body = body.model_dump(mode="json", exclude={"guest"})
     customer: User | guests.Guest
@@ -128,7 +137,7 @@ async def create_order(request: Request, user: User | None, body: CheckoutIn) ->
     answer = await run(_perform, place)
     if user is None:
         answer["order_token"] = guests.sign_order_token(answer["id"])
-    return answer
+    return _accepted(answer)
 
 
 @api.route(
@@ -196,7 +205,7 @@ async def order_status(request: Request, order_id: int, query: StatusQuery) -> R
     reader = request.app.state.status
     if not (query.wait and known):  # a plain poll: one read (one Redis round trip while nothing changed)
         row = await reader.read(token, order_id, guest)
-        etag = f'"o{row["id"]}v{row["version"]}"'
+        etag = order_etag(row["id"], row["version"])
     else:
         deadline = time.monotonic() + query.wait
         waiters = request.app.state.waiters
@@ -205,7 +214,7 @@ async def order_status(request: Request, order_id: int, query: StatusQuery) -> R
             change = waiters.register(order_id)
             try:
                 row = await reader.read(token, order_id, guest)
-                etag = f'"o{row["id"]}v{row["version"]}"'
+                etag = order_etag(row["id"], row["version"])
                 remaining = deadline - time.monotonic()
                 if not known.matches(etag) or remaining <= 0:
                     break
@@ -229,12 +238,13 @@ async def order_status(request: Request, order_id: int, query: StatusQuery) -> R
     body=PayIn,
     response=OrderOut,
     status=202,
+    etag=True,
     errors=["order_not_found", "invalid_state", "payment_in_progress", "amount_mismatch"],
 )
-async def pay(request: Request, order_id: int, body: PayIn) -> dict[str, Any]:
+async def pay(request: Request, order_id: int, body: PayIn) -> Response:
     customer = await customer_for(request, order_id)
     proof = body.model_dump(exclude_none=True)
-    return await run(_perform, payment_steps.submit, order_id, customer, proof)
+    return _accepted(await run(_perform, payment_steps.submit, order_id, customer, proof))
 
 
 @api.route(
