@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,6 +76,17 @@ def test_confirmation_email_names_items_totals_and_address(smtp: SMTPSink, order
     text = body(message)
     assert "- Linen Overshirt (SKU-1) 2개  24,000원" in text
     assert "총 결제 금액: 27,000원" in text and "Seoul" in text
+
+
+def test_a_confirmation_reads_its_order_lines_and_customer_in_one_statement(
+    smtp: SMTPSink, order: Order, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        assert mail.send_order_email(order.id, "confirmation") is True
+    reads = [r.getMessage() for r in caplog.records if r.name == "peewee" and "SELECT" in r.getMessage()[:20]]
+    assert len(reads) == 1, reads
+    text = body(smtp.messages[0])
+    assert smtp.messages[0]["To"] == "ana@example.com" and "Linen Overshirt" in text
 
 
 def test_shipped_email_carries_tracking(smtp: SMTPSink, order: Order) -> None:

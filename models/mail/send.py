@@ -18,7 +18,7 @@ from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
 from typing import Any
 
-from peewee import fn
+from peewee import SQL, NodeList, fn
 
 from models.cart import store as cart
 from models.infra.db import db, select_rows
@@ -26,6 +26,7 @@ from models.infra.settings import get_settings
 from models.mail.context import cart_context, order_context
 from models.mail.messages import render_low_stock
 from models.mail.render import normalize_locale, render_email
+from models.orders.queries import LINES
 from models.tables import EmailLog, Order, OrderEvent, OrderItem, Product, User, utcnow
 
 log = logging.getLogger("shop.mail")
@@ -156,16 +157,27 @@ def still_due(kind: str, now: datetime) -> Any:
     return ~fn.EXISTS(handled)
 
 
-def _recipient(order: Order) -> tuple[str, str, str]:
+# The customer an order's emails go to, read with the order (None for a guest's order).
+_CUSTOMER = NodeList(
+    (
+        SQL("(SELECT json_build_object('email', u.email, 'full_name', u.full_name, 'locale', u.locale)"),
+        SQL("FROM users AS u WHERE u.id ="),
+        Order.user,
+        SQL(")"),
+    )
+).alias("mail_customer")
+
+
+def _recipient(order: Order, customer: dict[str, Any] | None) -> tuple[str, str, str]:
     """(email, name, language) of whom the order's emails go to: the customer, or a guest (the
     guest's address and name, in the shop's DEFAULT_LOCALE)."""
+    default = get_settings().default_locale
     if order.user_id is None:
         # CHECK ((user_id IS NULL) = (guest_email IS NOT NULL)): a guest's order has an email.
         assert order.guest_email is not None, order.order_number
-        default = get_settings().default_locale
         return order.guest_email, order.guest_name or "", normalize_locale(default, default)
-    user = select_rows(User, "mail:user", lambda: User.select().where(User.id == 0), order.user_id)[0]
-    return user.email, user.full_name, locale_of(user)
+    assert customer is not None, order.order_number  # user_id is a foreign key
+    return customer["email"], customer["full_name"], normalize_locale(customer["locale"] or default, default)
 
 
 # The order events each kind's template reads (models/mail/context.py).
@@ -182,16 +194,18 @@ def send_order_email(order_id: int, kind: str) -> bool:
     """
     if kind not in KINDS:
         raise ValueError(f"unknown email kind {kind!r}")
-    found = select_rows(Order, "mail:order", lambda: Order.select().where(Order.id == 0), order_id)
+    # Every paid order sends one: the order, its lines and its customer in one statement, built
+    # once per process (models/infra/db.py).
+    found = select_rows(
+        Order, "mail:order", lambda: Order.select(Order, LINES, _CUSTOMER).where(Order.id == 0), order_id
+    )
     if not found:
         log.warning("email %s for missing order %s skipped", kind, order_id)
         return False
     order = found[0]
-    to, name, locale = _recipient(order)
-    # Every paid order sends one: these reads' statements are built once (models/infra/db.py).
-    items = select_rows(
-        OrderItem, "mail:items", lambda: OrderItem.select().where(OrderItem.order == 0).order_by(OrderItem.id), order.id
-    )
+    read: Any = order  # the aggregates arrive as attributes of the row, decoded by psycopg2
+    to, name, locale = _recipient(order, read.mail_customer)
+    items = [OrderItem(**line) for line in read.page_lines]
     # Only a refund's amount and a cancellation's "by" come from the timeline: one query fewer for
     # every other kind (a confirmation: each paid order).
     events = (

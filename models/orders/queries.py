@@ -44,7 +44,7 @@ class OrderPage:
 # The order's lines and timeline come with its row, each aggregated by PostgreSQL into one JSON
 # array: one round trip for the page instead of three. POST /orders and /pay answer with this page
 # before their task is published, so it is also that much sooner that the task starts.
-_LINES = NodeList(
+LINES = NodeList(
     (
         SQL("(SELECT coalesce(json_agg(i ORDER BY i.id), '[]') FROM order_items AS i WHERE i.order_id ="),
         Order.id,
@@ -65,7 +65,7 @@ def get(order_id: int, user_id: int | None, *, guest: bool = False) -> OrderView
     (its token named order_id). Raises NotFound order_not_found."""
 
     def one() -> Any:
-        query = _owned(Order.select(Order, _LINES, _TIMELINE).where(Order.id == 0), None if user_id is None else 0)
+        query = _owned(Order.select(Order, LINES, _TIMELINE).where(Order.id == 0), None if user_id is None else 0)
         return query.where(Order.user.is_null()) if guest else query
 
     # Every order page reads this: its statement is built once (models/infra/db.py).
