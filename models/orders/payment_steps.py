@@ -32,6 +32,7 @@ from models.orders.states import (
     transition,
 )
 from models.payments import (
+    Authorization,
     GatewayRejected,
     ManualActionRequired,
     PaymentDeclined,
@@ -109,6 +110,20 @@ def payment_order(order: Order) -> PaymentOrder:
     return PaymentOrder(
         order.order_number, order.total, order.currency, title[:100], email or "", name or "", reference(order)
     )
+
+
+def prepared_offline(order: Order) -> Authorization | None:
+    """The payment preparation of an order about to turn reserved, when its gateway prepares it
+    without calling anyone (dummy, Toss): the reservation then saves it in its own transaction,
+    one write and one commit instead of two. None: authorize() prepares it after the commit (a
+    gateway that is called, or one that refused). `order` is locked, read by with_payer()."""
+    gateway = get_gateway(order.payment_gateway)
+    if not gateway.prepares_offline or order.payment_next_action is not None:
+        return None
+    try:
+        return gateway.authorize(payment_order(order), f"authorize:{order.order_number}")
+    except GatewayRejected:
+        return None  # authorize() meets the refusal again and flags the order
 
 
 def authorize(order_id: int, task_id: str | None = None) -> None:

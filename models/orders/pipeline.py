@@ -25,7 +25,7 @@ from models.events import (
 from models.infra.db import db, tuples
 from models.infra.settings import get_settings
 from models.mail import send as mail
-from models.orders import holds
+from models.orders import holds, payment_steps
 from models.orders.guests import Customer, GuestAccess, is_customer
 from models.orders.states import (
     CANCELLED,
@@ -54,9 +54,9 @@ def reserve_stock(order_id: int, task_id: str | None = None) -> None:
     """pending -> reserved (stock and the discount's use held until reserved_until) or failed
     (out_of_stock, discount_exhausted); else a no-op."""
     with db.atomic():
-        try:
-            order = lock(order_id)
-        except NotFound:
+        # Locked with what its gateway is told about it: an offline preparation needs no read more.
+        order = payment_steps.with_payer(order_id, for_update=True)
+        if order is None:
             log.warning("reserve_stock: order %s does not exist", order_id)
             return
         if order.status != PENDING:
@@ -95,6 +95,15 @@ def reserve_stock(order_id: int, task_id: str | None = None) -> None:
             events.emit(VoidPayment(order.id))
             return
         until = utcnow() + timedelta(seconds=get_settings().reservation_ttl)
+        prepared = payment_steps.prepared_offline(order)
+        payment: dict[str, Any] = (
+            {
+                "payment_next_action": prepared.next_action,
+                "payment_transaction_id": prepared.transaction_id or order.payment_transaction_id,
+            }
+            if prepared
+            else {}
+        )
         transition(
             order,
             RESERVED,
@@ -104,8 +113,17 @@ def reserve_stock(order_id: int, task_id: str | None = None) -> None:
             stock_held=True,
             discount_held=taken.discount_held,
             reserved_until=until,
+            **payment,
         )
-    events.emit(PreparePayment(order.id), *(AlertLowStock(e.product_id, e.id) for e in taken.crossed))
+        if prepared:
+            record(
+                order,
+                "payment_prepared",
+                {"gateway": order.payment_gateway, "transaction_id": prepared.transaction_id},
+                task_id,
+            )
+    follow_ups = [] if prepared else [PreparePayment(order.id)]
+    events.emit(*follow_ups, *(AlertLowStock(e.product_id, e.id) for e in taken.crossed))
 
 
 def expire_reservations(now: datetime | None = None, limit: int = 500, task_id: str | None = None) -> int:

@@ -78,6 +78,9 @@ class ManualActionRequired(Exception):
 
 class Gateway(Protocol):
     name: str
+    # authorize() calls no one (it returns what the client needs to pay): it may run inside the
+    # reservation's transaction, instead of in a transaction of its own after it.
+    prepares_offline: bool
 
     def authorize(self, order: PaymentOrder, idempotency_key: str) -> Authorization: ...
 

@@ -32,6 +32,7 @@ def _transaction_id(kind: str, idempotency_key: str) -> str:
 
 class DummyGateway:
     name = "dummy"
+    prepares_offline = True  # authorize() only counts the call in the ledger
 
     def _count(self, operation: str) -> None:
         get_redis().hincrby(PREFIX + "calls", operation, 1)

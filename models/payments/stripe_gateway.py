@@ -81,6 +81,7 @@ def _mapped(operation: str, order_number: str) -> Iterator[None]:
 
 class StripeGateway:
     name = "stripe"
+    prepares_offline = False  # authorize() creates a PaymentIntent: a call to Stripe
 
     def __init__(self) -> None:
         settings = get_settings()

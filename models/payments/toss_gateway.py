@@ -129,6 +129,7 @@ def _session() -> requests.Session:
 
 class TossGateway:
     name = "toss"
+    prepares_offline = True  # the payment widget is opened by the client; authorize() calls no one
 
     def __init__(self) -> None:
         settings = get_settings()

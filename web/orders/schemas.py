@@ -84,9 +84,10 @@ class PaymentOut(BaseModel):
     status: PaymentStatusValue
     transaction_id: str | None
     next_action: NextAction | None = Field(
-        description="What the client does to pay, by gateway (`type` says which). null until the gateway has "
-        "prepared the payment, a moment after the order turns reserved (the order's ETag changes "
-        "again when it is set), and once it is paid, waiting for a deposit, or no longer reserved."
+        description="What the client does to pay, by gateway (`type` says which). With dummy and toss it is "
+        "set as the order turns reserved; with stripe it is null until Stripe has prepared the payment, a "
+        "moment later (the order's ETag changes again when it is set). null again once the order is paid, "
+        "waiting for a deposit, or no longer reserved."
     )
     virtual_account: VirtualAccountOut | None = Field(
         default=None,
