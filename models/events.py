@@ -38,9 +38,13 @@ class Command(Message):
 # ------------------------------------------------------------------------------------------ events
 @dataclass(frozen=True)
 class OrderChanged(Event):
-    """An order's row (and version) changed: long polls on it may answer."""
+    """An order's row (and version) changed: long polls on it may answer. `announcement`, when the
+    step wrote the row through models.orders.states.touch: its status row as committed and the
+    fence counter it is current under (models/orders/states.announcement), so that a web process
+    can answer its long polls without reading it back."""
 
     order_id: int
+    announcement: str = ""
 
 
 @dataclass(frozen=True)

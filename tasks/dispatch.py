@@ -79,13 +79,13 @@ def perform(step: Callable[..., T], *args: Any, render: Callable[[T], R] | None 
 def handle(messages: list[events.Message]) -> int:
     """Carry out committed follow-ups in the fixed order above; returns how many tasks were published."""
     queued: list[events.Command] = []
-    changed: dict[int, None] = {}
+    changed: dict[int, str] = {}  # order id -> its last announcement
     fence_keys: list[str] = []
     pending = list(messages)
     while pending:
         message = pending.pop(0)
         if isinstance(message, events.OrderChanged):
-            changed[message.order_id] = None
+            changed[message.order_id] = message.announcement or str(message.order_id)
             continue
         if isinstance(message, events.FenceOpened):
             fence_keys.append(message.key)
@@ -107,9 +107,11 @@ def handle(messages: list[events.Message]) -> int:
             log.warning("inline %s failed; enqueueing it", type(message).__name__, exc_info=True)
             queued.append(message)
     published = sum(_publish(command) for command in queued if not ROUTES[type(command)].background)
-    if db.obj.in_transaction():  # run inside a caller's transaction: its commit is not ours to see
-        fence_keys = []
-    settle(fence_keys, list(changed))
+    announcements = list(changed.values())
+    if db.obj.in_transaction():  # run inside a caller's transaction: its commit is not ours to see,
+        fence_keys = []  # so its fences stay open and its rows are not announced, only their ids
+        announcements = [str(order_id) for order_id in changed]
+    settle(fence_keys, announcements)
     return published + sum(_publish(command) for command in queued if ROUTES[type(command)].background)
 
 

@@ -4,7 +4,9 @@ is never served after a commit moved its fence, nor kept while a writer is in fl
 revoked or meant for another user's order is refused as the query path refused it.
 
 The announcements that also drop copies are switched off here (`no_announcements`): what these
-tests prove must hold through the fences alone.
+tests prove must hold through the fences alone. The last tests show what the announcements add:
+a step's announcement carries the row it committed, so the polls after it read no query, and an
+announcement that a later write has overtaken is never served.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ API = "/api/v1"
 def no_announcements(client: Any) -> Iterator[Any]:
     """The app's StatusReader, its copies no longer dropped by announcements; reads counted from 0."""
     reader, waiters = client.app.state.status, client.app.state.waiters
-    waiters.on_change, kept = (lambda order_id: None), waiters.on_change
+    waiters.on_change, kept = (lambda order_id, announced: None), waiters.on_change
     reader.reads = 0
     yield reader
     waiters.on_change = kept
@@ -140,3 +142,72 @@ def test_a_step_that_rolls_back_closes_its_fence(client: Any, make_user: Any, no
     answers = [_poll(client, order, headers).json() for _ in range(3)]
     assert {(a["status"], a["version"]) for a in answers} == {("reserved", 1)}
     assert no_announcements.reads == 1
+
+
+def _heard(client: Any, order_id: int, version: int) -> None:
+    from tests.support import wait_for
+
+    copies = client.app.state.status.orders
+    wait_for(lambda: order_id in copies and copies[order_id].row["version"] == version, what="the announcement")
+
+
+def test_a_steps_announcement_answers_the_polls_after_it_without_a_query(client: Any, make_user: Any) -> None:
+    reader = client.app.state.status
+    user, headers = make_user()
+    order = make_order(user, status="reserved")
+    first = _poll(client, order, headers)  # the first poll reads PostgreSQL (no copy yet)
+    reads = reader.reads
+    perform(_bump, order.id, "confirmed")  # the worker's step: committed, fence closed, announced
+    _heard(client, order.id, 2)
+    after = _poll(client, order, {**headers, "If-None-Match": first.headers["etag"]})
+    assert (after.status_code, after.json()["status"], after.json()["version"]) == (200, "confirmed", 2)
+    assert after.json()["updated_at"] == _poll(client, order, headers).json()["updated_at"]
+    assert reader.reads == reads  # answered from the announced row
+
+    # The same row read back from PostgreSQL renders the same answer.
+    reader.clear()
+    assert _poll(client, order, headers).json() == after.json() and reader.reads == reads + 1
+
+
+def test_an_announcement_overtaken_by_a_later_write_is_not_served(client: Any, make_user: Any) -> None:
+    """Announcements can arrive late (a slow writer's, after a faster later one's): the copy it
+    leaves carries its own fence counter, and the fence has moved on since."""
+    from models import events
+
+    reader = client.app.state.status
+    user, headers = make_user()
+    order = make_order(user, status="reserved")
+    _poll(client, order, headers)
+    with events.collecting() as emitted:  # a step whose announcement is held back
+        _bump(order.id, "confirmed")
+    states.settle([states.fence_key(order.id)], [])  # its fence closed, nothing announced yet
+    [late] = [m.announcement for m in emitted if isinstance(m, events.OrderChanged)]
+    perform(_bump, order.id, "shipped")  # a later write, announced at once
+    _heard(client, order.id, 3)
+    reader.forget(order.id, late.split(" ", 1)[1])  # the late announcement, of version 2, arrives
+    answer = _poll(client, order, headers).json()
+    assert (answer["status"], answer["version"]) == ("shipped", 3)
+
+
+def test_a_step_inside_a_callers_transaction_announces_no_row(make_user: Any) -> None:
+    """Its commit is the caller's: an id alone goes out, so web processes drop their copies."""
+    from models import events
+    from models.infra.redis_client import get_redis
+    from tasks.dispatch import handle
+
+    user, _ = make_user()
+    order = make_order(user, status="reserved")
+    pubsub = get_redis().pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(states.STATUS_CHANNEL)
+    try:
+        with db.atomic():
+            with events.collecting() as emitted:
+                _bump(order.id, "confirmed")
+            handle(emitted)
+        heard = [pubsub.get_message(timeout=1) for _ in range(3)]  # the subscription's reply comes first
+        states.settle([states.fence_key(order.id)], [])  # the caller's part, once it committed
+    finally:
+        pubsub.close()
+    assert [m["data"] for m in heard if m] == [str(order.id)]
+    announced = [m.announcement for m in emitted if isinstance(m, events.OrderChanged)]
+    assert announced[0].startswith(f"{order.id} ")  # outside a caller's transaction it would go out

@@ -33,13 +33,14 @@ PENDING_TTL = 30  # seconds a dead writer's in-flight mark outlives it
 FENCE_TTL = 7 * 24 * 3600  # an idle fence goes after a week; a reader makes a new one when needed
 PENDING = ":w"
 
-# KEYS: fence, in-flight count. ARGV: seed, PENDING_TTL, FENCE_TTL.
+# KEYS: fence, in-flight count. ARGV: seed, PENDING_TTL, FENCE_TTL. Returns the new counter.
 _OPEN = """
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[1], ARGV[1]) end
-redis.call('INCR', KEYS[1])
+local counter = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
+return counter
 """
 # KEYS: in-flight counts.
 _CLOSE = """
@@ -73,19 +74,22 @@ def _seed() -> str:
 OPEN_ATTEMPTS = 5  # over about 1.5 s: a Redis that is restarting (the supervisor's, a failover) is waited for
 
 
-def open(key: str) -> None:  # noqa: A001  (the fence's verb)
-    """Open key's fence: call inside the writer's transaction, before it commits. Raises
-    redis.RedisError when Redis cannot be reached for OPEN_ATTEMPTS tries (the writer's transaction
-    must not commit). Waiting out a restart matters: a task that fails here retries through the
-    broker, which is down too, and Celery rejects a task whose retry it cannot publish."""
+def open(key: str) -> str:  # noqa: A001  (the fence's verb)
+    """Open key's fence: call inside the writer's transaction, before it commits; returns the
+    counter it moved the fence to (as `read` reports counters). While the fence still shows that
+    counter once the transaction committed and the fence closed, no write has committed since:
+    the row as this transaction wrote it is current. Raises redis.RedisError when Redis cannot be
+    reached for OPEN_ATTEMPTS tries (the writer's transaction must not commit). Waiting out a
+    restart matters: a task that fails here retries through the broker, which is down too, and
+    Celery rejects a task whose retry it cannot publish."""
     for attempt in range(OPEN_ATTEMPTS):
         try:
-            get_redis().eval(_OPEN, 2, key, key + PENDING, _seed(), PENDING_TTL, FENCE_TTL)
-            return
+            return str(get_redis().eval(_OPEN, 2, key, key + PENDING, _seed(), PENDING_TTL, FENCE_TTL))
         except (redis.ConnectionError, redis.TimeoutError):
             if attempt == OPEN_ATTEMPTS - 1:
                 raise
             time.sleep(0.1 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def close(keys: Sequence[str], then: Sequence[tuple[str, str]] = ()) -> None:

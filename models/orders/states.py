@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import OrderedDict
 from enum import StrEnum
@@ -137,8 +138,24 @@ def touch(order: Order, **changes: Any) -> None:
     order.updated_at = utcnow()
     save_changed(order)  # only what changed (the row is locked), by a statement built once
     key = fence_key(order.id)
-    fences.open(key)
-    events.emit(events.FenceOpened(key), events.OrderChanged(order.id))
+    counter = fences.open(key)
+    events.emit(events.FenceOpened(key), events.OrderChanged(order.id, announcement(order, counter)))
+
+
+def announcement(order: Order, counter: str) -> str:
+    """What a step announces about an order it wrote: "<id> <fence counter> <status row as JSON>".
+    The dispatcher publishes it only after the transaction committed and the fence closed; a
+    web process keeps the row as its status copy under that counter (web/orders/status_reader.py),
+    which the fence check then serves only while no later write has moved the fence."""
+    row = {
+        "order_number": order.order_number,
+        "status": order.status,
+        "payment_status": order.payment_status,
+        "version": order.version,
+        "updated_at": order.updated_at.isoformat(),
+        "user_id": order.user_id,
+    }
+    return f"{order.id} {counter} {json.dumps(row, separators=(',', ':'))}"
 
 
 def transition(
@@ -168,19 +185,20 @@ def announce(order_id: int) -> None:
 
     Best effort: a lost announcement only delays a waiting client until its next re-check.
     """
-    settle([], [order_id])
+    settle([], [str(order_id)])
 
 
-def settle(fence_keys: list[str], order_ids: list[int]) -> None:
+def settle(fence_keys: list[str], announcements: list[str]) -> None:
     """After a step's transaction has ended: close the fences it opened, then announce its changed
-    orders to long polls (one Redis round trip; the dispatcher calls this last).
+    orders to long polls (one Redis round trip; the dispatcher calls this last). An announcement is
+    an order id alone (web processes drop their copy of it) or `announcement()`'s text.
 
     Best effort: a fence left open sends status reads to PostgreSQL until it expires, and a lost
     announcement only delays a waiting client until its next re-check.
     """
-    if not fence_keys and not order_ids:
+    if not fence_keys and not announcements:
         return
     try:
-        fences.close(fence_keys, then=[(STATUS_CHANNEL, str(order_id)) for order_id in order_ids])
+        fences.close(fence_keys, then=[(STATUS_CHANNEL, text) for text in announcements])
     except Exception:  # Redis down: waiting clients fall back to re-reading
-        log.warning("could not settle the changes of orders %s", order_ids)
+        log.warning("could not settle the changes of orders %s", [text.split(" ", 1)[0] for text in announcements])

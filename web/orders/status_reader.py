@@ -9,13 +9,18 @@ COPY_MAX_AGE, or Redis cannot be reached. Every app write of an order moves its 
 commits (models/orders/states.touch) and every revocation moves the user's
 (models/accounts/service.logout), so an answer reflects every committed change at once. A write
 made outside the app (SQL by hand) is seen once its order is announced, or within COPY_MAX_AGE.
+
+A step's announcement carries the row it committed and the fence counter of its write (forget()):
+kept as the copy, it answers the long polls it wakes without a query.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from models.accounts import service as accounts
@@ -65,9 +70,19 @@ class StatusReader:
         self.users: dict[int, UserCopy] = {}
         self.reads = 0  # PostgreSQL reads (tests, diagnostics)
 
-    def forget(self, order_id: int) -> None:
-        """Drop an order's copy (its change was announced)."""
-        self.orders.pop(order_id, None)
+    def forget(self, order_id: int, announced: str | None = None) -> None:
+        """An order's change was announced: keep the row it carries as the order's copy, under the
+        fence counter the writer moved the fence to (models.orders.states.announcement), or drop
+        the copy when it carries none. Such a copy is served only while the fence still shows that
+        counter with no writer in flight: no write has committed since the announced one."""
+        if announced is None:
+            self.orders.pop(order_id, None)
+            return
+        counter, _, text = announced.partition(" ")
+        row = json.loads(text)
+        user_id = row.pop("user_id")
+        row["id"], row["updated_at"] = order_id, datetime.fromisoformat(row["updated_at"])
+        self._keep(self.orders, order_id, OrderCopy(counter, row, user_id, time.monotonic()))
 
     def clear(self) -> None:
         self.orders.clear()

@@ -20,17 +20,22 @@ class StatusWaiters:
     """The requests of one app waiting for an order to change, by order id."""
 
     def __init__(
-        self, on_change: Callable[[int], None] = lambda _: None, on_gap: Callable[[], None] = lambda: None
+        self,
+        on_change: Callable[[int, str | None], None] = lambda _id, _row: None,
+        on_gap: Callable[[], None] = lambda: None,
     ) -> None:
         self._waiters: dict[int, set[asyncio.Future[None]]] = defaultdict(set)
-        self.on_change = on_change  # each announced order id (the app drops its status copy)
+        # Each announced order id, with the committed row when the announcement carries it (the app
+        # keeps it as its status copy) or None (the app drops its copy).
+        self.on_change = on_change
         # A dropped connection: waiting requests re-read the order at least every second anyway.
         self.subscription = Subscription(STATUS_CHANNEL, self._wake, on_gap)
 
     def _wake(self, data: bytes) -> None:
         """Resolve this loop's futures waiting on the announced order (other loops have listeners too)."""
-        order_id = int(data)
-        self.on_change(order_id)
+        head, _, row = data.decode().partition(" ")  # models.orders.states.announcement, or an id
+        order_id = int(head)
+        self.on_change(order_id, row or None)
         waiting = self._waiters.get(order_id, set())
         loop = asyncio.get_running_loop()
         for future in [f for f in waiting if f.get_loop() is loop]:
