@@ -211,3 +211,26 @@ def test_a_step_inside_a_callers_transaction_announces_no_row(make_user: Any) ->
     assert [m["data"] for m in heard if m] == [str(order.id)]
     announced = [m.announcement for m in emitted if isinstance(m, events.OrderChanged)]
     assert announced[0].startswith(f"{order.id} ")  # outside a caller's transaction it would go out
+
+
+def test_an_order_polled_before_it_existed_shows_once_placed(
+    client: Any, make_user: Any, no_announcements: Any
+) -> None:
+    """A poll of an id not yet used keeps a copy of "no such order"; placing the order moves its
+    fence, as every write does, so the next poll reads it rather than that copy."""
+    from models.cart.store import cart_key
+    from models.infra.redis_client import get_redis
+    from models.orders.checkout import place_order
+    from models.tables import Product
+    from tests.support import checkout_body
+
+    user, headers = make_user()
+    before = make_order(user, status="reserved")
+    item = Product.create(sku="SKU-NEW", name="Tee", slug="tee-new", price=9000, stock_quantity=5, tags=[], images=[])
+    get_redis().hset(cart_key("session-new"), mapping={str(item.id): 1})
+    upcoming = Order.get_by_id(before.id)  # ids are a sequence: the next order takes the next one
+    assert_error(client.get(f"{API}/orders/{upcoming.id + 1}/status", headers=headers), 404, "order_not_found")
+    placed = perform(place_order, User.get_by_id(user.id), "session-new", checkout_body(), None)
+    assert placed.order.id == upcoming.id + 1
+    answer = _poll(client, placed.order, headers)
+    assert answer.status_code == 200 and answer.json()["status"] == "pending"

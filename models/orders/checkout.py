@@ -13,12 +13,13 @@ from typing import Any
 from models import events
 from models.cart import store as cart_store
 from models.errors import InvalidInput, NotFound, validation_error
-from models.events import OrderChanged, ReserveStock
+from models.events import FenceOpened, OrderChanged, ReserveStock
+from models.infra import fences
 from models.infra.db import db, insert
 from models.infra.settings import get_settings
 from models.orders.guests import Guest, normalize_email
 from models.orders.quote import price_cart
-from models.orders.states import PENDING, PaymentStatus, record, remember_number
+from models.orders.states import PENDING, PaymentStatus, announcement, fence_key, record, remember_number
 from models.payments.registry import enabled_gateways
 from models.tables import Address, IdempotencyKey, Order, OrderItem, User
 
@@ -146,6 +147,11 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
         ).execute()
         if idempotency_key:
             IdempotencyKey.update(order=order.id).where(_key_is(owner, key)).execute()
+        # A new order's fence moves too, as every write's does: a copy of "no such order" that a
+        # web process kept is not served after this commit, and the announcement carries the row.
+        fence = fence_key(order.id)
+        counter = fences.open(fence)
+        events.emit(FenceOpened(fence))
         record(
             order,
             "order_created",
@@ -158,7 +164,7 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
             to_status=PENDING,
         )
     remember_number(order)  # the dispatcher labels reserve_stock with it
-    events.emit(ReserveStock(order.id), OrderChanged(order.id))
+    events.emit(ReserveStock(order.id), OrderChanged(order.id, announcement(order, counter)))
     return Placed(order, created=True)
 
 
