@@ -112,7 +112,9 @@ def _pipeline(results: dict[str, Any]) -> list[str]:
 CPU_DEFINITIONS = (
     "CPU is user + system time read from `/proc` for the same processes on both sides, per unit of "
     "work. **App CPU per confirmed order** = the web process(es) + the Celery worker (its pool) + "
-    "PostgreSQL (every backend) + Redis, during the 32-shopper run, divided by the orders confirmed; "
+    "PostgreSQL (every backend) + Redis, from the start of the 32-shopper run until the broker is idle "
+    "again (the confirmation emails, which wait behind the payments while the shoppers keep the worker "
+    "busy, are part of what the orders cost), divided by the orders confirmed in the run; "
     "the load generator (this bench process: its HTTP client) is reported beside it and not counted. "
     "**CPU per no-op chain** = the same Celery worker + Redis + the publisher (this bench process, "
     "which plays the web's part: it publishes each chain and waits for its end), during the no-op "
