@@ -131,10 +131,10 @@ def _send_logged(
     return True
 
 
-def locale_of(user: User) -> str:
-    """The language of this customer's emails: their own, else the shop's DEFAULT_LOCALE."""
+def locale_of(locale: str | None) -> str:
+    """The language of a customer's emails: their own `locale`, else the shop's DEFAULT_LOCALE."""
     default = get_settings().default_locale
-    return normalize_locale(user.locale or default, default)
+    return normalize_locale(locale or default, default)
 
 
 # An email is re-driven only when no task is still working on it: nothing tried it for longer than
@@ -171,13 +171,12 @@ _CUSTOMER = NodeList(
 def _recipient(order: Order, customer: dict[str, Any] | None) -> tuple[str, str, str]:
     """(email, name, language) of whom the order's emails go to: the customer, or a guest (the
     guest's address and name, in the shop's DEFAULT_LOCALE)."""
-    default = get_settings().default_locale
     if order.user_id is None:
         # CHECK ((user_id IS NULL) = (guest_email IS NOT NULL)): a guest's order has an email.
         assert order.guest_email is not None, order.order_number
-        return order.guest_email, order.guest_name or "", normalize_locale(default, default)
+        return order.guest_email, order.guest_name or "", locale_of(None)
     assert customer is not None, order.order_number  # user_id is a foreign key
-    return customer["email"], customer["full_name"], normalize_locale(customer["locale"] or default, default)
+    return customer["email"], customer["full_name"], locale_of(customer["locale"])
 
 
 # The order events each kind's template reads (models/mail/context.py).
@@ -268,7 +267,9 @@ def send_cart_reminder(session_id: str, user_id: int) -> bool:
         return False
     settings = get_settings()
     email = render_email(
-        CART_REMINDER, locale_of(user), cart_context(session_id, lines, settings.currency, user.full_name, settings)
+        CART_REMINDER,
+        locale_of(user.locale),
+        cart_context(session_id, lines, settings.currency, user.full_name, settings),
     )
     written = f"{cart.last_write(session_id) or 0:.3f}"
     return _send_logged(
