@@ -22,13 +22,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from models import events
 from models.cart import store as cart
 from models.infra.db import db
 from models.orders import payment_steps
 from models.orders.states import order_number, settle
+
+if TYPE_CHECKING:
+    from tasks.publisher import Publisher
 
 log = logging.getLogger("shop.dispatch")
 T = TypeVar("T")
@@ -134,15 +137,25 @@ def _shadow(name: str, command: events.Command) -> str | None:
         return None
 
 
-def _publish(command: events.Command) -> bool:
-    from tasks.app import app
+_publisher: Publisher | None = None
 
+
+def publisher() -> Publisher:
+    """This process's publisher for the shop's Celery app (tasks/publisher.py), made on first use."""
+    global _publisher
+    if _publisher is None:
+        from tasks.app import app
+        from tasks.publisher import Publisher
+
+        _publisher = Publisher(app)
+    return _publisher
+
+
+def _publish(command: events.Command) -> bool:
     name = ROUTES[type(command)].task
     try:
-        # ignore_result: send_task does not read task_ignore_result, and without it each publish
-        # subscribes to (and, as its AsyncResult is dropped, unsubscribes from) the task's result
-        # channel on a pub/sub connection of the publishing thread's own: two wasted round trips.
-        app.send_task(name, kwargs=command.fields(), shadow=_shadow(name, command), ignore_result=True)
+        # Celery's message in one round trip, its result never stored (tasks/publisher.py).
+        publisher().send(name, command.fields(), shadow=_shadow(name, command))
         return True
     except Exception as exc:  # kombu raises many types when the broker is unreachable
         log.warning(
