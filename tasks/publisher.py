@@ -51,7 +51,7 @@ def _delivery_mode(mode: int | str | None) -> int:
     return int(maybe_delivery_mode(mode))  # type: ignore[no-untyped-call]  # 1 transient, 2 persistent
 
 
-def options_of(queue: Any) -> bool:
+def _asks_for_more(queue: Any) -> bool:
     """Whether a kombu Queue asks for anything beyond its own list (priorities, expiry, ...)."""
     return bool(
         queue.queue_arguments
@@ -168,7 +168,7 @@ class Publisher:
         time_limit, soft_time_limit = options.pop("time_limit", None), options.pop("soft_time_limit", None)
         options = self.app.amqp.router.route(options, name, (), kwargs, task)
         queue = options.pop("queue", None)
-        if options.pop("serializer", "json") != "json" or options or queue is None or options_of(queue):
+        if options.pop("serializer", "json") != "json" or options or queue is None or _asks_for_more(queue):
             return None
         return queue, time_limit, soft_time_limit
 
@@ -206,8 +206,10 @@ class Publisher:
         return dict(self.app.conf.task_publish_retry_policy) if self.app.conf.task_publish_retry else {}
 
     def _write(self, writes: list[tuple[str, str, str]], policy: dict[str, Any]) -> None:
+        # kombu's defaults where the policy is silent (celery/app/amqp.py passes the same).
         retries = int(policy.get("max_retries", 0) or 0)
         interval = float(policy.get("interval_start", 0))
+        step, most = float(policy.get("interval_step", 0.2)), float(policy.get("interval_max", 1))
         for attempt in range(retries + 1):
             try:
                 pipe = self.client().pipeline(transaction=False)
@@ -219,4 +221,4 @@ class Publisher:
                 if attempt == retries:
                     raise
                 time.sleep(interval)
-                interval = min(interval + float(policy.get("interval_step", 0)), float(policy.get("interval_max", 0)))
+                interval = min(interval + step, most)
