@@ -184,7 +184,7 @@ def test_an_announcement_overtaken_by_a_later_write_is_not_served(client: Any, m
     [late] = [m.announcement for m in emitted if isinstance(m, events.OrderChanged)]
     perform(_bump, order.id, "shipped")  # a later write, announced at once
     _heard(client, order.id, 3)
-    reader.forget(order.id, late.split(" ", 1)[1])  # the late announcement, of version 2, arrives
+    reader.changed(order.id, late.split(" ", 1)[1])  # the late announcement, of version 2, arrives
     answer = _poll(client, order, headers).json()
     assert (answer["status"], answer["version"]) == ("shipped", 3)
 

@@ -30,7 +30,7 @@ class AppState(State):
         super().__init__()
         self.catalog = CatalogCache()
         self.status = StatusReader()
-        self.waiters = StatusWaiters(on_change=self.status.forget, on_gap=self.status.clear)
+        self.waiters = StatusWaiters(on_change=self.status.changed, on_gap=self.status.clear)
         self.request_ids = RequestIds()
 
     def __setattr__(self, key: str, value: object) -> None:

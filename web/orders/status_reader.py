@@ -10,7 +10,7 @@ commits (models/orders/states.touch) and every revocation moves the user's
 (models/accounts/service.logout), so an answer reflects every committed change at once. A write
 made outside the app (SQL by hand) is seen once its order is announced, or within COPY_MAX_AGE.
 
-A step's announcement carries the row it committed and the fence counter of its write (forget()):
+A step's announcement carries the row it committed and the fence counter of its write (changed()):
 kept as the copy, it answers the long polls it wakes without a query.
 """
 
@@ -70,7 +70,7 @@ class StatusReader:
         self.users: dict[int, UserCopy] = {}
         self.reads = 0  # PostgreSQL reads (tests, diagnostics)
 
-    def forget(self, order_id: int, announced: str | None = None) -> None:
+    def changed(self, order_id: int, announced: str | None = None) -> None:
         """An order's change was announced: keep the row it carries as the order's copy, under the
         fence counter the writer moved the fence to (models.orders.states.announcement), or drop
         the copy when it carries none. Such a copy is served only while the fence still shows that
