@@ -2,8 +2,9 @@
 an order's page) are built once per process instead of by peewee on every call
 (models/infra/db.py). They must still do exactly what peewee's would: an order saved by touch()
 writes only the columns that changed, so a column nobody touched keeps what another writer put
-there; an event inserted gets its id; the cached reads take their parameters in order; the order
-page, one statement with its lines and timeline aggregated, reads what three queries would."""
+there; an event recorded is in the timeline once the transaction commits, and one inserted gets
+its id; the cached reads take their parameters in order; the order page, one statement with its
+lines and timeline aggregated, reads what three queries would."""
 
 from __future__ import annotations
 
@@ -58,13 +59,14 @@ def test_nothing_changed_writes_nothing(order: Order) -> None:
         assert save_changed(lock(order.id)) == 0
 
 
-def test_record_inserts_the_event_with_its_id(order: Order) -> None:
+def test_record_appends_the_event_and_insert_returns_an_id(order: Order) -> None:
     with db.obj.connection_context(), db.obj.atomic():
-        first = record(lock(order.id), "note", {"a": 1}, "task-1", "reserved", "confirmed")
+        record(lock(order.id), "note", {"a": 1}, "task-1", "reserved", "confirmed")  # sent with the commit
         second = insert(OrderEvent(order=order.id, type="other"))
-    assert first.id and second.id == first.id + 1
+    assert second.id
     with db.obj.connection_context():
-        row = OrderEvent.get_by_id(first.id)
+        row = OrderEvent.get(OrderEvent.order == order.id, OrderEvent.type == "note")
+    assert row.id < second.id  # the recorded event went first, with the next statement
     assert (row.order_id, row.type, row.detail, row.task_id) == (order.id, "note", {"a": 1}, "task-1")
     assert (row.from_status, row.to_status) == ("reserved", "confirmed")
 

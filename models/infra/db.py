@@ -8,6 +8,7 @@ from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlparse
 
 from peewee import BaseQuery, DatabaseProxy, Model
+from peewee import __exception_wrapper__ as peewee_errors  # type: ignore[attr-defined]  # its error mapping
 from playhouse.pool import PooledPostgresqlDatabase
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 
@@ -36,12 +37,17 @@ def connect_params(url: str) -> tuple[str, dict[str, object]]:
 
 
 class ShopDatabase(PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse has no type stubs
-    """Peewee's pooled PostgreSQL database, with a transaction's BEGIN sent with its first statement
-    ("BEGIN; SELECT ... FOR UPDATE") instead of in a round trip of its own: one fewer round trip
-    and statement per transaction, five per order. A transaction that runs no statement sends
-    neither BEGIN nor COMMIT."""
+    """Peewee's pooled PostgreSQL database, with fewer round trips per transaction:
+
+    - its BEGIN is sent with its first statement ("BEGIN; SELECT ... FOR UPDATE"), not in a round
+      trip of its own, and a transaction that runs no statement sends neither BEGIN nor COMMIT;
+    - a write whose outcome nobody reads (`write_later`: an order's update under its lock, an
+      event's insert) is sent with the transaction's next statement, or with its COMMIT. Each step
+      of the pipeline writes the order and its event, then commits: one round trip instead of three.
+    """
 
     def begin(self, isolation_level: Any = None) -> None:
+        self._take_writes()  # none are left from an earlier transaction, but never send a stranger's
         if isolation_level is not None:
             super().begin(isolation_level)
             return
@@ -53,19 +59,52 @@ class ShopDatabase(PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse
         self._state.begin_on = None
         return conn is not None and conn is self._state.conn
 
+    def write_later(self, sql: str, params: Any) -> None:
+        """Run a write inside the current transaction, sent with its next statement (which then
+        sees it) or with its COMMIT; outside a transaction, at once. Its failure (there should be
+        none: the caller holds the row's lock) is raised by that statement, or by the commit, which
+        then rolls the transaction back, as any failed commit does. Not for a write whose row count
+        or RETURNING someone reads."""
+        if not self.in_transaction():
+            self.execute_sql(sql, params)
+            return
+        text = self.cursor().mogrify(sql, params).decode()
+        writes = getattr(self._state, "writes", None)
+        if writes is None or writes[0] is not self._state.conn:
+            self._state.writes = writes = (self._state.conn, [])
+        writes[1].append(text)
+
+    def _take_writes(self) -> str:
+        """The writes waiting for this thread's connection, as one text (emptied)."""
+        writes = getattr(self._state, "writes", None)
+        self._state.writes = None
+        if writes is None or writes[0] is not self._state.conn or not writes[1]:
+            return ""
+        return "; ".join(writes[1]) + "; "
+
     def _execute_cursor(self, sql: str, params: Any, **cursor_options: Any) -> Any:
-        if self._owes_begin():
-            if cursor_options:  # a named (server-side) cursor takes one statement: BEGIN goes first
-                super().begin()
-            else:
-                sql = "BEGIN; " + sql
+        head = ("BEGIN; " if self._owes_begin() else "") + self._take_writes()
+        if head and cursor_options:  # a named (server-side) cursor takes one statement: the rest first
+            self._log_query(head, None)
+            with peewee_errors:
+                self.cursor().execute(head)
+        elif head:  # peewee formats the whole text with the statement's parameters: escape what is done
+            sql = head.replace("%", "%%") + sql
         return super()._execute_cursor(sql, params, **cursor_options)
 
     def commit(self) -> None:
-        if not self._owes_begin():
-            super().commit()
+        owed, writes = self._owes_begin(), self._take_writes()
+        if not writes:
+            if not owed:
+                super().commit()
+            return
+        sql = ("BEGIN; " if owed else "") + writes + "COMMIT"
+        self._log_query(sql, None)
+        with peewee_errors:
+            self.cursor().execute(sql)
 
     def rollback(self) -> None:
+        self._take_writes()
         if not self._owes_begin():
             super().rollback()
 
@@ -165,10 +204,11 @@ def select_rows(model: type[M], key: str, build: Callable[[], BaseQuery], *param
     return list(model.raw(sql, *params))
 
 
-def save_changed(instance: Model) -> int:
+def save_changed(instance: Model, later: bool = False) -> int:
     """UPDATE only the columns changed since the instance was read (peewee's dirty fields) in one
     statement built once per set of columns; returns the rows updated (0 when nothing changed).
-    The caller holds the row's lock, so unchanged columns need no rewrite."""
+    The caller holds the row's lock, so unchanged columns need no rewrite. later: sent with the
+    transaction's next statement or its commit (`ShopDatabase.write_later`); returns 1 then."""
     obj: Any = instance  # peewee's private parts, which its stubs do not know
     fields = obj.dirty_fields
     if not fields:
@@ -181,14 +221,19 @@ def save_changed(instance: Model) -> int:
 
     sql = _built(("update", type(instance), *(field.name for field in fields)), statement)
     params = [field.db_value(obj.__data__.get(field.name)) for field in fields]
-    cursor = meta.database.execute_sql(sql, [*params, obj._pk])
     obj._dirty.clear()
+    if later:
+        meta.database.write_later(sql, [*params, obj._pk])
+        return 1
+    cursor = meta.database.execute_sql(sql, [*params, obj._pk])
     return int(cursor.rowcount)
 
 
-def insert(instance: M) -> M:
+def insert(instance: M, later: bool = False) -> M:
     """INSERT a new instance (its fields as given, defaults filled in by its constructor) by a
-    statement built once per set of columns; sets and returns it with its new primary key."""
+    statement built once per set of columns; sets and returns it with its new primary key. later:
+    sent with the transaction's next statement or its commit (`ShopDatabase.write_later`), and
+    the instance's primary key stays unset."""
     obj: Any = instance
     meta = obj._meta
     pk = meta.primary_key
@@ -197,11 +242,15 @@ def insert(instance: M) -> M:
     def statement() -> str:
         columns = ", ".join(f'"{field.column_name}"' for field in fields)
         values = ", ".join("%s" for _ in fields)
-        return f'INSERT INTO "{meta.table_name}" ({columns}) VALUES ({values}) RETURNING "{pk.column_name}"'
+        returning = "" if later else f' RETURNING "{pk.column_name}"'
+        return f'INSERT INTO "{meta.table_name}" ({columns}) VALUES ({values}){returning}'
 
-    sql = _built(("insert", type(instance), *(field.name for field in fields)), statement)
+    sql = _built(("insert", later, type(instance), *(field.name for field in fields)), statement)
     params = [field.db_value(obj.__data__[field.name]) for field in fields]
+    obj._dirty.clear()
+    if later:
+        meta.database.write_later(sql, params)
+        return instance
     row = meta.database.execute_sql(sql, params).fetchone()
     obj._pk = row[0]
-    obj._dirty.clear()
     return instance

@@ -97,7 +97,9 @@ def record(
     from_status: str | None = None,
     to_status: str | None = None,
 ) -> OrderEvent:
-    """Append an event to the order's timeline and log it (one line per event)."""
+    """Append an event to the order's timeline and log it (one line per event). The insert goes
+    with the transaction's next statement or its commit (`ShopDatabase.write_later`): the event's
+    id stays unset."""
     event = OrderEvent(
         order=order.id,
         type=event_type,
@@ -106,7 +108,7 @@ def record(
         detail=detail or {},
         task_id=task_id,
     )
-    insert(event)
+    insert(event, later=True)
     log.info(
         "order %s %s",
         order.order_number,
@@ -136,7 +138,9 @@ def touch(order: Order, **changes: Any) -> None:
         setattr(order, name, value)
     order.version += 1
     order.updated_at = utcnow()
-    save_changed(order)  # only what changed (the row is locked), by a statement built once
+    # Only what changed, by a statement built once, sent with the transaction's next statement or
+    # its commit: the row is locked, so the update cannot miss it.
+    save_changed(order, later=True)
     key = fence_key(order.id)
     counter = fences.open(key)
     events.emit(events.FenceOpened(key), events.OrderChanged(order.id, announcement(order, counter)))
