@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -160,6 +161,23 @@ class LiveServer:
             self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(10)
+
+
+def sql_sent(records: list[Any]) -> list[str]:
+    """The text of each round trip to PostgreSQL among these log records (peewee's, at DEBUG), with
+    every prepared statement (models/infra/db.py) read as its own SQL: "PREPARE n AS ...; EXECUTE
+    n(args)" and "EXECUTE n(args)" both read "<the statement's SQL>(args)"."""
+    from models.infra.db import prepared_names
+
+    names = prepared_names()
+    sent = []
+    for record in records:
+        if record.name == "peewee":
+            text = re.sub(
+                r"(DEALLOCATE ALL; )?PREPARE (shop_\w+) AS .*?; (?=EXECUTE \2\b)", "", str(record.msg[0]), flags=re.S
+            )
+            sent.append(re.sub(r"EXECUTE (shop_\w+)", lambda match: names[match.group(1)], text))
+    return sent
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:

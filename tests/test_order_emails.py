@@ -12,6 +12,7 @@ from models.infra.settings import get_settings
 from models.mail import send as mail
 from models.tables import EmailLog, Order, OrderItem, Product
 from tests.smtp_sink import SMTPSink
+from tests.support import sql_sent
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def test_a_confirmation_reads_its_order_lines_and_customer_in_one_statement(
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="peewee"):
         assert mail.send_order_email(order.id, "confirmation") is True
-    reads = [r.getMessage() for r in caplog.records if r.name == "peewee" and "SELECT" in r.getMessage()[:20]]
+    reads = [sql for sql in sql_sent(caplog.records) if "SELECT" in sql[:20]]
     assert len(reads) == 1, reads
     text = body(smtp.messages[0])
     assert smtp.messages[0]["To"] == "ana@example.com" and "Linen Overshirt" in text

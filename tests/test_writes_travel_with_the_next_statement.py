@@ -20,6 +20,7 @@ from models.infra.db import db
 from models.orders.states import lock, transition
 from models.tables import Order, OrderEvent, SeedRun
 from tests.order_factory import make_order
+from tests.support import sql_sent
 
 IDLE = psycopg2.extensions.TRANSACTION_STATUS_IDLE
 ADD = "INSERT INTO seed_runs (name, applied_at) VALUES (%s, now())"
@@ -30,8 +31,8 @@ def names() -> list[str]:
 
 
 def sent(caplog: pytest.LogCaptureFixture) -> list[str]:
-    """The SQL of each round trip, as peewee logs it: (sql, params)."""
-    return [str(record.msg[0]) for record in caplog.records if record.name == "peewee"]
+    """The SQL of each round trip, prepared statements read as their own SQL."""
+    return sql_sent(caplog.records)
 
 
 def test_the_next_statement_sees_the_write() -> None:

@@ -12,7 +12,7 @@ from peewee import IntegrityError
 from models.accounts import login_limits, tokens
 from models.errors import AuthError, Conflict
 from models.infra import fences, ratelimit
-from models.infra.db import db
+from models.infra.db import db, select_rows
 from models.infra.settings import get_settings
 from models.tables import UsedRefreshToken, User, utcnow
 
@@ -112,7 +112,9 @@ def login(email: str, password: str, client: str) -> TokenPair:
 
 
 def user_for(claims: tokens.TokenClaims) -> User:
-    user = User.get_or_none(User.id == claims.user_id)
+    # Every authenticated request reads it: a statement built and prepared once (models/infra/db.py).
+    found = select_rows(User, "accounts:user", lambda: User.select().where(User.id == 0), claims.user_id)
+    user = found[0] if found else None
     if user is None or not user.is_active or user.token_version != claims.version:
         raise AuthError("not_authenticated", "The token is no longer valid; log in again.")
     return user

@@ -104,6 +104,10 @@ class Settings:
     login_rate_limit: str
     register_rate_limit: str
     db_max_connections: int
+    # The pipeline's hottest statements are prepared once per connection (models/infra/db.py). Off
+    # by default when DATABASE_DIRECT_URL differs from DATABASE_URL: a transaction pooler in between
+    # hands each transaction another server connection, where the statement was never prepared.
+    db_prepared_statements: bool
     failpoints: bool
     bcrypt_rounds: int
     stuck_after: int
@@ -203,6 +207,10 @@ def load_settings() -> Settings:
         login_rate_limit=os.environ.get("LOGIN_RATE_LIMIT", "10/minute"),
         register_rate_limit=os.environ.get("REGISTER_RATE_LIMIT", "20/hour"),
         db_max_connections=_int("DB_MAX_CONNECTIONS", 20),
+        db_prepared_statements=_bool(
+            os.environ.get("DB_PREPARED_STATEMENTS"),
+            default=(os.environ.get("DATABASE_DIRECT_URL", "").strip() or database_url) == database_url,
+        ),
         failpoints=_bool(os.environ.get("FAILPOINTS")),
         bcrypt_rounds=_int("BCRYPT_ROUNDS", 12),
         stuck_after=_int("STUCK_AFTER", 30),

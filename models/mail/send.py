@@ -21,7 +21,7 @@ from typing import Any
 from peewee import SQL, NodeList, fn
 
 from models.cart import store as cart
-from models.infra.db import db, select_rows
+from models.infra.db import db, prepared, select_rows
 from models.infra.settings import get_settings
 from models.mail.context import cart_context, order_context
 from models.mail.messages import render_low_stock
@@ -105,20 +105,24 @@ def send_mail(to: str, subject: str, text: str, html: str | None, message_id: st
     log.info("mail sent to %s: %s", to, subject, extra={"message_id": message_id})
 
 
+# Each order's emails run both (prepared once per connection, models/infra/db.py).
+_CLAIM = prepared(
+    "INSERT INTO email_log (order_id, kind, recipient, message_id, status, attempts, created_at, last_attempt_at) "
+    "VALUES (%s, %s, %s, %s, 'pending', 1, now(), now()) ON CONFLICT (message_id) DO UPDATE SET "
+    "attempts = email_log.attempts + CASE WHEN email_log.status = 'sent' THEN 0 ELSE 1 END, "
+    "last_attempt_at = CASE WHEN email_log.status = 'sent' THEN email_log.last_attempt_at ELSE now() END "
+    "RETURNING id, status"
+)
+_SENT = prepared("UPDATE email_log SET status = 'sent', sent_at = %s WHERE id = %s")
+
+
 def _send_logged(
     order_id: int | None, kind: str, recipient: str, message_id: str, subject: str, text: str, html: str | None
 ) -> bool:
     """Record-then-send: a row marked sent means done. A crash between the send and the mark may
     send twice (at least once); the stable Message-ID lets mail clients drop the duplicate."""
     # One statement claims the row, counts the attempt and stamps it; a row already sent is left alone.
-    row_id, status = db.obj.execute_sql(
-        "INSERT INTO email_log (order_id, kind, recipient, message_id, status, attempts, created_at, last_attempt_at) "
-        "VALUES (%s, %s, %s, %s, 'pending', 1, now(), now()) ON CONFLICT (message_id) DO UPDATE SET "
-        "attempts = email_log.attempts + CASE WHEN email_log.status = 'sent' THEN 0 ELSE 1 END, "
-        "last_attempt_at = CASE WHEN email_log.status = 'sent' THEN email_log.last_attempt_at ELSE now() END "
-        "RETURNING id, status",
-        (order_id, kind, recipient, message_id),
-    ).fetchone()
+    row_id, status = db.obj.execute_sql(_CLAIM, (order_id, kind, recipient, message_id)).fetchone()
     if status == "sent":
         return False
     try:
@@ -127,7 +131,7 @@ def _send_logged(
         # Final: the re-drive stops asking (an explicit send, after a fix, may still try again).
         EmailLog.update(status="rejected").where(EmailLog.id == row_id).execute()
         raise
-    db.obj.execute_sql("UPDATE email_log SET status = 'sent', sent_at = %s WHERE id = %s", (utcnow(), row_id))
+    db.obj.execute_sql(_SENT, (utcnow(), row_id))
     return True
 
 

@@ -4,6 +4,7 @@ unit that moves is a stock ledger row written by the same statement (models/stoc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from peewee import fn
 
@@ -28,7 +29,14 @@ class Reservation:
 
 
 def _lines(order: Order) -> list[tuple[int, int]]:
-    """(product_id, quantity) per product, in primary-key order so that locks never deadlock."""
+    """(product_id, quantity) per product, in primary-key order so that locks never deadlock; from
+    the lines that payment_steps.with_payer() read with the order when it did (no query)."""
+    read: Any = order
+    if hasattr(read, "item_lines"):
+        quantities: dict[int, int] = {}
+        for product_id, quantity in read.item_lines:
+            quantities[int(product_id)] = quantities.get(int(product_id), 0) + int(quantity)
+        return sorted(quantities.items())
     rows = tuples(
         OrderItem.select(OrderItem.product, fn.SUM(OrderItem.quantity).alias("qty"))
         .where(OrderItem.order == order.id, OrderItem.product.is_null(False))

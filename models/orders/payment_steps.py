@@ -15,7 +15,7 @@ from models import events
 from models.errors import Conflict, InvalidInput, NotFound
 from models.events import CapturePayment, RefundPayment, RemoveOrderedFromCart, SendOrderEmail
 from models.infra import failpoints
-from models.infra.db import db, tuples
+from models.infra.db import db, prepared, tuples
 from models.orders import holds
 from models.orders.guests import Customer, is_customer
 from models.orders.states import (
@@ -70,21 +70,25 @@ def reference(order: Order) -> str | None:
 
 
 # The order with what its gateway is told about it (payment_order), in one statement: the steps
-# below read both before every gateway call.
+# below read both before every gateway call. Prepared once per connection (models/infra/db.py),
+# so its columns are named: a `*` would change its result when a migration adds a column.
 _WITH_PAYER = (
-    "SELECT o.*, COALESCE(o.guest_email, u.email) AS payer_email, COALESCE(o.guest_name, u.full_name) AS payer_name, "
+    "SELECT "
+    + ", ".join(f'o."{field.column_name}"' for field in Order._meta.sorted_fields)
+    + ", COALESCE(o.guest_email, u.email) AS payer_email, COALESCE(o.guest_name, u.full_name) AS payer_name, "
     "ARRAY(SELECT i.product_name FROM order_items i WHERE i.order_id = o.id ORDER BY i.id) AS item_names, "
     "ARRAY(SELECT ARRAY[i.product_id, i.quantity] FROM order_items i "
     "WHERE i.order_id = o.id AND i.product_id IS NOT NULL ORDER BY i.id) AS item_lines "
     "FROM orders o LEFT JOIN users u ON u.id = o.user_id WHERE o.id = %s"
 )
+_READ_WITH_PAYER = prepared(_WITH_PAYER)
+_LOCK_WITH_PAYER = prepared(_WITH_PAYER + " FOR UPDATE OF o")
 
 
 def with_payer(order_id: int, for_update: bool = False) -> Order | None:
     """The order, carrying what payment_order() needs (no second query); for_update locks its row
     (the caller's transaction), as lock() does."""
-    sql = _WITH_PAYER + (" FOR UPDATE OF o" if for_update else "")
-    order: Order | None = next(iter(Order.raw(sql, order_id)), None)
+    order: Order | None = next(iter(Order.raw(_LOCK_WITH_PAYER if for_update else _READ_WITH_PAYER, order_id)), None)
     if order is not None and for_update:
         remember_number(order)
     return order

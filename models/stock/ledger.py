@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from models.infra.db import db
+from models.infra.db import db, prepared
 
 ENTRY_COLUMNS = ("id", "product_id", "delta", "stock_after", "reason", "order_id", "actor", "note", "at")
 _COLUMNS = ", ".join(ENTRY_COLUMNS)
@@ -34,8 +34,9 @@ WITH changed AS (
 SELECT entry.*, changed.track_inventory AND entry.stock_after <= changed.low_stock_threshold
                 AND entry.stock_after - entry.delta > changed.low_stock_threshold
 FROM entry, changed"""
-_CHANGE_ANY = _CHANGE.format(tracked="")
-_CHANGE_TRACKED = _CHANGE.format(tracked="AND track_inventory")
+# Prepared once per connection (models/infra/db.py): every reservation runs one per product.
+_CHANGE_ANY = prepared(_CHANGE.format(tracked=""))
+_CHANGE_TRACKED = prepared(_CHANGE.format(tracked="AND track_inventory"))
 
 
 @dataclass(frozen=True)
