@@ -3,7 +3,8 @@
 at every run. What must hold: the first run prepares the statement in the same round trip and the
 next runs send only the EXECUTE; the results are the plain statement's (placeholders by position
 or by name, a `%` in the text or in the values); a round trip that fails after its PREPARE ran,
-or before, leaves the connection able to run the statement again; a migration that adds a column
+or before, leaves the connection able to run the statement again; an id too large for an
+integer column finds nothing, as the plain statement did, instead of failing; a migration that adds a column
 to orders does not break the prepared reads of orders; and with DB_PREPARED_STATEMENTS off (the
 default behind a transaction pooler, where each transaction may get another server connection)
 nothing is prepared."""
@@ -148,3 +149,16 @@ def test_the_setting_is_off_by_default_behind_a_pooler(
         else:
             monkeypatch.setenv(name, os.environ["DATABASE_URL"] if value == "same" else value)
     assert load_settings().db_prepared_statements is expected
+
+
+def test_an_id_larger_than_an_integer_finds_nothing_as_before(database: ShopDatabase) -> None:
+    """A prepared `id = $1` takes the integer type of its column, where the plain statement compares
+    a bigint: a value out of an integer's range runs plain, and finds no row instead of failing."""
+    lookup = prepared("SELECT id FROM orders WHERE id = %s")
+    largest = [database.execute_sql(lookup, (2**63 - 1,)).fetchall() for _ in range(2)]
+    assert largest == [[], []]
+    assert database.execute_sql(lookup, (-(2**31) - 1,)).fetchall() == []
+    assert database.execute_sql(prepared("SELECT id FROM orders WHERE id = ANY(%s)"), ([1, 2**40],)).fetchall() == []
+    assert name_of(lookup) not in prepared_on(database)
+    database.execute_sql(lookup, (7,))
+    assert name_of(lookup) in prepared_on(database)

@@ -35,10 +35,9 @@ from typing import Any, cast
 from redis.exceptions import NoScriptError
 
 from models.errors import Conflict, InvalidInput, NotFound, validation_error
-from models.infra.db import tuples
+from models.infra.db import db, prepared
 from models.infra.redis_client import command, get_redis
 from models.infra.settings import get_settings
-from models.tables import Product
 
 SESSION_RE = re.compile(r"[A-Za-z0-9_-]{8,128}")
 ACTIVITY_KEY = "carts:activity"  # a different prefix from cart:<session>, so no session id can collide
@@ -258,23 +257,19 @@ PricingRow = tuple[Any, ...]  # (id, name, slug, sku, images, price, stock_quant
 RowLookup = Callable[[list[int]], Awaitable[Mapping[int, PricingRow]]]
 
 
+# One statement for any number of ids, prepared once per connection (models/infra/db.py).
+_PRICING_ROWS = prepared(
+    "SELECT id, name, slug, sku, images, price, stock_quantity, track_inventory FROM products "
+    "WHERE id = ANY(%s) AND is_published"
+)
+
+
 def pricing_rows(product_ids: list[int]) -> dict[int, PricingRow]:
     """The catalogue rows that price cart lines, of the published products among product_ids: one query."""
     ids = [pid for pid in product_ids if 0 < pid <= MAX_PRODUCT_ID]
     if not ids:
         return {}
-    rows = tuples(
-        Product.select(
-            Product.id,
-            Product.name,
-            Product.slug,
-            Product.sku,
-            Product.images,
-            Product.price,
-            Product.stock_quantity,
-            Product.track_inventory,
-        ).where(Product.id.in_(ids) & (Product.is_published == True))  # noqa: E712
-    )
+    rows = db.obj.execute_sql(_PRICING_ROWS, (ids,)).fetchall()
     return {row[0]: row for row in rows}
 
 

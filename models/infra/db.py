@@ -78,6 +78,23 @@ def prepared(sql: str) -> str:
     return sql
 
 
+INT4 = range(-(2**31), 2**31)
+
+
+def _fits(params: Any) -> bool:
+    """Whether every integer among the parameters fits PostgreSQL's integer. A prepared statement's
+    parameter takes the type of the column it meets: `id = $1` is an integer, and a larger value
+    (a path's id of 2**63 - 1, say) fails with "integer out of range" where the plain statement
+    compares it as a bigint and finds no row. Such a statement runs plain."""
+    values = params.values() if isinstance(params, dict) else params or ()
+    for value in values:
+        if type(value) is int and value not in INT4:
+            return False
+        if type(value) is list and not _fits(value):
+            return False
+    return True
+
+
 def prepared_names() -> dict[str, str]:
     """The name each statement marked `prepared` runs under: name -> its SQL (for reading logs)."""
     return {name: sql for sql, (name, _, _) in _PREPARABLE.items()}
@@ -123,7 +140,7 @@ class ShopDatabase(PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse
         if writes is None or writes[0] is not self._state.conn:
             empty: tuple[Any, list[str], list[str]] = (self._state.conn, [], [])
             self._state.writes = writes = empty
-        sql, preparing = self._as_prepared(sql, writes[2])
+        sql, preparing = self._as_prepared(sql, params, writes[2])
         writes[1].append(self.cursor().mogrify(sql, params).decode())
         writes[2].extend(preparing)
 
@@ -136,12 +153,12 @@ class ShopDatabase(PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse
             return "", []
         return "; ".join(writes[1]) + "; ", writes[2]
 
-    def _as_prepared(self, sql: str, preparing: list[str]) -> tuple[str, list[str]]:
+    def _as_prepared(self, sql: str, params: Any, preparing: list[str]) -> tuple[str, list[str]]:
         """sql, or the EXECUTE of its prepared statement, preceded by its PREPARE when this
         connection has not prepared it yet (nor will have once `preparing` is sent); with what it
         prepares ("" for a DEALLOCATE ALL first, after a failure left the connection unsure)."""
         entry = _PREPARABLE.get(sql) if self.prepare_statements else None
-        if entry is None:
+        if entry is None or not _fits(params):
             return sql, []
         if self._state.conn is None:
             self.cursor()  # connects, as peewee would for the statement
@@ -184,7 +201,7 @@ class ShopDatabase(PooledPostgresqlDatabase):  # type: ignore[misc]  # playhouse
                 self._sent(preparing, lambda: self.cursor().execute(head))
             head, preparing = "", []
         if not cursor_options:
-            sql, more = self._as_prepared(sql, preparing)
+            sql, more = self._as_prepared(sql, params, preparing)
             preparing = preparing + more
         if head:  # peewee formats the whole text with the statement's parameters: escape what is done
             sql = head.replace("%", "%%") + sql

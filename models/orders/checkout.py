@@ -15,13 +15,13 @@ from models.cart import store as cart_store
 from models.errors import InvalidInput, NotFound, validation_error
 from models.events import FenceOpened, OrderChanged, ReserveStock
 from models.infra import fences
-from models.infra.db import db, insert
+from models.infra.db import db, insert, prepared
 from models.infra.settings import get_settings
 from models.orders.guests import Guest, normalize_email
 from models.orders.quote import price_cart
 from models.orders.states import PENDING, PaymentStatus, announcement, fence_key, record, remember_number
 from models.payments.registry import enabled_gateways
-from models.tables import Address, IdempotencyKey, Order, OrderItem, User
+from models.tables import Address, IdempotencyKey, Order, OrderItem, User, utcnow
 
 ADDRESS_FIELDS = ("recipient_name", "phone", "postal_code", "address_line1", "address_line2", "city")
 
@@ -30,6 +30,14 @@ ADDRESS_FIELDS = ("recipient_name", "phone", "postal_code", "address_line1", "ad
 class Placed:
     order: Order
     created: bool
+
+
+# Every checkout with an Idempotency-Key claims it first (prepared once per connection,
+# models/infra/db.py); a row already there (0 rows inserted) is another request's.
+_CLAIM_KEY = prepared(
+    'INSERT INTO "idempotency_keys" ("user_id", "key", "request_hash", "created_at") '
+    "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
+)
 
 
 def new_order_number() -> str:
@@ -96,7 +104,7 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
     with db.atomic():
         if idempotency_key:
             owner, key = _key_scope(customer, session_id, idempotency_key)
-            inserted = IdempotencyKey.insert(user=owner, key=key, request_hash=digest).on_conflict_ignore().execute()
+            inserted = db.obj.execute_sql(_CLAIM_KEY, (owner, key, digest, utcnow())).rowcount
             if not inserted:
                 # Another request with this key committed first (or is committing: the unique
                 # index made us wait for it): answer with its order.
@@ -130,23 +138,28 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
                 session_id=session_id,
             )
         )
-        OrderItem.insert_many(
-            [
-                {
-                    "order": order.id,
-                    "product": p.id,
-                    "product_name": p.name,
-                    "product_sku": p.sku,
-                    "product_image": (p.images or [None])[0],
-                    "unit_price": p.price,
-                    "quantity": q,
-                    "subtotal": p.price * q,
-                }
-                for p, q in lines
-            ]
-        ).execute()
+        # The lines and the key's order need no answer: they go with the event and the COMMIT.
+        db.obj.write_later(
+            *OrderItem.insert_many(
+                [
+                    {
+                        "order": order.id,
+                        "product": p.id,
+                        "product_name": p.name,
+                        "product_sku": p.sku,
+                        "product_image": (p.images or [None])[0],
+                        "unit_price": p.price,
+                        "quantity": q,
+                        "subtotal": p.price * q,
+                    }
+                    for p, q in lines
+                ]
+            )
+            .returning()
+            .sql()
+        )
         if idempotency_key:
-            IdempotencyKey.update(order=order.id).where(_key_is(owner, key)).execute()
+            db.obj.write_later(*IdempotencyKey.update(order=order.id).where(_key_is(owner, key)).sql())
         # A new order's fence moves too, as every write's does: a copy of "no such order" that a
         # web process kept is not served after this commit, and the announcement carries the row.
         fence = fence_key(order.id)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from peewee import Value, fn
+
 from models.cart import store as cart_store
 from models.errors import Conflict, InvalidInput
+from models.infra.db import select_rows
 from models.orders.pricing import Totals, compute_totals
 from models.tables import Product
 
@@ -29,7 +32,14 @@ def price_cart(cart_id: str, shipping_method: str, discount_code: str | None, us
     quantities = cart_store.get_quantities(cart_id)
     if not quantities:
         raise InvalidInput("empty_cart", "The cart is empty.")
-    products = {p.id: p for p in Product.select().where(Product.id.in_(list(quantities)))}
+    # One statement for any number of lines, built and prepared once (models/infra/db.py).
+    found = select_rows(
+        Product,
+        "quote:products",
+        lambda: Product.select().where(Product.id == fn.ANY(Value([0], unpack=False))),
+        list(quantities),
+    )
+    products = {p.id: p for p in found}
     missing = sorted(pid for pid in quantities if pid not in products or not products[pid].is_published)
     if missing:
         raise Conflict(
