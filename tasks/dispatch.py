@@ -74,7 +74,13 @@ def perform(step: Callable[..., T], *args: Any, render: Callable[[T], R] | None 
         except BaseException:
             _close_fences(emitted)
             raise
-    answer = render(result) if render is not None else result
+    try:
+        answer = render(result) if render is not None else result
+    except BaseException:
+        # Committed all the same: a rendering that fails (PostgreSQL gone right after the commit)
+        # must not leave an order waiting for the re-drive to ask for its next step.
+        handle(emitted)
+        raise
     handle(emitted)
     return answer
 

@@ -332,3 +332,42 @@ def test_the_202_is_rendered_before_the_reservation_is_published(client: Any) ->
     assert published_while_held == []
     assert response.status_code == 202 and response.json()["status"] == "pending"
     assert published == ["pipeline.reserve_stock"]  # published once the answer was built
+
+
+def test_an_order_whose_answer_failed_after_its_commit_is_reserved_all_the_same(
+    app: Any, client: Any, worker: Any
+) -> None:
+    """PostgreSQL gone right after an order's commit: its 202 cannot be rendered and the shopper
+    gets an error, but the order exists. Its reservation is published anyway (not left for the
+    re-drive, 30 s later), and the shopper's retry with the same Idempotency-Key, answered with
+    that order while it is still pending, asks for its reservation again."""
+    from celery.signals import before_task_publish
+    from starlette.testclient import TestClient
+
+    from models.infra import failpoints
+
+    published: list[str] = []
+
+    def seen(sender: str | None = None, **_: Any) -> None:
+        published.append(str(sender))
+
+    headers = register_shopper(client, "ines@example.com")
+    item = product(stock=5)
+    fill_cart(client, "session-cut", {item.id: 1})
+    failpoints.arm("orders.before_render", "raise")
+    before_task_publish.connect(seen, weak=False)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as unchecked:  # an injected failure's 500 is undocumented
+            failed = place(unchecked, headers, "session-cut", key="key-cut-short")
+        reserved_after_the_failure = list(published)
+        retried = place(client, headers, "session-cut", key="key-cut-short")
+    finally:
+        before_task_publish.disconnect(seen)
+    assert failed.status_code == 500
+    assert reserved_after_the_failure == ["pipeline.reserve_stock"]
+    assert retried.status_code == 202, retried.text
+    orders = list(Order.select())
+    assert [o.id for o in orders] == [retried.json()["id"]]  # one order, never a second
+    if retried.json()["status"] == "pending":  # a worker may have reserved it meanwhile
+        assert published == ["pipeline.reserve_stock"] * 2
+    wait_for(lambda: status_of(client, headers, orders[0].id)["status"] == "reserved", what="the reservation")

@@ -113,7 +113,12 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
                     raise InvalidInput(
                         "idempotency_key_reused", "This Idempotency-Key was used with a different request."
                     )
-                return Placed(Order.get_by_id(existing.order_id), created=False)
+                order = Order.get_by_id(existing.order_id)
+                if order.status == PENDING:
+                    # A retry, maybe of a request whose answer (and publish) a failure cut short:
+                    # ask again (reserve_stock does nothing for an order no longer pending).
+                    events.emit(ReserveStock(order.id))
+                return Placed(order, created=False)
         member = customer.id if isinstance(customer, User) else None
         priced = price_cart(session_id, body["shipping_method"], body.get("discount_code"), member)
         lines, totals = priced.lines, priced.totals
