@@ -3,6 +3,8 @@ transient errors, cancel, admin transitions, status polling."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -299,6 +301,24 @@ def test_other_users_orders_are_404(client: Any, worker: Any) -> None:
         assert response.status_code == 404 and response.json()["error"]["code"] == "order_not_found", path
 
 
+@contextmanager
+def tasks_published() -> Iterator[list[str]]:
+    """The names of the tasks this process publishes meanwhile, seen through Celery's own signal
+    (whichever worker consumes them)."""
+    from celery.signals import before_task_publish
+
+    published: list[str] = []
+
+    def seen(sender: str | None = None, **_: Any) -> None:
+        published.append(str(sender))
+
+    before_task_publish.connect(seen, weak=False)
+    try:
+        yield published
+    finally:
+        before_task_publish.disconnect(seen)
+
+
 def test_the_202_is_rendered_before_the_reservation_is_published(client: Any) -> None:
     """POST /orders renders the committed order and only then publishes reserve_stock, so a warm
     worker can never move it before the answer is built: the 202 always says pending. A failpoint
@@ -306,29 +326,18 @@ def test_the_202_is_rendered_before_the_reservation_is_published(client: Any) ->
     are seen through Celery's own signal in this process, whichever worker consumes them.)"""
     from concurrent.futures import ThreadPoolExecutor
 
-    from celery.signals import before_task_publish
-
     from models.infra import failpoints
-
-    published: list[str] = []
-
-    def seen(sender: str | None = None, **_: Any) -> None:
-        published.append(str(sender))
 
     headers = register_shopper(client, "rio@example.com")
     item = product(stock=5)
     fill_cart(client, "session-held", {item.id: 1})
     failpoints.arm("orders.before_render", "hold")
-    before_task_publish.connect(seen, weak=False)
-    try:
-        with ThreadPoolExecutor(1) as pool:
-            answer = pool.submit(place, client, headers, "session-held")
-            wait_for(lambda: failpoints.held("orders.before_render"), what="the request to reach the render")
-            published_while_held = list(published)
-            failpoints.release("orders.before_render")
-            response = answer.result(timeout=30)
-    finally:
-        before_task_publish.disconnect(seen)
+    with tasks_published() as published, ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(place, client, headers, "session-held")
+        wait_for(lambda: failpoints.held("orders.before_render"), what="the request to reach the render")
+        published_while_held = list(published)
+        failpoints.release("orders.before_render")
+        response = answer.result(timeout=30)
     assert published_while_held == []
     assert response.status_code == 202 and response.json()["status"] == "pending"
     assert published == ["pipeline.reserve_stock"]  # published once the answer was built
@@ -341,28 +350,19 @@ def test_an_order_whose_answer_failed_after_its_commit_is_reserved_all_the_same(
     gets an error, but the order exists. Its reservation is published anyway (not left for the
     re-drive, 30 s later), and the shopper's retry with the same Idempotency-Key, answered with
     that order while it is still pending, asks for its reservation again."""
-    from celery.signals import before_task_publish
     from starlette.testclient import TestClient
 
     from models.infra import failpoints
-
-    published: list[str] = []
-
-    def seen(sender: str | None = None, **_: Any) -> None:
-        published.append(str(sender))
 
     headers = register_shopper(client, "ines@example.com")
     item = product(stock=5)
     fill_cart(client, "session-cut", {item.id: 1})
     failpoints.arm("orders.before_render", "raise")
-    before_task_publish.connect(seen, weak=False)
-    try:
+    with tasks_published() as published:
         with TestClient(app, raise_server_exceptions=False) as unchecked:  # an injected failure's 500 is undocumented
             failed = place(unchecked, headers, "session-cut", key="key-cut-short")
         reserved_after_the_failure = list(published)
         retried = place(client, headers, "session-cut", key="key-cut-short")
-    finally:
-        before_task_publish.disconnect(seen)
     assert failed.status_code == 500
     assert reserved_after_the_failure == ["pipeline.reserve_stock"]
     assert retried.status_code == 202, retried.text
