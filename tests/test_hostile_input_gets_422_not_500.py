@@ -183,3 +183,15 @@ def test_a_patch_without_changes_is_refused(
     assert fields_of(client.patch(f"{API}/products/{product.id}", json={}, headers=admin_headers)) == {
         "body": "Send at least one field to change."
     }
+
+
+@pytest.mark.parametrize("offset", ["+20:36", "-16:00"])
+def test_an_offset_postgresql_cannot_store_is_422(client: Any, admin_headers: dict[str, str], offset: str) -> None:
+    """ISO 8601 allows any offset; PostgreSQL stores at most 15:59 either way (the fuzzer sent +20:36
+    and got a 500)."""
+    body = {"code": "FAR-AWAY", "kind": "fixed", "value": 1000, "starts_at": f"2027-07-08T18:30:13{offset}"}
+    response = client.post("/api/v1/admin/discounts", json=body, headers=admin_headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "validation_error"
+    body["starts_at"] = "2027-07-08T18:30:13+14:00"
+    assert client.post("/api/v1/admin/discounts", json=body, headers=admin_headers).status_code == 201

@@ -4,10 +4,10 @@ that match the columns they are stored in."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 
 class Strict(BaseModel):
@@ -60,8 +60,21 @@ def at_most(characters: int) -> Callable[[Any], Any]:
     return check
 
 
+def storable_offset(value: datetime) -> datetime:
+    """An instant whose UTC offset PostgreSQL stores: at most 15:59 either way (ISO 8601 allows more)."""
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) >= timedelta(hours=16):
+        raise ValueError("The UTC offset must be within -15:59 and +15:59.")
+    return value
+
+
 # An instant with its UTC offset ("2026-03-01T00:00:00+09:00") and a calendar day ("2026-03-01").
-Instant = Annotated[AwareDatetime, BeforeValidator(at_most(40)), Field(json_schema_extra={"maxLength": 40})]
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(at_most(40)),
+    AfterValidator(storable_offset),
+    Field(json_schema_extra={"maxLength": 40}),
+]
 Day = Annotated[date, BeforeValidator(at_most(10)), Field(json_schema_extra={"maxLength": 10})]
 
 
