@@ -3,8 +3,9 @@ an order's page) are built once per process instead of by peewee on every call
 (models/infra/db.py). They must still do exactly what peewee's would: an order saved by touch()
 writes only the columns that changed, so a column nobody touched keeps what another writer put
 there; an event recorded is in the timeline once the transaction commits, and one inserted gets
-its id; the cached reads take their parameters in order; the order page, one statement with its
-lines and timeline aggregated, reads what three queries would."""
+its id; the cached reads take their parameters in order, and make the instances peewee's `raw`
+would; the order page, one statement with its lines and timeline aggregated, reads what three
+queries would."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import pytest
 from playhouse.shortcuts import model_to_dict
 
 from models import events
-from models.infra.db import db, insert, save_changed, select_rows
+from models.infra.db import db, insert, raw_rows, save_changed, select_rows
 from models.orders import queries
+from models.orders.payment_steps import _READ_WITH_PAYER
 from models.orders.states import lock, record, touch
 from models.tables import Order, OrderEvent, OrderItem
 from tests.order_factory import make_order
@@ -87,6 +89,21 @@ def test_a_cached_read_given_the_wrong_number_of_parameters_fails_loudly() -> No
         select_rows(Order, "test:two", lambda: Order.select().where(Order.id == 0, Order.user == 0), 1, 2)
         with pytest.raises(TypeError, match="takes 2 parameters, given 1"):
             select_rows(Order, "test:two", lambda: Order.select().where(Order.id == 0, Order.user == 0), 1)
+
+
+def test_a_cached_read_makes_the_instances_peewees_raw_makes(order: Order, make_user: Any) -> None:
+    """raw_rows matches the columns to the fields once per statement, then reuses that: the second
+    read, of another order, must fill every field as peewee would, and carry the columns that are
+    no field (the payer's) as attributes, as peewee's `raw` does."""
+    with db.obj.connection_context():
+        other = make_order(make_user()[0], status="pending", payment_status="unpaid")
+        for each in (order, other):
+            mine, peewees = raw_rows(Order, _READ_WITH_PAYER, each.id), list(Order.raw(_READ_WITH_PAYER, each.id))
+            assert len(mine) == len(peewees) == 1
+            assert mine[0].__data__ == peewees[0].__data__
+            assert mine[0].__dict__ == peewees[0].__dict__  # payer_email, item_lines, and peewee's own state
+            assert mine[0].id == each.id and not mine[0].dirty_fields
+        assert raw_rows(Order, _READ_WITH_PAYER, 0) == []
 
 
 def test_the_order_page_is_one_statement_that_reads_what_three_would(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, unquote, urlparse
 
-from peewee import BaseQuery, DatabaseProxy, Model
+from peewee import BaseQuery, DatabaseProxy, Model, ModelObjectCursorWrapper
 from peewee import __exception_wrapper__ as peewee_errors  # type: ignore[attr-defined]  # its error mapping
 from playhouse.pool import PooledPostgresqlDatabase
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
@@ -319,7 +319,34 @@ def select_rows(model: type[M], key: str, build: Callable[[], BaseQuery], *param
     sql, count = _built(("select", key, model), statement)
     if count != len(params):
         raise TypeError(f"{key}: the query takes {count} parameters, given {len(params)}")
-    return list(model.raw(sql, *params))
+    return raw_rows(model, sql, *params)
+
+
+def raw_rows(model: type[M], sql: str, *params: Any) -> list[M]:
+    """The rows of `sql` as `model` instances, as `list(model.raw(sql, *params))` makes them, but
+    with the columns matched to the model's fields once per process and statement: peewee matches
+    them (`_resolve_model_columns`) on every query, which cost more of the pipeline's Python than
+    building the instances (README "Where the time goes"). For a statement whose columns do not
+    depend on its parameters (anything but `*` over a table a migration may change mid-process)."""
+    cursor = model._meta.database.execute_sql(sql, params)
+    reading = _readings.get((model, sql))
+    if reading is None:  # peewee's own matching, as `model.raw` runs it, kept
+        wrapper = ModelObjectCursorWrapper(cursor, model, [], model)
+        wrapper.initialize()
+        names, converters = wrapper.unique_columns, wrapper.converters
+        reading = [(i, names[i], None) for i in wrapper.no_convert]
+        reading += [(i, names[i], converters[i]) for i in wrapper.convert]
+        _readings[(model, sql)] = reading
+    rows: list[M] = []
+    for row in cursor.fetchall():
+        values = {name: row[i] if convert is None else convert(row[i]) for i, name, convert in reading}
+        instance: Any = model(__no_default__=1, **values)
+        instance._dirty.clear()
+        rows.append(instance)
+    return rows
+
+
+_readings: dict[tuple[type[Model], str], list[tuple[int, str, Any]]] = {}
 
 
 def save_changed(instance: Model, later: bool = False) -> int:

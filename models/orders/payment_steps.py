@@ -15,7 +15,7 @@ from models import events
 from models.errors import Conflict, InvalidInput, NotFound
 from models.events import CapturePayment, RefundPayment, RemoveOrderedFromCart, SendOrderEmail
 from models.infra import failpoints
-from models.infra.db import db, prepared, tuples
+from models.infra.db import db, prepared, raw_rows, tuples
 from models.orders import holds
 from models.orders.guests import Customer, is_customer
 from models.orders.states import (
@@ -88,7 +88,8 @@ _LOCK_WITH_PAYER = prepared(_WITH_PAYER + " FOR UPDATE OF o")
 def with_payer(order_id: int, for_update: bool = False) -> Order | None:
     """The order, carrying what payment_order() needs (no second query); for_update locks its row
     (the caller's transaction), as lock() does."""
-    order: Order | None = next(iter(Order.raw(_LOCK_WITH_PAYER if for_update else _READ_WITH_PAYER, order_id)), None)
+    rows = raw_rows(Order, _LOCK_WITH_PAYER if for_update else _READ_WITH_PAYER, order_id)
+    order = rows[0] if rows else None
     if order is not None and for_update:
         remember_number(order)
     return order
