@@ -106,6 +106,38 @@ def test_prices_come_from_the_catalogue_not_the_client(client: Any, shopper: dic
     assert order["total"] == 15000 + 3000  # standard shipping under 50,000
 
 
+def test_each_line_snapshots_its_product_in_the_carts_order(client: Any, shopper: dict[str, str]) -> None:
+    """The lines go in as one statement of arrays (models/orders/checkout.py): each column must land
+    on its own line, a product without an image too, and the lines keep the cart's order."""
+    products = [
+        Product.create(
+            sku=f"SKU-{n}", name=f"Item {n}", slug=f"item-{n}", price=price, stock_quantity=9, tags=[], images=images
+        )
+        for n, price, images in ((1, 1000, ["/a.jpg", "/b.jpg"]), (2, 2500, []), (3, 3_000_000_000, ["/c.jpg"]))
+    ]
+    for product, quantity in zip(reversed(products), (3, 1, 2), strict=True):
+        add(client, "session-one", product.id, quantity)
+    order = post_order(client, shopper).json()
+    lines = [
+        (
+            i["product_id"],
+            i["product_name"],
+            i["product_sku"],
+            i["product_image"],
+            i["unit_price"],
+            i["quantity"],
+            i["subtotal"],
+        )
+        for i in order["items"]
+    ]
+    assert lines == [
+        (products[0].id, "Item 1", "SKU-1", "/a.jpg", 1000, 2, 2000),
+        (products[1].id, "Item 2", "SKU-2", None, 2500, 1, 2500),
+        (products[2].id, "Item 3", "SKU-3", "/c.jpg", 3_000_000_000, 3, 9_000_000_000),  # past 32 bits
+    ]
+    assert [i["id"] for i in order["items"]] == sorted(i["id"] for i in order["items"])
+
+
 def test_another_users_address_is_404_and_own_address_is_snapshotted(
     client: Any, shopper: dict[str, str], make_user: Any, item: Product
 ) -> None:

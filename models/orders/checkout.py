@@ -21,7 +21,7 @@ from models.orders.guests import Guest, normalize_email
 from models.orders.quote import price_cart
 from models.orders.states import PENDING, PaymentStatus, announcement, fence_key, record, remember_number
 from models.payments.registry import enabled_gateways
-from models.tables import Address, IdempotencyKey, Order, OrderItem, User, utcnow
+from models.tables import Address, IdempotencyKey, Order, User, utcnow
 
 ADDRESS_FIELDS = ("recipient_name", "phone", "postal_code", "address_line1", "address_line2", "city")
 
@@ -32,11 +32,21 @@ class Placed:
     created: bool
 
 
-# Every checkout with an Idempotency-Key claims it first (prepared once per connection,
-# models/infra/db.py); a row already there (0 rows inserted) is another request's.
+# Every checkout's statements, prepared once per connection (models/infra/db.py): peewee would
+# build their SQL in Python on every call. A checkout with an Idempotency-Key claims it first; a
+# row already there (no id returned) is another request's. Once the order is in, the claim names it.
 _CLAIM_KEY = prepared(
     'INSERT INTO "idempotency_keys" ("user_id", "key", "request_hash", "created_at") '
-    "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING"
+    'VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING "id"'
+)
+_KEY_ORDER = prepared('UPDATE "idempotency_keys" SET "order_id" = %s WHERE "id" = %s')
+# The order's lines, any number of them, in one statement: one array per column, in the cart's order.
+_LINES = prepared(
+    'INSERT INTO "order_items" ("order_id", "product_id", "product_name", "product_sku", "product_image", '
+    '"unit_price", "quantity", "subtotal") '
+    "SELECT %s, l.product_id, l.name, l.sku, l.image, l.price, l.quantity, l.subtotal "
+    "FROM unnest(%s::integer[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::integer[], %s::bigint[]) "
+    "WITH ORDINALITY AS l(product_id, name, sku, image, price, quantity, subtotal, position) ORDER BY l.position"
 )
 
 
@@ -104,8 +114,8 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
     with db.atomic():
         if idempotency_key:
             owner, key = _key_scope(customer, session_id, idempotency_key)
-            inserted = db.obj.execute_sql(_CLAIM_KEY, (owner, key, digest, utcnow())).rowcount
-            if not inserted:
+            claimed = db.obj.execute_sql(_CLAIM_KEY, (owner, key, digest, utcnow())).fetchone()
+            if claimed is None:
                 # Another request with this key committed first (or is committing: the unique
                 # index made us wait for it): answer with its order.
                 existing = IdempotencyKey.get(_key_is(owner, key))
@@ -144,27 +154,18 @@ def place_order(customer: User | Guest, session_id: str, body: dict[str, Any], i
             )
         )
         # The lines and the key's order need no answer: they go with the event and the COMMIT.
-        db.obj.write_later(
-            *OrderItem.insert_many(
-                [
-                    {
-                        "order": order.id,
-                        "product": p.id,
-                        "product_name": p.name,
-                        "product_sku": p.sku,
-                        "product_image": (p.images or [None])[0],
-                        "unit_price": p.price,
-                        "quantity": q,
-                        "subtotal": p.price * q,
-                    }
-                    for p, q in lines
-                ]
-            )
-            .returning()
-            .sql()
+        columns = (
+            [p.id for p, _ in lines],
+            [p.name for p, _ in lines],
+            [p.sku for p, _ in lines],
+            [(p.images or [None])[0] for p, _ in lines],
+            [p.price for p, _ in lines],
+            [q for _, q in lines],
+            [p.price * q for p, q in lines],
         )
+        db.obj.write_later(_LINES, (order.id, *columns))
         if idempotency_key:
-            db.obj.write_later(*IdempotencyKey.update(order=order.id).where(_key_is(owner, key)).sql())
+            db.obj.write_later(_KEY_ORDER, (order.id, claimed[0]))
         # A new order's fence moves too, as every write's does: a copy of "no such order" that a
         # web process kept is not served after this commit, and the announcement carries the row.
         fence = fence_key(order.id)
