@@ -40,14 +40,17 @@ def _batches(items: Iterator[str], size: int) -> Iterator[list[str]]:
 
 def seed(products: int) -> list[int]:
     """Reset the catalogue to `products` rows with plenty of stock, and drop the carts earlier runs
-    left in Redis (their lines name products that are gone); returns the products' ids."""
+    left in Redis (their lines name products that are gone) with their orders' "lines removed"
+    markers (`cart-ordered:<order id>`: against a database whose order ids start again, an old
+    marker would keep a paid order's lines in its customer's cart); returns the products' ids."""
     from models.cart.store import ACTIVITY_KEY
     from models.infra.db import db
     from models.infra.redis_client import get_redis
 
     redis = get_redis()
-    for batch in _batches(redis.scan_iter(match="cart:*", count=1000), 1000):
-        redis.delete(*batch)
+    for pattern in ("cart:*", "cart-ordered:*"):
+        for batch in _batches(redis.scan_iter(match=pattern, count=1000), 1000):
+            redis.delete(*batch)
     redis.delete(ACTIVITY_KEY)
 
     db.obj.execute_sql(
