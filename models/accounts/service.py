@@ -115,9 +115,22 @@ def user_for(claims: tokens.TokenClaims) -> User:
     # Every authenticated request reads it: a statement built and prepared once (models/infra/db.py).
     found = select_rows(User, "accounts:user", lambda: User.select().where(User.id == 0), claims.user_id)
     user = found[0] if found else None
-    if user is None or not user.is_active or user.token_version != claims.version:
-        raise AuthError("not_authenticated", "The token is no longer valid; log in again.")
+    if user is None:
+        raise no_longer_valid()
+    check_current(claims, user.is_active, user.token_version)
     return user
+
+
+def check_current(claims: tokens.TokenClaims, is_active: bool, token_version: int) -> None:
+    """Raises AuthError not_authenticated unless the token's user is active and the token carries
+    their current token_version (logout and a password change move it on). For a caller that read
+    the user's row with something else (POST /orders/{id}/pay, with the order's lock)."""
+    if not is_active or token_version != claims.version:
+        raise no_longer_valid()
+
+
+def no_longer_valid() -> AuthError:
+    return AuthError("not_authenticated", "The token is no longer valid; log in again.")
 
 
 def authenticate(access_token: str) -> User:

@@ -12,6 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from models import events
+from models.accounts.service import check_current, user_for
+from models.accounts.tokens import TokenClaims
 from models.errors import Conflict, InvalidInput, NotFound
 from models.events import CapturePayment, RefundPayment, RemoveOrderedFromCart, SendOrderEmail
 from models.infra import failpoints
@@ -41,7 +43,7 @@ from models.payments import (
     get_gateway,
 )
 from models.payments.webhooks import secret_digest
-from models.tables import Order, OrderItem, utcnow
+from models.tables import Order, OrderItem, User, utcnow
 
 log = logging.getLogger("shop.payments")
 CLOSED_UNPAID = (CANCELLED, EXPIRED, FAILED)
@@ -70,12 +72,14 @@ def reference(order: Order) -> str | None:
 
 
 # The order with what its gateway is told about it (payment_order), in one statement: the steps
-# below read both before every gateway call. Prepared once per connection (models/infra/db.py),
-# so its columns are named: a `*` would change its result when a migration adds a column.
+# below read both before every gateway call, and submit() checks a member's access token against
+# the user's columns it brings. Prepared once per connection (models/infra/db.py), so its columns
+# are named: a `*` would change its result when a migration adds a column.
 _WITH_PAYER = (
     "SELECT "
     + ", ".join(f'o."{field.column_name}"' for field in Order._meta.sorted_fields)
     + ", COALESCE(o.guest_email, u.email) AS payer_email, COALESCE(o.guest_name, u.full_name) AS payer_name, "
+    "u.token_version AS payer_token_version, u.is_active AS payer_is_active, "
     "ARRAY(SELECT i.product_name FROM order_items i WHERE i.order_id = o.id ORDER BY i.id) AS item_names, "
     "ARRAY(SELECT ARRAY[i.product_id, i.quantity] FROM order_items i "
     "WHERE i.order_id = o.id AND i.product_id IS NOT NULL ORDER BY i.id) AS item_lines "
@@ -185,14 +189,19 @@ def void(order_id: int, task_id: str | None = None) -> None:
             record(order, "payment_voided", {"transaction_id": reference(order)}, task_id)
 
 
-def submit(order_id: int, user: Customer, proof: dict[str, object]) -> Order:
-    """Hand the client's payment proof to the pipeline (POST /orders/{id}/pay).
+def submit(order_id: int, user: Customer | TokenClaims, proof: dict[str, object]) -> Order:
+    """Hand the client's payment proof to the pipeline (POST /orders/{id}/pay). user: a guest's
+    access, a member, or a member's verified access-token claims, checked against the users row
+    the order's lock joins (what accounts.user_for checks, without a statement of its own).
 
-    Raises NotFound order_not_found, Conflict invalid_state / payment_in_progress, InvalidInput
-    validation_error / amount_mismatch.
+    Raises AuthError not_authenticated (a revoked token, an inactive member), NotFound
+    order_not_found, Conflict invalid_state / payment_in_progress, InvalidInput validation_error /
+    amount_mismatch.
     """
     with db.atomic():
         order = with_payer(order_id, for_update=True)
+        if isinstance(user, TokenClaims):
+            user = _member(order, user)
         if order is None or not is_customer(order, user):
             raise NotFound("order_not_found", "No such order.", order_id=order_id)
         if order.status != RESERVED:
@@ -213,6 +222,16 @@ def submit(order_id: int, user: Customer, proof: dict[str, object]) -> Order:
         record(order, "payment_submitted", {"gateway": order.payment_gateway})
     events.emit(CapturePayment(order.id))
     return order
+
+
+def _member(order: Order | None, claims: TokenClaims) -> User:
+    """The member the claims name, checked as accounts.user_for checks them: from the row the
+    lock joined when the order is theirs; else by accounts.user_for (a revoked token is 401 before
+    another's order is 404)."""
+    if order is None or order.user_id != claims.user_id:
+        return user_for(claims)
+    check_current(claims, *(getattr(order, column) for column in ("payer_is_active", "payer_token_version")))
+    return User(id=claims.user_id)
 
 
 def capture(order_id: int, task_id: str | None = None) -> None:

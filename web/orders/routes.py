@@ -12,7 +12,7 @@ from typing import Any, cast
 from starlette.requests import Request
 from starlette.responses import Response
 
-from models.accounts import service as accounts
+from models.accounts import tokens
 from models.discounts.rules import CODES as DISCOUNT_REFUSALS
 from models.errors import AuthError, validation_error
 from models.infra import failpoints, ratelimit
@@ -247,15 +247,12 @@ async def pay(request: Request, order_id: int, body: PayIn) -> Response:
     guest = guest_order(token, order_id)  # an order token: no read needed to know who asks
     proof = body.model_dump(exclude_none=True)
 
-    def submit() -> tuple[int | None, dict[str, Any]]:
-        # Who asks, then the step, in one threadpool trip: this is on the way from pay to confirmed.
-        customer = guest if guest is not None else accounts.authenticate(token)
-        user_id = None if guest is not None else customer.id
-        return user_id, _perform(payment_steps.submit, order_id, customer, proof)
-
-    user_id, answer = await run(submit)
-    if user_id is not None:
-        request.state.user_id = user_id
+    # A member's token: its signature here, its user's row with the order's lock (one statement
+    # fewer on the way from pay to confirmed).
+    claims = None if guest is not None else tokens.verify(token, tokens.ACCESS)
+    answer = await run(_perform, payment_steps.submit, order_id, guest or claims, proof)
+    if claims is not None:
+        request.state.user_id = claims.user_id
     return _accepted(answer)
 
 
