@@ -2,12 +2,14 @@
 follow-ups it emits (models/events.py) and, once the step's transaction has committed, hands them
 to `handle` in one fixed order:
 
-1. inline commands (cheap, local: preparing a payment right after a reservation, trimming a cart)
-   run here; one that fails is enqueued as its task instead, which retries;
+1. inline commands (cheap, local: preparing a payment right after a reservation) run here; one
+   that fails is enqueued as its task instead, which retries;
 2. the commands the shopper's checkout waits on (reserve, capture, ...) are published to their
    Celery tasks;
-3. the change fences the step opened are closed and changed orders are announced to long polls
-   (one Redis round trip), so a woken poll sees the new state (inline commands included);
+3. one Redis round trip runs the commands that are a Redis script (trimming a paid order's cart),
+   closes the change fences the step opened and announces changed orders to long polls, in that
+   order, so a woken poll sees the new state (inline commands and scripts included); a script
+   that fails is enqueued as its task;
 4. last, what nobody waits on (emails, alerts, carrier polls) is published: a confirmed order's
    announcement does not wait for its confirmation email's publish.
 
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from models import events
 from models.cart import store as cart
 from models.infra.db import db
+from models.infra.redis_client import Script
 from models.orders import payment_steps
 from models.orders.states import order_number, settle
 
@@ -43,10 +46,12 @@ class Route:
     task: str  # the Celery task's name
     inline: Callable[..., Any] | None = None  # run here first; the task is the fallback
     background: bool = False  # published after the announcement: no shopper waits on it
+    # Its Redis script, run with the announcement (step 3); the task, published after it, is the fallback.
+    script: Callable[..., Script] | None = None
 
 
-def _remove_ordered(order_id: int, session_id: str, lines: tuple[tuple[int, int], ...]) -> None:
-    cart.remove_ordered(order_id, session_id, dict(lines))
+def _remove_ordered(order_id: int, session_id: str, lines: tuple[tuple[int, int], ...]) -> Script:
+    return cart.remove_ordered_script(order_id, session_id, dict(lines))
 
 
 ROUTES: dict[type[events.Command], Route] = {
@@ -60,7 +65,7 @@ ROUTES: dict[type[events.Command], Route] = {
     events.AlertLowStock: Route("pipeline.low_stock_alert", background=True),
     events.SendCartReminder: Route("pipeline.send_cart_reminder", background=True),
     events.PollShipment: Route("tracking.poll_shipment", background=True),
-    events.RemoveOrderedFromCart: Route("pipeline.remove_ordered_from_cart", inline=_remove_ordered),
+    events.RemoveOrderedFromCart: Route("pipeline.remove_ordered_from_cart", background=True, script=_remove_ordered),
 }
 
 
@@ -88,6 +93,7 @@ def perform(step: Callable[..., T], *args: Any, render: Callable[[T], R] | None 
 def handle(messages: list[events.Message]) -> int:
     """Carry out committed follow-ups in the fixed order above; returns how many tasks were published."""
     queued: list[events.Command] = []
+    scripted: list[events.Command] = []
     changed: dict[int, str] = {}  # order id -> its last announcement
     fence_keys: list[str] = []
     pending = list(messages)
@@ -101,6 +107,9 @@ def handle(messages: list[events.Message]) -> int:
             continue
         assert isinstance(message, events.Command), message
         route = ROUTES[type(message)]
+        if route.script is not None:
+            scripted.append(message)
+            continue
         if route.inline is None:
             queued.append(message)
             continue
@@ -120,8 +129,19 @@ def handle(messages: list[events.Message]) -> int:
     if db.obj.in_transaction():  # run inside a caller's transaction: its commit is not ours to see,
         fence_keys = []  # so its fences stay open and its rows are not announced, only their ids
         announcements = [str(order_id) for order_id in changed]
-    settle(fence_keys, announcements)
+    scripts = [_script(command) for command in scripted]
+    replies = settle(fence_keys, announcements, scripts)
+    for command, reply in zip(scripted, replies or [None] * len(scripted), strict=True):
+        if replies is None or isinstance(reply, Exception):
+            log.warning("%s failed (%r); enqueueing it", type(command).__name__, reply)
+            queued.append(command)  # a background route: published below
     return published + sum(_publish(command) for command in queued if ROUTES[type(command)].background)
+
+
+def _script(command: events.Command) -> Script:
+    make = ROUTES[type(command)].script
+    assert make is not None
+    return make(**command.fields())
 
 
 def _close_fences(emitted: list[events.Message]) -> None:

@@ -36,7 +36,7 @@ from redis.exceptions import NoScriptError
 
 from models.errors import Conflict, InvalidInput, NotFound, validation_error
 from models.infra.db import db, prepared
-from models.infra.redis_client import command, get_redis
+from models.infra.redis_client import Script, command, get_redis
 from models.infra.settings import get_settings
 
 SESSION_RE = re.compile(r"[A-Za-z0-9_-]{8,128}")
@@ -186,11 +186,17 @@ return 1
 def remove_ordered(order_id: int, session_id: str, lines: dict[int, int]) -> bool:
     """Take what an order bought out of the cart it came from, once per order: lines added to the
     session since checkout stay. Returns False when this order's lines were already removed."""
+    script, keys, args = remove_ordered_script(order_id, session_id, lines)
+    return bool(get_redis().eval(script, len(keys), *keys, *args))
+
+
+def remove_ordered_script(order_id: int, session_id: str, lines: dict[int, int]) -> Script:
+    """remove_ordered() as a script to run in another round trip (the dispatcher's, which closes
+    the order's fences and announces it right after: tasks/dispatch.py); its reply is remove_ordered's."""
     args: list[int | str] = [session_id, get_settings().cart_ttl]
     for product_id, quantity in sorted(lines.items()):
         args += [product_id, quantity]
-    keys = [cart_key(session_id), ACTIVITY_KEY, f"cart-ordered:{order_id}"]
-    return bool(get_redis().eval(_REMOVE_ORDERED, len(keys), *keys, *args))
+    return Script(_REMOVE_ORDERED, [cart_key(session_id), ACTIVITY_KEY, f"cart-ordered:{order_id}"], args)
 
 
 def abandoned_sessions(older_than_seconds: int, limit: int = 1000) -> list[str]:

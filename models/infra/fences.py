@@ -27,7 +27,7 @@ from typing import Any
 
 import redis
 
-from models.infra.redis_client import command, get_redis
+from models.infra.redis_client import Script, command, get_redis
 
 PENDING_TTL = 30  # seconds a dead writer's in-flight mark outlives it
 FENCE_TTL = 7 * 24 * 3600  # an idle fence goes after a week; a reader makes a new one when needed
@@ -92,16 +92,24 @@ def open(key: str) -> str:  # noqa: A001  (the fence's verb)
     raise AssertionError("unreachable")
 
 
-def close(keys: Sequence[str], then: Sequence[tuple[str, str]] = ()) -> None:
-    """Close the fences opened for a transaction that has ended, then publish `then` (channel,
-    message) pairs: one round trip. Best effort: a fence left open only sends readers to
-    PostgreSQL until PENDING_TTL passes."""
+def close(keys: Sequence[str], then: Sequence[tuple[str, str]] = (), first: Sequence[Script] = ()) -> list[Any]:
+    """Run the `first` scripts, close the fences opened for a transaction that has ended, then
+    publish `then` (channel, message) pairs: one round trip, in that order, so a reader woken by
+    the message sees what the scripts did. Returns the scripts' replies (a script that failed: its
+    error, not raised). Raises redis.RedisError when the round trip fails. Best effort: a fence
+    left open only sends readers to PostgreSQL until PENDING_TTL passes."""
     pipe = get_redis().pipeline(transaction=False)
+    for script in first:
+        pipe.eval(script.source, len(script.keys), *script.keys, *script.args)
     if keys:
         pipe.eval(_CLOSE, len(keys), *[key + PENDING for key in keys])
     for channel, message in then:
         pipe.publish(channel, message)
-    pipe.execute()
+    replies = pipe.execute(raise_on_error=False)
+    for reply in replies[len(first) :]:
+        if isinstance(reply, Exception):
+            raise reply
+    return list(replies[: len(first)])
 
 
 @contextmanager

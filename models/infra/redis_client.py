@@ -7,7 +7,7 @@ import socket
 import weakref
 from collections import deque
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from weakref import WeakKeyDictionary
 
@@ -37,6 +37,15 @@ def _client(url: str) -> redis.Redis:
         health_check_interval=30,
         **reconnecting(),
     )
+
+
+class Script(NamedTuple):
+    """A Lua script with its keys and arguments, for a caller that runs it in a round trip of its
+    own choosing (models/infra/fences.close)."""
+
+    source: str
+    keys: list[str]
+    args: list[Any]
 
 
 def get_redis_url() -> str:

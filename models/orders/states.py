@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -12,6 +13,7 @@ from models import events
 from models.errors import Conflict, NotFound
 from models.infra import fences
 from models.infra.db import insert, save_changed, select_rows
+from models.infra.redis_client import Script
 from models.tables import Order, OrderEvent, utcnow
 
 log = logging.getLogger("shop.orders")
@@ -192,17 +194,20 @@ def announce(order_id: int) -> None:
     settle([], [str(order_id)])
 
 
-def settle(fence_keys: list[str], announcements: list[str]) -> None:
-    """After a step's transaction has ended: close the fences it opened, then announce its changed
-    orders to long polls (one Redis round trip; the dispatcher calls this last). An announcement is
-    an order id alone (web processes drop their copy of it) or `announcement()`'s text.
+def settle(fence_keys: list[str], announcements: list[str], scripts: Sequence[Script] = ()) -> list[Any] | None:
+    """After a step's transaction has ended: run `scripts` (what the step's follow-ups write to
+    Redis: trimming a cart), close the fences it opened, then announce its changed orders to long
+    polls (one Redis round trip; the dispatcher calls this last). An announcement is an order id
+    alone (web processes drop their copy of it) or `announcement()`'s text. Returns the scripts'
+    replies (an error in place of a failed one's), or None when Redis could not be reached.
 
     Best effort: a fence left open sends status reads to PostgreSQL until it expires, and a lost
     announcement only delays a waiting client until its next re-check.
     """
-    if not fence_keys and not announcements:
-        return
+    if not fence_keys and not announcements and not scripts:
+        return []
     try:
-        fences.close(fence_keys, then=[(STATUS_CHANNEL, text) for text in announcements])
+        return fences.close(fence_keys, then=[(STATUS_CHANNEL, text) for text in announcements], first=scripts)
     except Exception:  # Redis down: waiting clients fall back to re-reading
         log.warning("could not settle the changes of orders %s", [text.split(" ", 1)[0] for text in announcements])
+        return None
