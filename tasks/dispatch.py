@@ -93,7 +93,7 @@ def perform(step: Callable[..., T], *args: Any, render: Callable[[T], R] | None 
 def handle(messages: list[events.Message]) -> int:
     """Carry out committed follow-ups in the fixed order above; returns how many tasks were published."""
     queued: list[events.Command] = []
-    scripted: list[events.Command] = []
+    scripted: list[tuple[events.Command, Script]] = []
     changed: dict[int, str] = {}  # order id -> its last announcement
     fence_keys: list[str] = []
     pending = list(messages)
@@ -108,7 +108,7 @@ def handle(messages: list[events.Message]) -> int:
         assert isinstance(message, events.Command), message
         route = ROUTES[type(message)]
         if route.script is not None:
-            scripted.append(message)
+            scripted.append((message, route.script(**message.fields())))
             continue
         if route.inline is None:
             queued.append(message)
@@ -129,19 +129,12 @@ def handle(messages: list[events.Message]) -> int:
     if db.obj.in_transaction():  # run inside a caller's transaction: its commit is not ours to see,
         fence_keys = []  # so its fences stay open and its rows are not announced, only their ids
         announcements = [str(order_id) for order_id in changed]
-    scripts = [_script(command) for command in scripted]
-    replies = settle(fence_keys, announcements, scripts)
-    for command, reply in zip(scripted, replies or [None] * len(scripted), strict=True):
+    replies = settle(fence_keys, announcements, [script for _, script in scripted])
+    for (command, _), reply in zip(scripted, replies or [None] * len(scripted), strict=True):
         if replies is None or isinstance(reply, Exception):
             log.warning("%s failed (%r); enqueueing it", type(command).__name__, reply)
             queued.append(command)  # a background route: published below
     return published + sum(_publish(command) for command in queued if ROUTES[type(command)].background)
-
-
-def _script(command: events.Command) -> Script:
-    make = ROUTES[type(command)].script
-    assert make is not None
-    return make(**command.fields())
 
 
 def _close_fences(emitted: list[events.Message]) -> None:

@@ -6,6 +6,7 @@ announcement still goes out."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,14 +31,15 @@ HANDSHAKE = (b"HELLO", b"PING", b"CLIENT", b"SELECT", b"AUTH")  # a new pooled c
 
 @contextmanager
 def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bytes]]:
-    """What redis-py sends to the real Redis, one packed send per command or pipeline, but for
-    the handshake of a connection the pool opens meanwhile."""
+    """What this thread's redis-py sends to the real Redis, one packed send per command or
+    pipeline, but for the handshake of a connection the pool opens meanwhile."""
     sent: list[bytes] = []
     real = AbstractConnection.send_packed_command
+    this_thread = threading.get_ident()  # not another thread's (a live server's subscription)
 
     def counting(self: AbstractConnection, command: Any, check_health: bool = True) -> None:
         packed = b"".join(command) if isinstance(command, list) else bytes(command)
-        if packed.split(b"\r\n")[2] not in HANDSHAKE:
+        if threading.get_ident() == this_thread and packed.split(b"\r\n")[2] not in HANDSHAKE:
             sent.append(packed)
         real(self, command, check_health)
 
