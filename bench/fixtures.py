@@ -41,8 +41,8 @@ def _batches(items: Iterator[str], size: int) -> Iterator[list[str]]:
 def seed(products: int) -> list[int]:
     """Reset the catalogue to `products` rows with plenty of stock, and drop the carts earlier runs
     left in Redis (their lines name products that are gone) with their orders' "lines removed"
-    markers (`cart-ordered:<order id>`: against a database whose order ids start again, an old
-    marker would keep a paid order's lines in its customer's cart); returns the products' ids."""
+    markers (`cart-ordered:*`, of orders the truncated tables no longer hold); returns the
+    products' ids."""
     from models.cart.store import ACTIVITY_KEY
     from models.infra.db import db
     from models.infra.redis_client import get_redis

@@ -123,11 +123,14 @@ class PollShipment(Command):
 
 @dataclass(frozen=True)
 class RemoveOrderedFromCart(Command):
-    """Take what a paid order bought out of the cart it came from (lines added since stay)."""
+    """Take what a paid order bought out of the cart it came from (lines added since stay), once:
+    the order's number (unique for good, unlike an id that a restored backup can hand out again)
+    names its "lines removed" marker."""
 
     order_id: int
     session_id: str
     lines: tuple[tuple[int, int], ...]  # (product_id, quantity)
+    order_number: str
 
 
 # ------------------------------------------------------------------------------------- collecting

@@ -50,8 +50,8 @@ class Route:
     script: Callable[..., Script] | None = None
 
 
-def _remove_ordered(order_id: int, session_id: str, lines: tuple[tuple[int, int], ...]) -> Script:
-    return cart.remove_ordered_script(order_id, session_id, dict(lines))
+def _remove_ordered(order_id: int, session_id: str, lines: tuple[tuple[int, int], ...], order_number: str) -> Script:
+    return cart.remove_ordered_script(order_number, session_id, dict(lines))
 
 
 ROUTES: dict[type[events.Command], Route] = {

@@ -100,8 +100,12 @@ def low_stock_alert(self: Task, product_id: int, entry_id: int | None = None) ->
     retry_backoff=True,
     max_retries=5,
 )
-def remove_ordered_from_cart(order_id: int, session_id: str, lines: list[list[int]]) -> bool:
-    return cart.remove_ordered(order_id, session_id, {product_id: quantity for product_id, quantity in lines})
+def remove_ordered_from_cart(
+    order_id: int, session_id: str, lines: list[list[int]], order_number: str | None = None
+) -> bool:
+    # A message queued before order_number was sent names the marker by the order's id, as it was then.
+    marker = order_number if order_number is not None else order_id
+    return cart.remove_ordered(marker, session_id, {product_id: quantity for product_id, quantity in lines})
 
 
 @bound_task(app, name="beat.expire_reservations")

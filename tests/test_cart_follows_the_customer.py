@@ -116,7 +116,7 @@ def test_checkout_takes_the_customers_cart_and_a_paid_order_leaves_it(client: An
     user = User.get(User.email == "ana@example.com")
     assert Order.get_by_id(response.json()["id"]).session_id == owners.customer_cart_id(user.id)
     assert response.json()["item_count"] == 2
-    assert cart.remove_ordered(response.json()["id"], owners.customer_cart_id(user.id), {tee.id: 2})
+    assert cart.remove_ordered(response.json()["order_number"], owners.customer_cart_id(user.id), {tee.id: 2})
     assert lines(client.get(f"{API}/cart", headers={"X-Session-ID": "phone-session"})) == {}
 
 

@@ -55,7 +55,7 @@ def confirmed(order_id: int) -> list[events.Message]:
     return [
         events.FenceOpened(key),
         events.OrderChanged(order_id, None),
-        events.RemoveOrderedFromCart(order_id, SESSION, ((7, 2),)),
+        events.RemoveOrderedFromCart(order_id, SESSION, ((7, 2),), f"ORD-20261201-T{order_id:07d}"),
     ]
 
 
@@ -87,7 +87,7 @@ def test_the_trim_goes_with_the_fence_and_the_announcement(monkeypatch: pytest.M
     finally:
         pubsub.close()
     assert len(sent) == 1, sent  # the trim, the fence's close and the announcement together
-    assert sent[0].index(b"cart-ordered:41") < sent[0].index(b"PUBLISH")
+    assert sent[0].index(b"cart-ordered:ORD-20261201-T0000041") < sent[0].index(b"PUBLISH")
     assert published == []
     assert heard
     assert cart.get_quantities(SESSION) == {8: 1}

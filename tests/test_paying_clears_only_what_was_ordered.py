@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from models.cart import store as cart_store
+from models.infra.redis_client import get_redis
 from models.tables import Order, Product
+from tasks.pipeline import remove_ordered_from_cart
 from tests.support import checkout_body, register_shopper, wait_for
 
 pytestmark = pytest.mark.pipeline
@@ -49,5 +51,32 @@ def test_a_line_added_after_checkout_survives_payment(client: Any, worker: Any) 
     # The ordered 2 tees and the cap are gone; the socks and the extra tee stay.
     assert wait_for(lambda: (c := cart()) == {socks.id: 3, tee.id: 1} and c, what="the ordered lines to go")
     # A redelivered removal (the task ran twice) takes nothing more.
-    assert cart_store.remove_ordered(order_id, SESSION["X-Session-ID"], {tee.id: 2, cap.id: 1}) is False
+    number = Order.get_by_id(order_id).order_number
+    assert cart_store.remove_ordered(number, SESSION["X-Session-ID"], {tee.id: 2, cap.id: 1}) is False
     assert cart() == {socks.id: 3, tee.id: 1}
+
+
+def test_an_order_id_given_out_again_still_has_its_lines_removed(client: Any, worker: Any) -> None:
+    """A database restored from a backup hands out order ids again, while Redis kept the markers
+    of the orders that had them: the marker is named by the order's number, which is new."""
+    headers = register_shopper(client, "restored@example.com")
+    tee, cap = product("TEE2"), product("CAP2")
+    add(client, tee.id, 2)
+    add(client, cap.id, 1)
+    order_id = client.post(f"{API}/orders", json=checkout_body(), headers={**headers, **SESSION}).json()["id"]
+    # What the lost order that had this id left: its lines were removed from its own cart.
+    get_redis().set(f"cart-ordered:{order_id}", "1", ex=3600)
+    wait_for(lambda: Order.get_by_id(order_id).payment_next_action, what="the payment to be prepared")
+    assert client.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=headers).status_code == 202
+    wait_for(lambda: Order.get_by_id(order_id).status == "confirmed", what="the capture")
+    wait_for(lambda: client.get(f"{API}/cart", headers=SESSION).json()["items"] == [], what="the ordered lines to go")
+
+
+def test_a_removal_queued_before_the_order_number_was_sent_still_runs_once() -> None:
+    """A message of the older form (order_id, session_id, lines) names its marker by the id."""
+    session = SESSION["X-Session-ID"]
+    get_redis().hset(cart_store.cart_key(session), mapping={"7": 3, "8": 1})
+    assert remove_ordered_from_cart.run(order_id=77, session_id=session, lines=[[7, 2]]) is True
+    assert remove_ordered_from_cart.run(order_id=77, session_id=session, lines=[[7, 2]]) is False
+    assert cart_store.get_quantities(session) == {7: 1, 8: 1}
+    assert get_redis().exists("cart-ordered:77") == 1

@@ -183,20 +183,25 @@ return 1
 """
 
 
-def remove_ordered(order_id: int, session_id: str, lines: dict[int, int]) -> bool:
+def remove_ordered(order_number: str | int, session_id: str, lines: dict[int, int]) -> bool:
     """Take what an order bought out of the cart it came from, once per order: lines added to the
-    session since checkout stay. Returns False when this order's lines were already removed."""
-    script, keys, args = remove_ordered_script(order_id, session_id, lines)
+    session since checkout stay. Returns False when this order's lines were already removed.
+
+    The marker that makes it once (`cart-ordered:<order number>`, kept as long as a cart) is named
+    by the order's number, which is never given out twice: an order id can be, by a database
+    restored from a backup while Redis kept its markers. (An int: a message queued before the
+    number was sent, whose marker was named by the order's id.)"""
+    script, keys, args = remove_ordered_script(order_number, session_id, lines)
     return bool(get_redis().eval(script, len(keys), *keys, *args))
 
 
-def remove_ordered_script(order_id: int, session_id: str, lines: dict[int, int]) -> Script:
+def remove_ordered_script(order_number: str | int, session_id: str, lines: dict[int, int]) -> Script:
     """remove_ordered() as a script to run in another round trip (the dispatcher's, which closes
     the order's fences and announces it right after: tasks/dispatch.py); its reply is remove_ordered's."""
     args: list[int | str] = [session_id, get_settings().cart_ttl]
     for product_id, quantity in sorted(lines.items()):
         args += [product_id, quantity]
-    return Script(_REMOVE_ORDERED, [cart_key(session_id), ACTIVITY_KEY, f"cart-ordered:{order_id}"], args)
+    return Script(_REMOVE_ORDERED, [cart_key(session_id), ACTIVITY_KEY, f"cart-ordered:{order_number}"], args)
 
 
 def abandoned_sessions(older_than_seconds: int, limit: int = 1000) -> list[str]:

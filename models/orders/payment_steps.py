@@ -293,7 +293,9 @@ def confirm_paid(order: Order, result: PaymentResult, task_id: str | None, read:
         )
         events.emit(SendOrderEmail(order.id, "confirmation"))
         if order.session_id:
-            events.emit(RemoveOrderedFromCart(order.id, order.session_id, ordered_lines(order.id, read)))
+            events.emit(
+                RemoveOrderedFromCart(order.id, order.session_id, ordered_lines(order.id, read), order.order_number)
+            )
         return
     # Cancelled or expired while the payment was in flight: keep the money only long enough to give it back.
     touch(order, payment_status=PaymentStatus.PAID, paid_at=utcnow(), payment_transaction_id=result.transaction_id)
