@@ -91,7 +91,8 @@ def test_every_api_route_matches_as_starlettes_own_matching_would() -> None:
                 path = path[:start] + value + path[path.index("}") + 1 :]
             paths |= {path, path + "/", path + "/extra", path.rsplit("/", 1)[0]}
     assert len(paths) > 200
-    for path in sorted(paths):
+    # Twice over: the second pass answers the paths matched in full from the table's memo.
+    for path in sorted(paths) * 2:
         for method in ("GET", "POST", "PATCH", "DELETE", "PUT"):
             scope = _scope(path, method)
             expected: tuple[Any, ...] = (Match.NONE, None, None)
@@ -109,3 +110,25 @@ def test_every_api_route_matches_as_starlettes_own_matching_would() -> None:
                 else (match, None, None)
             )
             assert found == expected, (method, path)
+    assert table.resolved  # the second pass did read the memo
+
+
+def test_the_memo_of_matched_paths_is_bounded_and_hands_out_fresh_parameters(monkeypatch: Any) -> None:
+    """A crawler walking endless ids must not grow the memo without end, and a handler that changes
+    its path_params must not change what the next request for that path is given."""
+    from web import routing
+
+    monkeypatch.setattr(routing, "MAX_RESOLVED", 50)
+    table = RouteTable("/api/v1", [Route("/api/v1/things/{id:int}", _first, methods=["GET"])])
+    for number in range(1, 500):
+        match, child = table.matches(_scope(f"/api/v1/things/{number}"))
+        assert match is Match.FULL and child["path_params"] == {"id": number}
+        assert len(table.resolved) <= 50
+    match, child = table.matches(_scope("/api/v1/things/499"))  # from the memo
+    child["path_params"]["id"] = "changed"
+    match, child = table.matches(_scope("/api/v1/things/499"))
+    assert match is Match.FULL and child["path_params"] == {"id": 499}
+    # A mounted table's outer parameters join its own, and such a match is not kept.
+    match, child = table.matches({**_scope("/api/v1/things/7"), "path_params": {"shop": "kr"}})
+    assert child["path_params"] == {"shop": "kr", "id": 7}
+    assert table.matches(_scope("/api/v1/things/7"))[1]["path_params"] == {"id": 7}

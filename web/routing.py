@@ -21,6 +21,8 @@ from starlette.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
 
 from web.middleware import BodyLimitMiddleware
 
+MAX_RESOLVED = 10_000  # memoised matches of paths with parameters (RouteTable.resolved)
+
 
 def route_path(scope: Scope) -> str:
     """The path below root_path, as Starlette's Route.matches reads it (its own helper is private)."""
@@ -45,6 +47,10 @@ class RouteTable(BaseRoute):
         self.anywhere: list[Route] = []  # routes whose first segment is a parameter: tried for every path
         # Paths without parameters, matched by one dict lookup (as Route.matches would match them).
         self.static: dict[str, Route] = {}
+        # Paths with parameters already matched in full, by (method, path): the route and its
+        # converted parameters, so a product page read again costs one lookup, not a segment walk.
+        # Bounded: a crawler's endless ids empty it, they do not grow it.
+        self.resolved: dict[tuple[str, str], tuple[Route, dict[str, Any]]] = {}
         for route in routes:
             if not route.path.startswith(self.prefix):
                 raise ValueError(f"{route.path} is not under {self.prefix}")
@@ -103,6 +109,12 @@ class RouteTable(BaseRoute):
         if route is not None and route.methods is not None and scope["method"] in route.methods:
             params = dict(scope.get("path_params", ()))
             return Match.FULL, {"endpoint": route.endpoint, "path_params": params, "route": route}
+        outer = scope.get("path_params")  # a mounted table's parameters join its own: not memoised
+        key = (scope["method"], path)
+        known = None if outer else self.resolved.get(key)
+        if known is not None:
+            route, params = known
+            return Match.FULL, {"endpoint": route.endpoint, "path_params": dict(params), "route": route}
         partial: tuple[Match, Scope] | None = None
         parts = path[len(self.prefix) :].split("/") if path.startswith(self.prefix) else []
         for route in self._candidates(path):
@@ -112,6 +124,10 @@ class RouteTable(BaseRoute):
             else:
                 match, child_scope = self._match_segments(route, segments, parts, scope)
             if match is Match.FULL:
+                if not outer:
+                    if len(self.resolved) >= MAX_RESOLVED:
+                        self.resolved.clear()
+                    self.resolved[key] = route, dict(child_scope["path_params"])
                 return match, {**child_scope, "route": route}
             if match is Match.PARTIAL and partial is None:
                 partial = match, {**child_scope, "route": route}
