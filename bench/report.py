@@ -163,8 +163,8 @@ def _chart(results: dict[str, Any], path: Path) -> bool:
         return False
     figures = results["figures"]
     rows = [(label, figures[key]) for key, label, _ in ROWS if key in figures]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 6.5))
-    left.barh([label[:48] for label, _ in rows], [f["rps"] for _, f in rows], color="#4a7")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(17, 6.5))
+    left.barh([_short(label, 60) for label, _ in rows], [f["rps"] for _, f in rows], color="#4a7")
     left.set_xlabel("requests/s (median of runs)")
     left.invert_yaxis()
     # Each ratio target as "how far along": measured / threshold for ">=", threshold / measured for
@@ -175,13 +175,13 @@ def _chart(results: dict[str, Any], path: Path) -> bool:
         if measured is None or not target.get("ratio"):
             continue
         score = measured / float(bound) if sign == ">=" else float(bound) / measured if measured else 0.0
-        scored.append((target["target"][:56], score, target["passed"]))
+        scored.append((_short(target["target"], 64), score, target["passed"]))
     if scored:
         right.barh(
             [n for n, _, _ in scored], [v for _, v, _ in scored], color=["#4a7" if ok else "#c54" for *_, ok in scored]
         )
         right.axvline(1.0, color="#333", linestyle="--", linewidth=1)
-        right.set_xlabel("measured / target (1 = on target; green met, red missed)")
+        right.set_xlabel("measured / target (1 = on target)\ngreen met, red missed")
         right.invert_yaxis()
     fig.suptitle(
         f"{results['cores']} cores, {results['timestamp'][:19]} (quick run)"
@@ -191,6 +191,11 @@ def _chart(results: dict[str, Any], path: Path) -> bool:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     return True
+
+
+def _short(label: str, width: int) -> str:
+    """A chart label cut to width, saying so with an ellipsis."""
+    return label if len(label) <= width else label[: width - 1].rstrip() + "…"
 
 
 def write(results: dict[str, Any], directory: Path) -> None:
