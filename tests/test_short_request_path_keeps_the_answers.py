@@ -132,3 +132,9 @@ def test_the_memo_of_matched_paths_is_bounded_and_hands_out_fresh_parameters(mon
     match, child = table.matches({**_scope("/api/v1/things/7"), "path_params": {"shop": "kr"}})
     assert child["path_params"] == {"shop": "kr", "id": 7}
     assert table.matches(_scope("/api/v1/things/7"))[1]["path_params"] == {"id": 7}
+    # A long path is matched, but not kept.
+    table.resolved.clear()
+    long_id = "9" * 300
+    match, child = table.matches(_scope(f"/api/v1/things/{long_id}"))
+    assert match is Match.FULL and child["path_params"] == {"id": int(long_id)}
+    assert not table.resolved

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
 from web.middleware import BodyLimitMiddleware
 
 MAX_RESOLVED = 10_000  # memoised matches of paths with parameters (RouteTable.resolved)
+MAX_RESOLVED_PATH = 256  # longer paths (a slug of junk) are matched each time, never kept
 
 
 def route_path(scope: Scope) -> str:
@@ -49,7 +50,8 @@ class RouteTable(BaseRoute):
         self.static: dict[str, Route] = {}
         # Paths with parameters already matched in full, by (method, path): the route and its
         # converted parameters, so a product page read again costs one lookup, not a segment walk.
-        # Bounded: a crawler's endless ids empty it, they do not grow it.
+        # Bounded: a crawler's endless ids empty it, they do not grow it, and a long path is not kept
+        # (10,000 slugs of 8 kB junk would otherwise hold 160 MB).
         self.resolved: dict[tuple[str, str], tuple[Route, dict[str, Any]]] = {}
         for route in routes:
             if not route.path.startswith(self.prefix):
@@ -109,9 +111,10 @@ class RouteTable(BaseRoute):
         if route is not None and route.methods is not None and scope["method"] in route.methods:
             params = dict(scope.get("path_params", ()))
             return Match.FULL, {"endpoint": route.endpoint, "path_params": params, "route": route}
-        outer = scope.get("path_params")  # a mounted table's parameters join its own: not memoised
+        # A mounted table's parameters join its own: not memoised, nor is a long path.
+        memo = not scope.get("path_params") and len(path) <= MAX_RESOLVED_PATH
         key = (scope["method"], path)
-        known = None if outer else self.resolved.get(key)
+        known = self.resolved.get(key) if memo else None
         if known is not None:
             route, params = known
             return Match.FULL, {"endpoint": route.endpoint, "path_params": dict(params), "route": route}
@@ -124,7 +127,7 @@ class RouteTable(BaseRoute):
             else:
                 match, child_scope = self._match_segments(route, segments, parts, scope)
             if match is Match.FULL:
-                if not outer:
+                if memo:
                     if len(self.resolved) >= MAX_RESOLVED:
                         self.resolved.clear()
                     self.resolved[key] = route, dict(child_scope["path_params"])
