@@ -125,6 +125,15 @@ def test_ids_past_64_bits_in_paths_are_not_found(
     headers = {**admin_headers, "X-Session-ID": "session-hostile"}
     error = assert_error(client.request(method, API + path, json=body, headers=headers), 404, code)
     assert list(error["details"].values()) == [next(part for part in path.split("/") if part.isdigit())]
+    # The message names what is missing, as the same endpoint's 404 for an ordinary absent id does.
+    thing = {
+        "order_not_found": "order",
+        "cart_item_not_found": "cart item",
+        "address_not_found": "address",
+        "product_not_found": "product",
+        "not_found": "resource",
+    }[code]
+    assert error["message"] == f"No such {thing}."
 
 
 def test_the_largest_64_bit_id_is_simply_not_found(client: Any, user_headers: dict[str, str]) -> None:

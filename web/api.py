@@ -152,7 +152,8 @@ def _check_path(ep: Endpoint, path_params: dict[str, Any]) -> None:
     for name, value in path_params.items():
         if isinstance(value, int) and value > MAX_INT:
             code = next((c for c in ep.errors if c.endswith("_not_found")), "not_found")
-            raise NotFound(code, "No such resource.", **{name: str(value)})
+            thing = code.removesuffix("not_found").rstrip("_").replace("_", " ") or "resource"
+            raise NotFound(code, f"No such {thing}.", **{name: str(value)})
     refuse_unstorable(path_params)
 
 
