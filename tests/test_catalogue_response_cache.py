@@ -5,6 +5,7 @@ through PostgreSQL's announcement; listings lag stock by at most CATALOG_CACHE_T
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import psycopg2
@@ -357,3 +358,41 @@ def test_a_cart_line_of_a_product_gone_costs_no_query_per_read(client: Any, item
         db.obj.close_all()
         db.initialize(original)
     assert again.status_code == 200 and again.json() == first.json()
+
+
+def test_product_entries_filled_together_do_not_expire_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages filled in the same second (after a clear, say) must not all expire, and all be read from
+    the database again, in the same second: each keeps a random 75-100% of its TTL, never more.
+    The cart's pricing rows, filled in one query, are spread the same way."""
+    from models.cart import store as cart
+
+    monkeypatch.setenv("CATALOG_CACHE_TTL", "40")  # without the listener, product entries live this
+    get_settings.cache_clear()
+    try:
+        cache = CatalogCache()
+        filled = time.monotonic()
+
+        def page(product_id: int) -> Any:
+            async def render() -> tuple[bytes, int]:
+                return b"{}", product_id
+
+            return render
+
+        async def fill() -> None:
+            for product_id in range(1, 201):
+                await cache.through_product(f"id:{product_id}", page(product_id))
+
+        asyncio.run(fill())
+        expiries = [entry[0] - filled for entry in cache._entries.values()]
+        assert len(expiries) == 200
+        assert all(30 - 1 <= seconds <= 40 + 1 for seconds in expiries)
+        assert max(expiries) - min(expiries) > 5  # spread over seconds, not filled-time apart
+
+        monkeypatch.setattr(cart, "pricing_rows", lambda product_ids: {})  # every product gone
+        asyncio.run(cache.cart_rows(list(range(1, 201))))
+        expiries = [expires - filled for expires, _ in cache._rows.values()]
+        assert len(expiries) == 200 and all(30 - 1 <= seconds <= 40 + 1 for seconds in expiries)
+        assert max(expiries) - min(expiries) > 5
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()

@@ -7,7 +7,9 @@ query. What is kept, and how it is kept true:
   PgSubscription), so a checkout reserving stock in a worker, or a review changing its rating, drops
   that product's entries in every web process within milliseconds of its commit. CATALOG_PRODUCT_TTL
   (default 60 s) is only a safety net, and applies only while this process is listening: without
-  the listener, entries live CATALOG_CACHE_TTL.
+  the listener, entries live CATALOG_CACHE_TTL. Each entry keeps a random 75-100% of that TTL, so
+  the pages filled together (after a clear, say) do not all expire, and all go to the database,
+  in the same second.
 - Listings: CATALOG_CACHE_TTL seconds (default 2), since a stock change can move products in or
   out of a filtered page. Their stock figures may lag reservations by that much (adding to a cart
   and reserving always check again, so nothing can oversell).
@@ -25,6 +27,7 @@ the app's lifespan: two apps in one process never share entries.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -39,6 +42,7 @@ from web.subscriptions import PgSubscription
 
 MAX_ENTRIES = 2000
 MAX_ROWS = 50000
+TTL_SPREAD = 0.25  # a product entry lives (1 - TTL_SPREAD .. 1) x its TTL: see _expires
 T = TypeVar("T")
 
 
@@ -144,7 +148,8 @@ class CatalogCache:
         if ttl <= 0:
             return
         self._drop(key)
-        self._entries[key] = (time.monotonic() + ttl, body, product_id)
+        expires = time.monotonic() + ttl if product_id is None else _expires(ttl)
+        self._entries[key] = (expires, body, product_id)
         if product_id is not None:
             self._keys_of.setdefault(product_id, set()).add(key)
         while len(self._entries) > MAX_ENTRIES:
@@ -207,10 +212,15 @@ class CatalogCache:
         if ttl > 0:
             if len(self._rows) + len(product_ids) > MAX_ROWS:
                 self._rows.clear()
-            expires = time.monotonic() + ttl
             self._rows.update(
-                (product_id, (expires, fetched.get(product_id)))
+                (product_id, (_expires(ttl), fetched.get(product_id)))
                 for product_id in product_ids
                 if self._unchanged_since(generation, clock, product_id)
             )
         return fetched
+
+
+def _expires(ttl: float) -> float:
+    """When a product's entry, filled now, expires: within its TTL, spread over the last quarter of
+    it, so that entries filled together are read again from the database over seconds, not at once."""
+    return time.monotonic() + ttl * (1 - TTL_SPREAD * random.random())
