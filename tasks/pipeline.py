@@ -31,10 +31,13 @@ GATEWAY_RETRY: dict[str, Any] = {
     "retry_jitter": True,
     "max_retries": 10,
 }
+# Every retry's countdown stays under the visibility timeout (CELERY_VISIBILITY_TIMEOUT, 300 s):
+# a worker holds a message whose countdown runs, unacknowledged, and Redis hands out again one held
+# longer than that, so a longer countdown would run the task twice, then more.
 MAIL_RETRY: dict[str, Any] = {
     "autoretry_for": (mail.MailUnavailable, *INFRA_ERRORS),
     "retry_backoff": 5,
-    "retry_backoff_max": 600,
+    "retry_backoff_max": 240,
     "retry_jitter": True,
     "max_retries": 12,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import warnings
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -19,8 +20,11 @@ class Collector:
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) of each message
         self.refusing = False  # True: answer every message with a temporary failure (451)
         self.refused = 0
+        self.delay = 0.0  # seconds to wait before answering a message (a slow server)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refusing:
             self.refused += 1
             return "451 4.3.0 Temporarily unable to accept mail, try again later"

@@ -4,6 +4,7 @@ customer's language writes them, product names escaped in HTML, and each sent ex
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from models.cart import store as cart
+from models.infra.db import db
 from models.infra.settings import get_settings
 from models.mail import send as mail
 from models.orders import pipeline
@@ -192,6 +194,29 @@ def test_each_kind_is_sent_once_however_often_it_is_asked_for(smtp: SMTPSink, ma
     assert len(smtp.messages) == 1
     row = EmailLog.get(EmailLog.order == order.id, EmailLog.kind == kind)
     assert (row.status, row.attempts, row.recipient) == ("sent", 1, "minji@example.com")
+
+
+def test_two_runs_of_one_email_at_once_send_it_once(smtp: SMTPSink, make_user: Any) -> None:
+    """Two runs of one email can overlap: Redis hands a task out again when its first copy has held
+    it past the visibility timeout (a retry's countdown can be that long), and a re-drive can race
+    a retry. The second run must wait for the first, then find the email sent."""
+    order = order_for(customer(make_user, "ko"))
+    smtp.collector.delay = 0.5  # the first run is still sending when the second asks
+    results: list[bool] = []
+
+    def run() -> None:
+        with db.obj.connection_context():
+            results.append(mail.send_order_email(order.id, "shipped"))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False, True]
+    assert len(smtp.messages) == 1
+    row = EmailLog.get(EmailLog.order == order.id, EmailLog.kind == "shipped")
+    assert (row.status, row.attempts) == ("sent", 1)
 
 
 def test_the_language_is_the_customers_else_the_shops_default(

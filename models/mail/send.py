@@ -119,19 +119,33 @@ _SENT = prepared("UPDATE email_log SET status = 'sent', sent_at = %s WHERE id = 
 def _send_logged(
     order_id: int | None, kind: str, recipient: str, message_id: str, subject: str, text: str, html: str | None
 ) -> bool:
-    """Record-then-send: a row marked sent means done. A crash between the send and the mark may
-    send twice (at least once); the stable Message-ID lets mail clients drop the duplicate."""
-    # One statement claims the row, counts the attempt and stamps it; a row already sent is left alone.
-    row_id, status = db.obj.execute_sql(_CLAIM, (order_id, kind, recipient, message_id)).fetchone()
-    if status == "sent":
-        return False
-    try:
-        send_mail(recipient, subject, text, html, message_id)
-    except MailRejected:
-        # Final: the re-drive stops asking (an explicit send, after a fix, may still try again).
-        EmailLog.update(status="rejected").where(EmailLog.id == row_id).execute()
-        raise
-    db.obj.execute_sql(_SENT, (utcnow(), row_id))
+    """Record-then-send, under the row's lock: a row marked sent means done.
+
+    The claim (an upsert) locks the email's row until this transaction ends, and the send happens
+    inside it. So two runs of one email that overlap (Redis hands a task out again once its first
+    copy has held it past the visibility timeout, as a retry's countdown can; a re-drive can race a
+    retry) never both send: the second waits at its claim, then finds the email sent. Every attempt
+    is counted and committed, sent or not (the retries and the re-drive read the count). A crash
+    between the send and the commit may send twice (at least once); the stable Message-ID lets
+    mail clients drop the duplicate."""
+    failure: Exception | None = None
+    with db.obj.atomic():
+        # One statement claims the row, counts the attempt and stamps it; a row already sent is left alone.
+        row_id, status = db.obj.execute_sql(_CLAIM, (order_id, kind, recipient, message_id)).fetchone()
+        if status == "sent":
+            return False
+        try:
+            send_mail(recipient, subject, text, html, message_id)
+        except MailRejected as exc:
+            # Final: the re-drive stops asking (an explicit send, after a fix, may still try again).
+            EmailLog.update(status="rejected").where(EmailLog.id == row_id).execute()
+            failure = exc
+        except Exception as exc:  # MailUnavailable, a time limit: the attempt still counts
+            failure = exc
+        else:
+            db.obj.execute_sql(_SENT, (utcnow(), row_id))
+    if failure is not None:
+        raise failure
     return True
 
 
@@ -142,7 +156,7 @@ def locale_of(locale: str | None) -> str:
 
 
 # An email is re-driven only when no task is still working on it: nothing tried it for longer than
-# Celery's longest retry backoff (MAIL_RETRY: 600 s) ...
+# Celery's longest retry backoff (MAIL_RETRY: 240 s) ...
 RETRY_QUIET = timedelta(minutes=15)
 # ... and not after this many attempts in all (about three rounds of Celery's 12 retries).
 MAX_ATTEMPTS = 40
