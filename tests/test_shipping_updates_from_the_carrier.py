@@ -323,7 +323,13 @@ def test_an_smtp_outage_delays_the_email_but_never_the_order(
         )
         assert shipped.status_code == 200 and shipped.json()["status"] == "shipped"
         wait_for(lambda: sink.collector.refused >= 1, timeout=60, what="a first, refused attempt")
-        row = EmailLog.get(EmailLog.order == order.id, EmailLog.kind == "shipped")
+        # The attempt is recorded when it ends (its transaction spans the SMTP exchange), a moment
+        # after the server's answer.
+        row = wait_for(
+            lambda: EmailLog.get_or_none(EmailLog.order == order.id, EmailLog.kind == "shipped"),
+            timeout=30,
+            what="the refused attempt recorded",
+        )
         assert row.status == "pending" and Order.get_by_id(order.id).status == "shipped"
     finally:
         sink.collector.refusing = False
