@@ -143,7 +143,7 @@ def _send_logged(
         except Exception as exc:  # MailUnavailable, a time limit: the attempt still counts
             failure = exc
         else:
-            db.obj.execute_sql(_SENT, (utcnow(), row_id))
+            db.obj.write_later(_SENT, (utcnow(), row_id))  # sent with the COMMIT: no round trip of its own
     if failure is not None:
         raise failure
     return True
