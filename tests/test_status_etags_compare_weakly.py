@@ -73,3 +73,24 @@ def test_parsing() -> None:
     assert parsed.matches('"a"') and parsed.matches('W/"b"') and not parsed.matches('"d"')
     assert not etags.if_none_match(None) and not etags.if_none_match("  ")
     assert etags.if_none_match("*").matches('"anything"')
+    # Entries that are not a whole quoted tag match nothing, whatever they hold.
+    assert etags.if_none_match('junk"a", "b"c, "d').tags == frozenset()
+    assert etags.if_none_match(' ,, W/"a" ,"b"').tags == {'"a"', '"b"'}
+
+
+def test_a_header_longer_than_any_storefront_sends_is_ignored() -> None:
+    """A client sends back the one short ETag it was given. A longer header is ignored (answered in
+    full), so neither parsing nor remembering it costs more than MAX_HEADER characters can."""
+    padded = " " * (etags.MAX_HEADER - 6) + '"o1v1"'
+    assert len(padded) == etags.MAX_HEADER and etags.if_none_match(padded).matches('"o1v1"')
+    assert not etags.if_none_match(" " + padded)
+    assert not etags.if_none_match(" " * 100_000 + "x")  # was a quadratic regular expression: ~20 s
+
+
+def test_a_poll_with_a_huge_if_none_match_is_answered_in_full(
+    client: Any, order_and_headers: tuple[Order, dict[str, str]]
+) -> None:
+    order, headers = order_and_headers
+    huge = {**headers, "If-None-Match": " " * 16_000 + f'"o{order.id}v1"'}
+    response = client.get(f"{API}/orders/{order.id}/status", headers=huge)
+    assert response.status_code == 200 and response.json()["version"] == 1
