@@ -213,3 +213,26 @@ def test_an_offset_postgresql_cannot_store_is_422(client: Any, admin_headers: di
     assert response.json()["error"]["code"] == "validation_error"
     body["starts_at"] = "2027-07-08T18:30:13+14:00"
     assert client.post("/api/v1/admin/discounts", json=body, headers=admin_headers).status_code == 201
+
+
+@pytest.mark.parametrize("depth", [990, 1024])
+def test_json_nested_a_thousand_deep_is_a_422(client: Any, depth: int) -> None:
+    """orjson parses up to 1,024 levels; the check for what cannot be stored walks them without
+    recursion (it overflowed Python's stack at about 990 and answered 500)."""
+    body = '{"a":' * depth + "1" + "}" * depth
+    response = client.post(f"{API}/auth/login", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    deeper = '{"a":' * 1100 + "1" + "}" * 1100
+    response = client.post(f"{API}/auth/login", content=deeper, headers={"Content-Type": "application/json"})
+    assert response.status_code in (400, 422), response.text
+    assert response.json()["error"]["code"] in ("invalid_json", "validation_error")
+
+
+def test_an_unsigned_webhook_nested_past_any_limit_is_a_422(client: Any) -> None:
+    """The Toss webhook parses its own body: a hundred thousand brackets was a RecursionError (500)."""
+    raw = b"[" * 100_000 + b"]" * 100_000
+    response = client.post(f"{API}/webhooks/toss", content=raw, headers={"Content-Type": "application/json"})
+    assert "body" in fields_of(response)
+    nested = b'{"eventType": "PAYMENT_STATUS_CHANGED", "data": ' + b'{"a":' * 1000 + b"1" + b"}" * 1001
+    response = client.post(f"{API}/webhooks/toss", content=nested, headers={"Content-Type": "application/json"})
+    assert response.status_code < 500, response.text

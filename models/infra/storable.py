@@ -18,22 +18,29 @@ OUT_OF_RANGE = f"Must be an integer from {-MAX_INT - 1} to {MAX_INT}."
 
 
 def unstorable(value: Any, where: str, found: dict[str, str]) -> dict[str, str]:
-    """Collect {dotted.place: problem} for every value in a parsed request that cannot be stored."""
-    if isinstance(value, str):
-        if UNSTORABLE.search(value):
-            found[where] = NOT_STORABLE
-    elif isinstance(value, int) and not isinstance(value, bool):
-        if not -MAX_INT - 1 <= value <= MAX_INT:
-            found[where] = OUT_OF_RANGE
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            place = f"{where}.{key}" if where else str(key)
-            if UNSTORABLE.search(str(key)):
+    """Collect {dotted.place: problem} for every value in a parsed request that cannot be stored.
+
+    Walks with a stack of its own, not by recursion: JSON nested a thousand deep (orjson's limit)
+    is a 422 for what it holds, not a RecursionError."""
+    pending: list[tuple[Any, str]] = [(value, where)]
+    while pending:
+        item, place = pending.pop()
+        if isinstance(item, str):
+            if UNSTORABLE.search(item):
                 found[place] = NOT_STORABLE
-            unstorable(item, place, found)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            unstorable(item, f"{where}.{index}" if where else str(index), found)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if not -MAX_INT - 1 <= item <= MAX_INT:
+                found[place] = OUT_OF_RANGE
+        elif isinstance(item, dict):
+            inner_items = []
+            for key, inner in item.items():
+                inner_place = f"{place}.{key}" if place else str(key)
+                if UNSTORABLE.search(str(key)):
+                    found[inner_place] = NOT_STORABLE
+                inner_items.append((inner, inner_place))
+            pending.extend(reversed(inner_items))  # popped in the document's order
+        elif isinstance(item, list):
+            pending.extend(reversed([(inner, f"{place}.{i}" if place else str(i)) for i, inner in enumerate(item)]))
     return found
 
 

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import stripe
 
 from models.errors import InvalidInput, validation_error
@@ -80,7 +81,7 @@ def stripe_hint(payload: bytes, signature: str | None) -> Hint:
 def toss_hint(payload: bytes) -> Hint:
     """Read a Toss delivery (DEPOSIT_CALLBACK or PAYMENT_STATUS_CHANGED); raises InvalidInput."""
     try:
-        body = json.loads(payload)
+        body = orjson.loads(payload)  # nesting past 1,024 levels is a ValueError, not a RecursionError
         if not isinstance(body, dict):
             raise ValueError
     except ValueError:
