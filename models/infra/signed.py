@@ -50,12 +50,22 @@ class SignedTokens:
             payload, signed_at = serializer.loads(token, max_age=max_age, return_timestamp=True)
             known = (payload, int(signed_at.timestamp()))
             self._verified[token] = known
-            if len(self._verified) > REMEMBERED:
-                del self._verified[next(iter(self._verified))]
+            _forget_oldest(self._verified)
         age = int(time.time()) - known[1]
         if age > max_age or age < 0:
             raise SignatureExpired(f"Signature age {age} > {max_age} seconds", payload=known[0])
         return known[0]
+
+
+def _forget_oldest(remembered: dict[str, Any]) -> None:
+    """Drop the oldest entries past REMEMBERED. Called from the event loop and from threadpool
+    threads at once: two callers may pick the same oldest entry, so the second finds it gone (no
+    KeyError into a request) and goes on until the size is back under the limit."""
+    while len(remembered) > REMEMBERED:
+        try:
+            remembered.pop(next(iter(remembered)), None)
+        except (StopIteration, RuntimeError):  # emptied, or changed under the iterator: look again
+            continue
 
 
 _peeked: dict[str, Any] = {}
@@ -63,7 +73,8 @@ _peeked: dict[str, Any] = {}
 
 def peek(token: str) -> Any:
     """A token's payload WITHOUT checking its signature: only to choose which kind to verify it as.
-    None when it is not one of these tokens at all. Remembered like verified tokens."""
+    None when it is not one of these tokens at all. A payload that is an object is remembered like
+    verified tokens; anything else is not (junk costs its decoding each time, never memory)."""
     if token in _peeked:
         return _peeked[token]
     head = token.split(".", 1)[0]
@@ -71,9 +82,9 @@ def peek(token: str) -> Any:
     if head and len(head) <= 4096:  # a compressed payload starts with "." (we never compress)
         try:
             payload = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-        except (ValueError, BadPayload):
+        except (ValueError, BadPayload, RecursionError):
             payload = None
-    _peeked[token] = payload
-    if len(_peeked) > REMEMBERED:
-        del _peeked[next(iter(_peeked))]
+    if isinstance(payload, dict):
+        _peeked[token] = payload
+        _forget_oldest(_peeked)
     return payload
