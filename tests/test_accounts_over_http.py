@@ -184,3 +184,35 @@ def test_register_is_rate_limited_per_address(client: Any) -> None:
     codes = [register(client, email=f"u{i}@example.com").status_code for i in range(21)]
     assert codes[:20] == [201] * 20
     assert codes[20] == 429
+
+
+def test_resetting_an_admins_password_ends_the_old_sessions(client: Any) -> None:
+    """`manage.py create-admin` on an existing account is how an operator rotates a leaked password:
+    the tokens issued before it stop working, access and refresh alike, as after a logout."""
+    from models.accounts import service as accounts
+
+    accounts.create_admin("ops@example.com", "first-password")
+    old = login(client, "ops@example.com", "first-password").json()
+    assert client.get(f"{API}/me", headers=bearer(old["access_token"])).status_code == 200
+
+    accounts.create_admin("ops@example.com", "second-password")
+    assert_error(client.get(f"{API}/me", headers=bearer(old["access_token"])), 401, "not_authenticated")
+    assert_error(client.post(f"{API}/refresh", json={"refresh_token": old["refresh_token"]}), 401, "not_authenticated")
+    assert_error(login(client, "ops@example.com", "first-password"), 401, "invalid_credentials")
+    new = login(client, "ops@example.com", "second-password").json()
+    assert client.get(f"{API}/me", headers=bearer(new["access_token"])).json()["is_admin"] is True
+
+    # The same password again (a deploy script that runs create-admin each time) is no rotation.
+    accounts.create_admin("ops@example.com", "second-password")
+    assert client.get(f"{API}/me", headers=bearer(new["access_token"])).status_code == 200
+
+
+def test_an_unknown_email_costs_the_same_bcrypt_work_as_a_wrong_password() -> None:
+    """The stand-in hash checked for an unknown email has the configured cost (BCRYPT_ROUNDS), not a
+    fixed 12: otherwise the time of a login tells which emails have accounts."""
+    from models.accounts import service as accounts
+    from models.infra.settings import get_settings
+
+    rounds = get_settings().bcrypt_rounds
+    assert accounts._dummy_hash().startswith(f"$2b${rounds:02d}$".encode())
+    assert accounts.hash_password("x").startswith(f"$2b${rounds:02d}$")

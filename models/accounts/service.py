@@ -17,8 +17,16 @@ from models.infra.settings import get_settings
 from models.tables import UsedRefreshToken, User, utcnow
 
 log = logging.getLogger("shop.accounts")
-# A real hash of a random password: login for an unknown email spends the same bcrypt time.
-_DUMMY_HASH = bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds=12))
+_dummy_hashes: dict[int, bytes] = {}
+
+
+def _dummy_hash() -> bytes:
+    """A real hash of a random password at the configured cost: login for an unknown email spends
+    the same bcrypt time as a wrong password for a known one, whatever BCRYPT_ROUNDS says."""
+    rounds = get_settings().bcrypt_rounds
+    if rounds not in _dummy_hashes:
+        _dummy_hashes[rounds] = bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds=rounds))
+    return _dummy_hashes[rounds]
 
 
 @dataclass(frozen=True)
@@ -68,10 +76,14 @@ def auth_fence(user_id: int) -> str:
 
 
 def create_admin(email: str, password: str, full_name: str = "Administrator") -> User:
-    """Create or promote an administrator with this password (manage.py create-admin)."""
+    """Create or promote an administrator with this password (manage.py create-admin).
+
+    Resetting an existing account to a new password revokes every token it holds, as logout does:
+    the reset is how an operator rotates a leaked password, and the leaked session must end with it.
+    """
     email = normalize_email(email)
-    # Not fenced: promoting or re-activating only widens what a token may read, and a status copy
-    # that still says otherwise is re-read within web/orders/status_reader.COPY_MAX_AGE.
+    # Promoting or re-activating only widens what a token may read, and a status copy that still
+    # says otherwise is re-read within web/orders/status_reader.COPY_MAX_AGE: not fenced.
     with db.atomic():
         user = User.get_or_none(User.email == email)
         if user is None:
@@ -82,11 +94,15 @@ def create_admin(email: str, password: str, full_name: str = "Administrator") ->
                 is_admin=True,
                 is_verified=True,
             )
+        changed = not _password_ok(password, user.hashed_password.encode())
         user.hashed_password = hash_password(password)
         user.is_admin = user.is_active = True
         user.updated_at = utcnow()
         user.save()
-        return user
+    if changed:
+        logout(user)
+        user = User.get_by_id(user.id)
+    return user
 
 
 def issue_tokens(user: User) -> TokenPair:
@@ -104,7 +120,7 @@ def login(email: str, password: str, client: str) -> TokenPair:
     email = normalize_email(email)
     attempt = login_limits.begin(client, email)
     user = User.get_or_none(User.email == email)
-    ok = _password_ok(password, user.hashed_password.encode() if user else _DUMMY_HASH)
+    ok = _password_ok(password, user.hashed_password.encode() if user else _dummy_hash())
     if not (user and ok and user.is_active):
         raise AuthError("invalid_credentials", "The email or password is incorrect.")
     login_limits.succeeded(attempt)
