@@ -255,6 +255,51 @@ def test_cors_layer_only_when_origins_are_configured() -> None:
     with app_with(allowed_hosts=["shop.example"]) as strict:
         assert strict.get("/x").status_code == 400  # TestClient's Host is testserver
         assert strict.get("/x", headers={"Host": "shop.example"}).status_code == 200
+        assert strict.get("/x", headers={"Host": "shop.example:8443"}).status_code == 200
+
+
+def test_refused_hosts_and_preflights_answer_with_the_error_body() -> None:
+    """The contract: every error has the JSON error body, never plain text. Starlette's own Host
+    and CORS layers answer a refusal with text; ours answer with the body (and keep CORS headers)."""
+    from dataclasses import replace
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from models.infra.settings import get_settings
+    from web.app import middleware_for
+
+    settings = replace(
+        get_settings(), allowed_hosts=["shop.example", "*.shop.example"], cors_origins=["https://shop.example"]
+    )
+    routes = [Route("/x", lambda request: PlainTextResponse("ok"))]
+    with TestClient(Starlette(routes=routes, middleware=middleware_for(settings))) as client:
+        for host in ("testserver", "evil.example", "shop.example.evil", "bad host header"):
+            refused = client.get("/x", headers={"Host": host})
+            assert refused.status_code == 400 and refused.headers["content-type"] == "application/json"
+            assert refused.json()["error"]["code"] == "invalid_host", host
+            assert "x-request-id" in refused.headers
+        for host in ("shop.example", "api.shop.example", "SHOP.example:443"):
+            assert client.get("/x", headers={"Host": host}).text == "ok", host
+        preflight = {
+            "Host": "shop.example",
+            "Origin": "https://evil.example",
+            "Access-Control-Request-Method": "PUT",
+        }
+        refused = client.options("/x", headers=preflight)
+        assert refused.status_code == 400 and refused.headers["content-type"] == "application/json"
+        assert refused.json()["error"] == {
+            "code": "cors_refused",
+            "message": "Disallowed CORS origin, method.",
+            "details": {"refused": "origin, method"},
+        }
+        allowed = client.options(
+            "/x", headers={**preflight, "Origin": "https://shop.example", "Access-Control-Request-Method": "POST"}
+        )
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://shop.example"
 
 
 def test_every_error_code_the_code_raises_has_a_status() -> None:

@@ -13,8 +13,6 @@ from typing import cast
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -36,7 +34,14 @@ from web.discounts import routes as discounts
 from web.errors import EXCEPTION_HANDLERS, ErrorHandler, unexpected
 from web.health import routes as health
 from web.inventory import routes as inventory
-from web.middleware import BodyLimitMiddleware, RequestContextMiddleware, RequestIds, security_headers
+from web.middleware import (
+    BodyLimitMiddleware,
+    CorsMiddleware,
+    HostCheckMiddleware,
+    RequestContextMiddleware,
+    RequestIds,
+    security_headers,
+)
 from web.orders import routes as orders
 from web.payments import routes as payments
 from web.responses import JSONResponse
@@ -120,11 +125,11 @@ def outer_middleware(
         Middleware(RequestContextMiddleware, ids=request_ids, headers=security_headers(settings), on_error=on_error)
     )
     if "*" not in settings.allowed_hosts:
-        stack.append(Middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts))
+        stack.append(Middleware(HostCheckMiddleware, allowed_hosts=settings.allowed_hosts))
     if settings.cors_origins:
         stack.append(
             Middleware(
-                CORSMiddleware,
+                CorsMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_credentials=True,
                 allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],

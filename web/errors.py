@@ -28,6 +28,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "discount_exhausted": 422,
     "discount_min_subtotal": 422,
     "invalid_session": 400,
+    "invalid_host": 400,  # web/middleware.py: a Host not in ALLOWED_HOSTS
+    "cors_refused": 400,  # web/middleware.py: a preflight CORS_ORIGINS does not allow
     "empty_cart": 400,
     "invalid_json": 400,
     "invalid_signature": 400,

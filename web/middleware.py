@@ -8,7 +8,11 @@ import os
 import re
 import time
 
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware, parse_host_header
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.infra.settings import Settings
@@ -185,3 +189,39 @@ class BodyLimitMiddleware:
             413, "payload_too_large", f"The request body exceeds {self.max_bytes} bytes.", {"max_bytes": self.max_bytes}
         )
         await response(scope, receive, send)
+
+
+class HostCheckMiddleware(TrustedHostMiddleware):
+    """Starlette's Host check (ALLOWED_HOSTS), answering a refused Host with the contract's error
+    body instead of Starlette's plain-text one. Hosts it would let through, or redirect to their
+    www. name, are left to it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.allow_any and not self._known(Headers(scope=scope).get("host")):
+            response = error_response(400, "invalid_host", "The Host header names no host this shop serves.")
+            await response(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    def _known(self, header: str | None) -> bool:
+        parsed = parse_host_header(header)  # Starlette's own parsing, so both agree on every header
+        if parsed is None:
+            return False
+        host = parsed.host.lower()
+        return any(
+            host == pattern or (pattern.startswith("*") and host.endswith(pattern[1:])) or pattern == "www." + host
+            for pattern in self.allowed_hosts
+        )
+
+
+class CorsMiddleware(CORSMiddleware):
+    """Starlette's CORS, answering a refused preflight with the contract's error body (with the
+    same CORS headers) instead of Starlette's plain text."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        kept = {k: v for k, v in response.headers.items() if k.lower().startswith("access-control-") or k == "vary"}
+        reason = bytes(response.body).decode()  # "Disallowed CORS origin, method"
+        return error_response(400, "cors_refused", f"{reason}.", {"refused": reason.split(" ", 2)[2]}, kept)
