@@ -108,6 +108,9 @@ def _clean() -> Iterator[None]:
     for served in _APPS:
         served.state.catalog.clear()  # an app's catalogue cache must not outlive the data it saw
         served.state.status.clear()  # nor its status copies
+    from web.health.routes import READING
+
+    READING.forget()  # nor /metrics' last reading of the checkout's figures
     yield
 
 

@@ -90,3 +90,29 @@ def test_served_by_prometheus_clients_app(client: Any) -> None:
     assert zipped.headers.get("content-encoding") == "gzip" or gzip.decompress(zipped.content)
     only = client.get("/metrics", params={"name[]": "shop_queue_depth"})
     assert "shop_queue_depth" in only.text and "shop_order_transitions" not in only.text
+
+
+def test_a_burst_of_scrapes_reads_the_figures_once(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """/metrics is served to whoever reaches it, and each reading aggregates the order timeline and
+    the email log: however many ask at once, one reading a second per process goes to PostgreSQL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from models.infra import stats
+    from web.health import routes
+
+    readings = []
+    real_read = stats.read
+
+    def counted() -> stats.Stats:
+        readings.append(1)
+        return real_read()
+
+    monkeypatch.setattr(stats, "read", counted)
+    monkeypatch.setattr(routes, "STATS_MAX_AGE", 3600.0)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: client.get("/metrics"), range(40)))
+    assert all(a.status_code == 200 and "shop_stats_source_up" in a.text for a in answers)
+    assert len(readings) == 1
+    monkeypatch.setattr(routes, "STATS_MAX_AGE", 0.0)
+    client.get("/metrics")
+    assert len(readings) == 2

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -74,5 +77,34 @@ async def readyz(request: Request) -> Response:
 )
 async def metrics(request: Request) -> Response:
     # The checkout's figures are read off the event loop, then prometheus-client's app renders.
-    SHOP.stats = await run_in_threadpool(stats.read)
+    SHOP.stats = await run_in_threadpool(READING.read)
     return ASGIResponse(APP)
+
+
+STATS_MAX_AGE = 1.0  # seconds; Prometheus scrapes every 15-60 s
+
+
+class StatsReading:
+    """The checkout's figures (aggregates over the order timeline and the email log), read at most
+    once per STATS_MAX_AGE per process however often /metrics is asked: a client hammering it
+    costs PostgreSQL one reading a second, and scrapes arriving together share one. A threading
+    lock, taken in the threadpool, so it belongs to no event loop."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stats: stats.Stats | None = None
+        self._at = 0.0
+
+    def read(self) -> stats.Stats:
+        with self._lock:
+            if self._stats is None or time.monotonic() - self._at >= STATS_MAX_AGE:
+                self._stats = stats.read()
+                self._at = time.monotonic()
+            return self._stats
+
+    def forget(self) -> None:
+        with self._lock:
+            self._stats = None
+
+
+READING = StatsReading()
