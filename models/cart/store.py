@@ -56,7 +56,10 @@ local pid, qty, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local available, max_line, max_lines = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local ttl, now, session = tonumber(ARGV[7]), ARGV[8], ARGV[9]
 local owner = redis.call('HGET', cart, '~owner')
-if owner then return {-6, owner, {}} end
+if owner then
+  redis.call('EXPIRE', cart, ttl)  -- the pointer lives as long as it is used
+  return {-6, owner, {}}
+end
 local cur = tonumber(redis.call('HGET', cart, pid) or '0')
 local new = qty
 if mode == 'add' then new = cur + qty end
