@@ -11,13 +11,13 @@ from __future__ import annotations
 import math
 import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from peewee import SQL, Expression, IntegrityError, fn
 
 from models import events
+from models.catalog import slugs
 from models.errors import Conflict, NotFound, validation_error
 from models.events import AlertLowStock
 from models.infra.db import db, tuples
@@ -61,7 +61,6 @@ SORTS: dict[str, list[Any]] = {
     "name": [Product.name.asc(), Product.id.asc()],
 }
 DEFAULT_SORT = "-created_at"
-_SLUG_JUNK = re.compile(r"[^\w]+|_+")
 
 
 @dataclass(frozen=True)
@@ -196,14 +195,9 @@ def get_product(product_id: int, is_admin: bool) -> dict[str, Any]:
 
 
 def get_product_by_slug(slug: str, is_admin: bool) -> dict[str, Any]:
-    """A product by slug; raises NotFound product_not_found (also for non-admins and unpublished)."""
-    return _one(Product.slug == slug, is_admin)
-
-
-def slugify(name: str) -> str:
-    """A URL slug from a product name: lower case, runs of anything but letters/digits become '-'."""
-    text = unicodedata.normalize("NFKC", name).lower()
-    return _SLUG_JUNK.sub("-", text).strip("-")[:200].strip("-") or "product"
+    """A product by slug, in any case or Unicode normal form (stored slugs are canonical:
+    models/catalog/slugs.py); raises NotFound product_not_found (also for non-admins and unpublished)."""
+    return _one(Product.slug == slugs.canonical(slug), is_admin)
 
 
 def _check_prices(row: dict[str, Any]) -> None:
@@ -239,7 +233,7 @@ def create_product(data: dict[str, Any], actor: str = "system:catalogue") -> dic
     derived = not row.get("slug")
     for attempt in range(5):
         if derived:
-            row["slug"] = _free_slug(slugify(row["name"]))
+            row["slug"] = _free_slug(slugs.slugify(row["name"]))
         now = utcnow()
         try:
             with db.atomic():

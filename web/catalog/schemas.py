@@ -8,15 +8,42 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
+from models.catalog import slugs
 from web.schemas import MAX_MONEY, Count, Money, Page, Strict, dedupe, not_null
 
 Sku = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ]
+
+
+def _slug(value: str) -> str:
+    """A slug sent by an administrator, made canonical as stored slugs are (models/catalog/slugs.py)."""
+    slug = slugs.canonical(value)
+    if not slugs.is_valid(slug):
+        raise ValueError(
+            f"Letters and digits, in runs joined by single hyphens, at most {slugs.MAX_LENGTH} characters "
+            "(e.g. linen-shirt)."
+        )
+    return slug
+
+
+# Checked by models/catalog/slugs.py, the definition slugify() follows, so a derived slug sent back
+# is always accepted; the pattern is documented for clients (its \w: letters and digits of any script).
 Slug = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=220, pattern=r"^[^\W_]+(?:-[^\W_]+)*$")
+    str,
+    AfterValidator(_slug),
+    Field(json_schema_extra={"pattern": slugs.SLUG_PATTERN, "maxLength": slugs.MAX_LENGTH}),
 ]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 ImageUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^(https?://|/)\S+$")]
