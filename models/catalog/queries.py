@@ -9,8 +9,8 @@ available quantity is stock_quantity, or unlimited (None) when the product does 
 from __future__ import annotations
 
 import math
-import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,18 +95,35 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-_WORD_BREAK = re.compile(r"[\s,;:!?()\[\]{}\"/\\|]+")
+# Punctuation that is part of what shoppers search for: "50%" (a '%' or '_' is matched as itself).
+_KEPT_PUNCTUATION = frozenset("%_")
+# Each word is one ILIKE (one trigram index condition); a word of one or two characters narrows
+# nothing, so a query of many short words costs a scan with a test per word. A search with more
+# words is refused (422) rather than cut short: every word of a search must appear.
 MAX_WORDS = 8
 
 
+def _is_break(char: str) -> bool:
+    """Spaces and punctuation of any script ("linen-shirt.", "men's", "린넨·코튼"), and '|'."""
+    if char.isspace() or char == "|":
+        return True
+    return unicodedata.category(char).startswith("P") and char not in _KEPT_PUNCTUATION
+
+
 def search_words(q: str) -> list[str]:
-    """The words of a search: split on spaces and punctuation, each kept once (case-insensitively),
-    at most MAX_WORDS. "Linen shirt, natural" -> ["Linen", "shirt", "natural"]."""
+    """The words of a search: split on spaces and punctuation (but '%' and '_'), each kept once
+    (case-insensitively). "Linen shirt, natural" -> ["Linen", "shirt", "natural"]."""
     words: dict[str, str] = {}
-    for word in _WORD_BREAK.split(q):
-        if word and word.casefold() not in words:
-            words[word.casefold()] = word
-    return list(words.values())[:MAX_WORDS]
+    for word in "".join(" " if _is_break(char) else char for char in q).split():
+        words.setdefault(word.casefold(), word)
+    return list(words.values())
+
+
+def too_many_words(words: list[str]) -> str | None:
+    """Why a search of these words is refused, or None: at most MAX_WORDS different words."""
+    if len(words) <= MAX_WORDS:
+        return None
+    return f"At most {MAX_WORDS} different words (this search has {len(words)}): a product must contain every word."
 
 
 def _conditions(f: ProductFilters, is_admin: bool) -> list[Expression]:
@@ -123,7 +140,10 @@ def _conditions(f: ProductFilters, is_admin: bool) -> list[Expression]:
         # Word-wise: every word somewhere in the name or description, in any order, as a substring
         # (so Korean words match inside compounds: "셔츠" finds "린넨셔츠"). The same expression as
         # the products_search_trgm index, so each ILIKE can use it where pg_trgm exists.
-        for word in search_words(f.q):
+        words = search_words(f.q)
+        if refusal := too_many_words(words):
+            raise validation_error({"q": refusal})
+        for word in words:
             where.append(SQL(f"{PRODUCT_SEARCH_EXPRESSION} ILIKE %s", [_like_pattern(word)]))
     if f.min_price is not None:
         where.append(p.price >= f.min_price)
