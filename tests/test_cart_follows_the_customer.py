@@ -5,6 +5,7 @@ attached behave as before. Merges racing each other and racing writes lose nothi
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from collections.abc import Callable
@@ -15,6 +16,8 @@ import requests
 
 from models.cart import owners
 from models.cart import store as cart
+from models.infra.redis_client import get_redis
+from models.infra.settings import get_settings
 from models.tables import Order, Product, User
 from tests.support import assert_error, checkout_body, register_shopper
 
@@ -118,6 +121,49 @@ def test_checkout_takes_the_customers_cart_and_a_paid_order_leaves_it(client: An
     assert response.json()["item_count"] == 2
     assert cart.remove_ordered(response.json()["order_number"], owners.customer_cart_id(user.id), {tee.id: 2})
     assert lines(client.get(f"{API}/cart", headers={"X-Session-ID": "phone-session"})) == {}
+
+
+def test_the_sessions_pointer_lives_as_long_as_the_customer_shops_with_it(client: Any, shopper: dict[str, str]) -> None:
+    """The pointer a session keeps to the customer's cart expires CART_TTL after its last use, not
+    after the first login: otherwise a week after signing in, the session alone (a token that
+    lapsed, the order's trim) finds an empty cart of its own."""
+    tee = product("TEE")
+    session = {"X-Session-ID": "phone-session"}
+    add(client, session, tee.id, 1)
+    assert lines(client.get(f"{API}/cart", headers={**shopper, **session})) == {tee.id: 1}
+    pointer, ttl = get_redis(), get_settings().cart_ttl
+    key = cart.cart_key("phone-session")
+    pointer.expire(key, 60)  # as if the login were a week ago, less a minute
+    assert lines(client.get(f"{API}/cart", headers={**shopper, **session})) == {tee.id: 1}
+    assert ttl - 5 <= pointer.ttl(key) <= ttl
+    pointer.expire(key, 60)
+    assert lines(add(client, session, tee.id, 1)) == {tee.id: 2}  # a write through the session alone
+    assert ttl - 5 <= pointer.ttl(key) <= ttl
+
+
+def test_attaching_costs_one_round_trip_once_attached_and_for_an_empty_session(
+    client: Any, shopper: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = User.get(User.email == "ana@example.com")
+    sent: list[str] = []
+    real = owners.command
+
+    async def counted(name: str, *args: Any) -> Any:
+        sent.append(name)
+        return await real(name, *args)
+
+    async def no_rows(product_ids: list[int]) -> dict[int, Any]:
+        raise AssertionError(f"no catalogue lookup wanted, asked for {product_ids}")
+
+    monkeypatch.setattr(owners, "command", counted)
+    # A session with nothing in it: attached at once.
+    assert asyncio.run(owners.attach("empty-session", user.id, no_rows)) == owners.customer_cart_id(user.id)
+    assert sent == ["EVALSHA"] or sent == ["EVALSHA", "EVAL"]  # EVAL: a Redis that had not seen the script
+    sent.clear()
+    # Attached already: one round trip, which renews the pointer.
+    assert asyncio.run(owners.attach("empty-session", user.id, no_rows)) == owners.customer_cart_id(user.id)
+    assert sent == ["EVALSHA"]
+    assert cart.resolve("empty-session") == owners.customer_cart_id(user.id)
 
 
 def run_at_once(jobs: list[Callable[[], Any]]) -> None:

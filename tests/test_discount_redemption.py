@@ -232,3 +232,32 @@ def test_guests_use_codes_but_not_the_ones_limited_per_customer(client: Any, ite
     assert placed.json()["discount_amount"] == 2000
     step(pipeline.reserve_stock, order_id)
     assert Order.get_by_id(order_id).discount_held and used(d) == 1 and DiscountUse.select().count() == 0
+
+
+@pytest.mark.parametrize(
+    ("currency", "needs", "more"),
+    [
+        ("USD", "at least 50.00 USD", "add 30.00 USD more"),  # $50.00 and $30.00, not 5,000 USD
+        ("EUR", "at least 50.00 EUR", "add 30.00 EUR more"),
+        ("JPY", "at least 5,000 JPY", "add 3,000 JPY more"),  # no minor unit, as KRW
+        ("KRW", "at least 5,000 KRW", "add 3,000 KRW more"),
+    ],
+)
+def test_the_minimum_subtotal_is_written_in_the_currencys_units(
+    monkeypatch: pytest.MonkeyPatch, currency: str, needs: str, more: str
+) -> None:
+    """min_subtotal is in minor units, like every amount: a USD shop's 5000 is $50.00."""
+    from models.discounts import rules
+    from models.infra.settings import get_settings
+
+    monkeypatch.setenv("CURRENCY", currency)
+    get_settings.cache_clear()
+    try:
+        discount("SPRING", min_subtotal=5000)
+        with pytest.raises(DomainError) as refused:
+            rules.offer("spring", 2000, None)
+        assert refused.value.code == "discount_min_subtotal"
+        assert needs in refused.value.message and more in refused.value.message, refused.value.message
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()

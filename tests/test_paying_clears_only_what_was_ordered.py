@@ -80,3 +80,42 @@ def test_a_removal_queued_before_the_order_number_was_sent_still_runs_once() -> 
     assert remove_ordered_from_cart.run(order_id=77, session_id=session, lines=[[7, 2]]) is False
     assert cart_store.get_quantities(session) == {7: 1, 8: 1}
     assert get_redis().exists("cart-ordered:77") == 1
+
+
+def test_a_guest_who_signs_in_before_paying_has_the_paid_lines_taken_from_their_cart(client: Any, worker: Any) -> None:
+    """The guest's order names the guest's session as its cart; signing in on that session before
+    the capture (a virtual account waits days for its deposit) moves the lines to the customer's
+    cart and leaves the session pointing there. The trim follows the pointer, once."""
+    tee, mug = product("TEE3"), product("MUG3")
+    add(client, tee.id, 2)
+    guest = {"email": "guest-then-member@example.com", "phone": "010-1234-5678", "full_name": "Guest"}
+    placed = client.post(f"{API}/orders", json=checkout_body(guest=guest), headers=SESSION)
+    assert placed.status_code == 202, placed.text
+    order_id, order_token = placed.json()["id"], placed.json()["order_token"]
+    assert Order.get_by_id(order_id).session_id == SESSION["X-Session-ID"]
+    wait_for(lambda: Order.get_by_id(order_id).payment_next_action, what="the payment to be prepared")
+
+    member = register_shopper(client, "guest-then-member@example.com")
+    client.post(f"{API}/cart/items", json={"product_id": mug.id, "quantity": 1}, headers=member)  # the customer's own
+    attached = client.get(f"{API}/cart", headers={**member, **SESSION})  # the same device, now signed in
+    assert {line["product_id"]: line["quantity"] for line in attached.json()["items"]} == {tee.id: 2, mug.id: 1}
+
+    paid = client.post(f"{API}/orders/{order_id}/pay", json={"token": "tok_ok"}, headers=bearer(order_token))
+    assert paid.status_code == 202, paid.text
+    wait_for(lambda: Order.get_by_id(order_id).status == "confirmed", what="the capture")
+
+    def cart() -> dict[int, int]:
+        return {
+            line["product_id"]: line["quantity"] for line in client.get(f"{API}/cart", headers=member).json()["items"]
+        }
+
+    number = Order.get_by_id(order_id).order_number
+    wait_for(lambda: get_redis().exists(f"cart-ordered:{number}"), what="the trim to run")
+    # The tees were paid for and left; the mug the customer had was not ordered and stays.
+    assert cart() == {mug.id: 1}
+    assert cart_store.remove_ordered(number, SESSION["X-Session-ID"], {tee.id: 2}) is False  # once
+    assert cart() == {mug.id: 1}
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -81,6 +81,28 @@ def test_slug_is_derived_from_the_name_and_kept_unique(client: Any, admin_header
     assert create(client, admin_headers, sku="A-4", name="Explicit", slug="Custom-Slug")["slug"] == "custom-slug"
 
 
+def test_a_derived_slug_can_be_sent_back_and_any_spelling_of_a_slug_finds_its_product(
+    client: Any, admin_headers: Any
+) -> None:
+    tee = create(client, admin_headers, sku="A-1", name="Tee _ Shirt")
+    assert tee["slug"] == "tee-shirt"  # the underscore is a break like the spaces around it, not a letter
+    copy = client.patch(f"{API}/{tee['id']}", json={"slug": tee["slug"]}, headers=admin_headers)  # sent back as read
+    assert copy.status_code == 200, copy.text
+    # An administrator's slug is stored as derived ones are: NFKC, lower case ("Café" decomposed).
+    cafe = create(client, admin_headers, sku="A-2", name="Cafe", slug="Cafe\u0301-Latte")
+    assert cafe["slug"] == "caf\u00e9-latte"
+    for spelling, product in (
+        ("Tee-Shirt", tee),
+        ("TEE-SHIRT", tee),
+        ("cafe\u0301-latte", cafe),  # decomposed, as some keyboards and URL encoders send it
+        ("CAF\u00c9-Latte", cafe),
+    ):
+        for headers in ({}, admin_headers):  # the cached anonymous read and the admin's
+            found = client.get(f"{API}/slug/{spelling}", headers=headers)
+            assert found.status_code == 200, (spelling, found.text)
+            assert found.json()["id"] == product["id"]
+
+
 def test_duplicate_sku_and_slug_are_409(client: Any, admin_headers: Any) -> None:
     first = create(client, admin_headers)
     other = create(client, admin_headers, sku="OTHER-1", name="Other")
@@ -104,6 +126,8 @@ def test_duplicate_sku_and_slug_are_409(client: Any, admin_headers: Any) -> None
         ({"stock_quantity": -3, "low_stock_threshold": "5"}, {"stock_quantity", "low_stock_threshold"}),
         ({"sku": "has space", "name": ""}, {"sku", "name"}),
         ({"slug": "bad slug!"}, {"slug"}),
+        ({"slug": "tee---shirt"}, {"slug"}),
+        ({"slug": "tee_shirt"}, {"slug"}),
         ({"tags": "linen"}, {"tags"}),
         ({"tags": ["ok", ""], "images": ["javascript:alert(1)"]}, {"tags.1", "images.0"}),
         ({"is_published": "yes"}, {"is_published"}),

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from models.catalog.queries import ProductFilters, list_products, listing_sql, search_words
+from models.catalog.queries import MAX_WORDS, ProductFilters, list_products, listing_sql, search_words
+from models.errors import InvalidInput
 from models.infra.db import db
 from models.tables import Product, trigram_available
+from tests.support import assert_error
 
 API = "/api/v1/products"
 
@@ -63,7 +65,44 @@ def test_search_words() -> None:
     assert search_words("Linen shirt, natural LINEN") == ["Linen", "shirt", "natural"]
     assert search_words("린넨/셔츠 (내추럴)") == ["린넨", "셔츠", "내추럴"]
     assert search_words(" , ") == []
-    assert len(search_words(" ".join(f"w{n}" for n in range(20)))) == 8
+    assert search_words("linen-shirt. men's 린넨·코튼 “natural”") == [
+        "linen",
+        "shirt",
+        "men",
+        "s",
+        "린넨",
+        "코튼",
+        "natural",
+    ]
+    assert search_words("50% 5_%") == ["50%", "5_%"]  # characters shoppers search for
+    assert len(search_words(" ".join(f"w{n}" for n in range(20)))) == 20  # none dropped
+
+
+def test_punctuation_inside_or_after_a_word_breaks_it(client: Any) -> None:
+    make("Linen Shirt, Natural")
+    make("Men's Linen Trousers")
+    make("린넨 코튼 셔츠")
+    for q in ("linen shirt.", "linen-shirt", "Linen/Shirt!", "shirt...linen"):
+        assert names(client, q) == {"Linen Shirt, Natural"}, q
+    assert names(client, "mens'") == set()  # "mens" is in no name
+    assert names(client, "men's trousers") == {"Men's Linen Trousers"}
+    assert names(client, "린넨·셔츠") == {"린넨 코튼 셔츠"}
+
+
+def test_more_words_than_counted_are_refused_not_ignored(client: Any) -> None:
+    make("Linen Shirt, Natural")
+    eight = "linen shirt natural linen, shirt; natural"  # repeated words count once
+    assert names(client, eight) == {"Linen Shirt, Natural"}
+    nine = "linen shirt natural a b c d e zebra"
+    assert MAX_WORDS == 8
+    error = assert_error(client.get(API, params={"q": nine}), 422, "validation_error")
+    assert "At most 8 different words (this search has 9)" in error["details"]["fields"]["q"], error
+    with pytest.raises(InvalidInput) as refused:  # the domain refuses it too, for any other caller
+        list_products(ProductFilters(q=nine), "-created_at", 1, 20, True)
+    assert "q" in refused.value.details["fields"]
+    q = client.get("/api/openapi.json").json()["paths"]["/api/v1/products"]["get"]["parameters"]
+    (described,) = [p["description"] for p in q if p["name"] == "q"]
+    assert "at most 8 different words" in described
 
 
 ROWS = 100_000

@@ -11,8 +11,13 @@ attached stay exactly as they were.
 
 The merge is one Lua script, so two devices logging in at once, or a tab adding while another logs
 in, never lose a line: the script sees and writes both hashes atomically. The stock it caps by is
-read just before (the catalogue lookup); the script refuses (and the caller re-reads) when the
-session's cart gained a product since.
+read just before (the catalogue lookup); the script refuses, naming the session's products, when
+it lacks the stock of one (on the first run, or when the session's cart gained a product since),
+and the caller looks them up and runs it again.
+
+The session's pointer expires CART_TTL after its last use, as a cart does: each attach renews it
+(the script's first step, in the one round trip an attached session costs), and so does a write
+through the session (models/cart/store.py).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 
 from redis.exceptions import NoScriptError
 
-from models.cart.store import ACTIVITY_KEY, CUSTOMER_PREFIX, MAX_LINES, OWNER_FIELD, UNLIMITED, RowLookup, cart_key
+from models.cart.store import ACTIVITY_KEY, CUSTOMER_PREFIX, MAX_LINES, UNLIMITED, RowLookup, cart_key
 from models.infra.redis_client import command
 from models.infra.settings import get_settings
 
@@ -38,10 +43,15 @@ end
 local available = {}
 for i = 7, #ARGV, 2 do available[ARGV[i]] = tonumber(ARGV[i + 1]) end
 local flat = redis.call('HGETALL', src)
+local products, unknown = {}, false
 for i = 1, #flat, 2 do
   local pid = flat[i]
-  if string.sub(pid, 1, 1) ~= '~' and available[pid] == nil then return -1 end
+  if string.sub(pid, 1, 1) ~= '~' then
+    products[#products + 1] = pid
+    if available[pid] == nil then unknown = true end
+  end
 end
+if unknown then return products end
 local lines = redis.call('HLEN', dst) - redis.call('HEXISTS', dst, '~updated')
 local merged = 0
 for i = 1, #flat, 2 do
@@ -97,21 +107,13 @@ def customer_cart_id(user_id: int) -> str:
 async def attach(session_id: str, user_id: int, rows: RowLookup) -> str:
     """Attach the session to the customer, merging its cart into theirs; returns the customer's cart id.
 
-    One round trip when the session is already attached to this customer."""
+    The script runs first with no stock figures: a session already attached to this customer has
+    its pointer renewed, and an empty session is attached, in that one round trip; a session
+    holding products answers their ids, and the script runs again with their stock."""
     owner = customer_cart_id(user_id)
     settings = get_settings()
+    available: list[int | str] = []
     for _ in range(ATTEMPTS):
-        raw: dict[str, str] = await command("HGETALL", cart_key(session_id))
-        if raw.get(OWNER_FIELD) == owner:
-            return owner
-        product_ids = [int(k) for k in raw if k.isdigit()]
-        found = await rows(product_ids) if product_ids else {}
-        available: list[int | str] = []
-        for product_id in product_ids:
-            row = found.get(product_id)
-            # No row: a product no longer sold, not capped (the cart hides it, checkout refuses it).
-            stock = UNLIMITED if row is None or not row[7] else int(row[6])
-            available += [product_id, stock]
         keys_and_args = [
             3,
             cart_key(session_id),
@@ -129,8 +131,17 @@ async def attach(session_id: str, user_id: int, rows: RowLookup) -> str:
             done = await command("EVALSHA", _ATTACH_SHA, *keys_and_args)
         except NoScriptError:
             done = await command("EVAL", _ATTACH, *keys_and_args)
-        if done == 1:
+        if not isinstance(done, list):
             return owner
+        # The session's products, whose stock caps the merge (asked again should it gain one meanwhile).
+        product_ids = [int(pid) for pid in done]
+        found = await rows(product_ids)
+        available = []
+        for product_id in product_ids:
+            row = found.get(product_id)
+            # No row: a product no longer sold, not capped (the cart hides it, checkout refuses it).
+            stock = UNLIMITED if row is None or not row[7] else int(row[6])
+            available += [product_id, stock]
     # The session kept gaining products between our reads (never seen in practice): serve the
     # customer's cart now and attach on their next request.
     log.warning("session not attached after %d attempts", ATTEMPTS, extra={"user_id": user_id})

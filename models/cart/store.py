@@ -56,7 +56,10 @@ local pid, qty, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local available, max_line, max_lines = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local ttl, now, session = tonumber(ARGV[7]), ARGV[8], ARGV[9]
 local owner = redis.call('HGET', cart, '~owner')
-if owner then return {-6, owner, {}} end
+if owner then
+  redis.call('EXPIRE', cart, ttl)  -- the pointer lives as long as it is used
+  return {-6, owner, {}}
+end
 local cur = tonumber(redis.call('HGET', cart, pid) or '0')
 local new = qty
 if mode == 'add' then new = cur + qty end
@@ -166,9 +169,19 @@ def clear(cart_id: str) -> None:
     pipe.execute()
 
 
+# The session an order came from may have been attached to a customer since (a guest who signed in
+# before the capture): its lines are then in the customer's cart, which the session points to. That
+# cart's key is only known once the script has read the pointer, so the script names it itself
+# rather than taking it from KEYS: one Redis (the shop's is also the Celery broker, never a
+# cluster), and following the pointer atomically, in the round trip that announces the payment,
+# spares a second round trip and a race with a login.
 _REMOVE_ORDERED = """
 local cart, activity, marker = KEYS[1], KEYS[2], KEYS[3]
 local session, ttl = ARGV[1], tonumber(ARGV[2])
+local owner = redis.call('HGET', cart, '~owner')
+if owner then
+  cart, session = 'cart:' .. owner, owner  -- cart_key(owner)
+end
 if redis.call('SET', marker, '1', 'NX', 'EX', ttl) == false then return 0 end
 for i = 3, #ARGV, 2 do
   local pid, qty = ARGV[i], tonumber(ARGV[i + 1])
@@ -185,7 +198,9 @@ return 1
 
 def remove_ordered(order_number: str | int, session_id: str, lines: dict[int, int]) -> bool:
     """Take what an order bought out of the cart it came from, once per order: lines added to the
-    session since checkout stay. Returns False when this order's lines were already removed.
+    session since checkout stay. A session attached to a customer since checkout points to the
+    customer's cart, which the lines moved to: they are taken from there. Returns False when this
+    order's lines were already removed.
 
     The marker that makes it once (`cart-ordered:<order number>`, kept as long as a cart) is named
     by the order's number, which is never given out twice: an order id can be, by a database

@@ -9,7 +9,6 @@ available quantity is stock_quantity, or unlimited (None) when the product does 
 from __future__ import annotations
 
 import math
-import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 from peewee import SQL, Expression, IntegrityError, fn
 
 from models import events
+from models.catalog import slugs
 from models.errors import Conflict, NotFound, validation_error
 from models.events import AlertLowStock
 from models.infra.db import db, tuples
@@ -61,7 +61,6 @@ SORTS: dict[str, list[Any]] = {
     "name": [Product.name.asc(), Product.id.asc()],
 }
 DEFAULT_SORT = "-created_at"
-_SLUG_JUNK = re.compile(r"[^\w]+|_+")
 
 
 @dataclass(frozen=True)
@@ -96,18 +95,35 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-_WORD_BREAK = re.compile(r"[\s,;:!?()\[\]{}\"/\\|]+")
+# Punctuation that is part of what shoppers search for: "50%" (a '%' or '_' is matched as itself).
+_KEPT_PUNCTUATION = frozenset("%_")
+# Each word is one ILIKE (one trigram index condition); a word of one or two characters narrows
+# nothing, so a query of many short words costs a scan with a test per word. A search with more
+# words is refused (422) rather than cut short: every word of a search must appear.
 MAX_WORDS = 8
 
 
+def _is_break(char: str) -> bool:
+    """Spaces and punctuation of any script ("linen-shirt.", "men's", "린넨·코튼"), and '|'."""
+    if char.isspace() or char == "|":
+        return True
+    return unicodedata.category(char).startswith("P") and char not in _KEPT_PUNCTUATION
+
+
 def search_words(q: str) -> list[str]:
-    """The words of a search: split on spaces and punctuation, each kept once (case-insensitively),
-    at most MAX_WORDS. "Linen shirt, natural" -> ["Linen", "shirt", "natural"]."""
+    """The words of a search: split on spaces and punctuation (but '%' and '_'), each kept once
+    (case-insensitively). "Linen shirt, natural" -> ["Linen", "shirt", "natural"]."""
     words: dict[str, str] = {}
-    for word in _WORD_BREAK.split(q):
-        if word and word.casefold() not in words:
-            words[word.casefold()] = word
-    return list(words.values())[:MAX_WORDS]
+    for word in "".join(" " if _is_break(char) else char for char in q).split():
+        words.setdefault(word.casefold(), word)
+    return list(words.values())
+
+
+def too_many_words(words: list[str]) -> str | None:
+    """Why a search of these words is refused, or None: at most MAX_WORDS different words."""
+    if len(words) <= MAX_WORDS:
+        return None
+    return f"At most {MAX_WORDS} different words (this search has {len(words)}): a product must contain every word."
 
 
 def _conditions(f: ProductFilters, is_admin: bool) -> list[Expression]:
@@ -124,7 +140,10 @@ def _conditions(f: ProductFilters, is_admin: bool) -> list[Expression]:
         # Word-wise: every word somewhere in the name or description, in any order, as a substring
         # (so Korean words match inside compounds: "셔츠" finds "린넨셔츠"). The same expression as
         # the products_search_trgm index, so each ILIKE can use it where pg_trgm exists.
-        for word in search_words(f.q):
+        words = search_words(f.q)
+        if refusal := too_many_words(words):
+            raise validation_error({"q": refusal})
+        for word in words:
             where.append(SQL(f"{PRODUCT_SEARCH_EXPRESSION} ILIKE %s", [_like_pattern(word)]))
     if f.min_price is not None:
         where.append(p.price >= f.min_price)
@@ -196,14 +215,9 @@ def get_product(product_id: int, is_admin: bool) -> dict[str, Any]:
 
 
 def get_product_by_slug(slug: str, is_admin: bool) -> dict[str, Any]:
-    """A product by slug; raises NotFound product_not_found (also for non-admins and unpublished)."""
-    return _one(Product.slug == slug, is_admin)
-
-
-def slugify(name: str) -> str:
-    """A URL slug from a product name: lower case, runs of anything but letters/digits become '-'."""
-    text = unicodedata.normalize("NFKC", name).lower()
-    return _SLUG_JUNK.sub("-", text).strip("-")[:200].strip("-") or "product"
+    """A product by slug, in any case or Unicode normal form (stored slugs are canonical:
+    models/catalog/slugs.py); raises NotFound product_not_found (also for non-admins and unpublished)."""
+    return _one(Product.slug == slugs.canonical(slug), is_admin)
 
 
 def _check_prices(row: dict[str, Any]) -> None:
@@ -239,7 +253,7 @@ def create_product(data: dict[str, Any], actor: str = "system:catalogue") -> dic
     derived = not row.get("slug")
     for attempt in range(5):
         if derived:
-            row["slug"] = _free_slug(slugify(row["name"]))
+            row["slug"] = _free_slug(slugs.slugify(row["name"]))
         now = utcnow()
         try:
             with db.atomic():

@@ -15,6 +15,7 @@ from datetime import datetime
 from models.errors import InvalidInput
 from models.infra.db import db
 from models.infra.settings import get_settings
+from models.money import with_code
 from models.tables import utcnow
 
 CODES = ("discount_invalid", "discount_expired", "discount_exhausted", "discount_min_subtotal")
@@ -36,7 +37,8 @@ def normalise(code: str) -> str:
 
 
 def money(amount: int) -> str:
-    return f"{amount:,} {get_settings().currency}"
+    """An amount in the shop's currency for a shopper's message, by its minor units ('50.00 USD')."""
+    return with_code(amount, get_settings().currency)
 
 
 def amount_off(kind: str, value: int, subtotal: int) -> int:

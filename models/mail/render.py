@@ -21,6 +21,8 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from models.money import money
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LOCALES = ("ko", "en")
 DEFAULT_LOCALE = "ko"
@@ -37,11 +39,6 @@ KINDS = (
     "abandoned_cart",
 )
 
-# Minor units per currency (ISO 4217 exponents); anything not listed has two.
-EXPONENT = {"KRW": 0, "JPY": 0, "VND": 0, "CLP": 0, "ISK": 0, "TWD": 2, "BHD": 3, "KWD": 3}
-SYMBOL = {"KRW": "₩", "USD": "$", "EUR": "€", "JPY": "¥", "GBP": "£"}
-# How Korean writes an amount in its own words; other currencies keep their symbol.
-KO_SUFFIX = {"KRW": "원", "JPY": "엔"}
 KO_WEEKDAYS = "월화수목금토일"
 
 
@@ -56,20 +53,6 @@ def normalize_locale(locale: str | None, default: str = DEFAULT_LOCALE) -> str:
     """'en-US' -> 'en'; anything we have no templates for -> default."""
     short = (locale or "").strip().lower().replace("_", "-").split("-")[0]
     return short if short in LOCALES else default
-
-
-def money(amount: int, currency: str, locale: str) -> str:
-    """An integer amount in minor units, as a reader of that locale expects it (12000 KRW: ko
-    '12,000원', en '₩12,000'; 1250 USD: '$12.50'); negative amounts keep their sign in front."""
-    currency = currency.upper()
-    exponent = EXPONENT.get(currency, 2)
-    sign, amount = ("-" if amount < 0 else ""), abs(int(amount))
-    number = f"{amount:,}" if exponent == 0 else f"{amount / 10**exponent:,.{exponent}f}"
-    if locale == "ko" and currency in KO_SUFFIX:
-        return f"{sign}{number}{KO_SUFFIX[currency]}"
-    if currency in SYMBOL:
-        return f"{sign}{SYMBOL[currency]}{number}"
-    return f"{sign}{number} {currency}"
 
 
 def kst(value: datetime | date | str | None, locale: str, with_time: bool = True) -> str:

@@ -8,15 +8,43 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
+from models.catalog import slugs
+from models.catalog.queries import MAX_WORDS, search_words, too_many_words
 from web.schemas import MAX_MONEY, Count, Money, Page, Strict, dedupe, not_null
 
 Sku = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 ]
+
+
+def _slug(value: str) -> str:
+    """A slug sent by an administrator, made canonical as stored slugs are (models/catalog/slugs.py)."""
+    slug = slugs.canonical(value)
+    if not slugs.is_valid(slug):
+        raise ValueError(
+            f"Letters and digits, in runs joined by single hyphens, at most {slugs.MAX_LENGTH} characters "
+            "(e.g. linen-shirt)."
+        )
+    return slug
+
+
+# Checked by models/catalog/slugs.py, the definition slugify() follows, so a derived slug sent back
+# is always accepted; the pattern is documented for clients (its \w: letters and digits of any script).
 Slug = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, max_length=220, pattern=r"^[^\W_]+(?:-[^\W_]+)*$")
+    str,
+    AfterValidator(_slug),
+    Field(json_schema_extra={"pattern": slugs.SLUG_PATTERN, "maxLength": slugs.MAX_LENGTH}),
 ]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 ImageUrl = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^(https?://|/)\S+$")]
@@ -93,8 +121,11 @@ class ProductQuery(BaseModel):
         default=None,
         max_length=200,
         description=(
-            "Word-wise search in name and description: every word (split on spaces and punctuation) appears, "
-            'in any order, as a substring; case-insensitive, Korean included ("셔츠" finds "린넨셔츠").'
+            "Word-wise search in name and description: every word appears, in any order, as a substring; "
+            'case-insensitive, Korean included ("셔츠" finds "린넨셔츠"). Words are split on spaces and on '
+            'punctuation but % and _ ("linen-shirt." is linen and shirt; "50%" is one word), each counted once '
+            f"in any case; at most {MAX_WORDS} different words (more: 422 validation_error on q, nothing "
+            "ignored)."
         ),
     )
     min_price: int | None = Field(default=None, ge=0, le=MAX_MONEY)
@@ -104,6 +135,15 @@ class ProductQuery(BaseModel):
     low_stock: bool | None = Field(default=None, description="Admins only: at or under low_stock_threshold.")
     published: bool | None = Field(default=None, description="Admins only (others always see published only).")
     sort: ProductSort = Field(default="-created_at", description="Ties are broken by id, so pages are stable.")
+
+    @field_validator("q")
+    @classmethod
+    def _few_enough_words(cls, q: str | None) -> str | None:
+        # Refused here, before the cache or the database; list_products refuses it the same way.
+        refusal = too_many_words(search_words(q)) if q else None
+        if refusal:
+            raise ValueError(refusal)
+        return q
 
     @model_validator(mode="before")
     @classmethod
