@@ -19,7 +19,7 @@ from models.cart import store as cart
 from models.infra.redis_client import get_redis
 from models.infra.settings import get_settings
 from models.tables import Order, Product, User
-from tests.support import assert_error, checkout_body, register_shopper
+from tests.support import assert_error, checkout_body, register_shopper, wait_for
 
 API = "/api/v1"
 
@@ -57,6 +57,15 @@ def test_logging_in_attaches_the_session_and_merges_carts_across_devices(client:
     add(client, laptop, cap.id, 3)
     assert lines(client.get(f"{API}/cart", headers=laptop)) == {tee.id: 4, cap.id: 3}
     Product.update(stock_quantity=3).where(Product.id == tee.id).execute()  # sold elsewhere meanwhile
+    # The merge caps by the catalogue cache's stock, which learns of the change from PostgreSQL's
+    # announcement, a moment after the commit: wait for it, as a shopper's next request would.
+    wait_for(
+        lambda: any(
+            line["product_id"] == tee.id and line["available_quantity"] == 3
+            for line in client.get(f"{API}/cart", headers=laptop).json()["items"]
+        ),
+        what="the stock change to reach the catalogue cache",
+    )
     merged = client.get(f"{API}/cart", headers={**shopper, **laptop})
     # tee: the larger of 2 and 4, capped by the 3 in stock; cap and mug carried over.
     assert lines(merged) == {tee.id: 3, cap.id: 3, mug.id: 1}
