@@ -1,5 +1,9 @@
 """Stock: reserve <-> release, side by side. Both run inside the caller's transaction, and every
-unit that moves is a stock ledger row written by the same statement (models/stock/ledger.py)."""
+unit that moves is a stock ledger row written by the same statement (models/stock/ledger.py).
+
+A release gives back what the order's own reservation rows took, never its lines read against the
+products as they are now: staff may switch a product's track_inventory while an order holds it,
+and the flag of the moment would give back units never taken, or keep units that were."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from typing import Any
 
 from peewee import fn
 
-from models.infra.db import db, tuples
+from models.infra.db import db, prepared, tuples
 from models.stock import ledger
 from models.tables import Order, OrderItem, Product
 
@@ -82,7 +86,18 @@ def _take(lines: list[tuple[int, int]], actor: str, order_id: int) -> Reservatio
     return Reservation(shortages) if shortages else Reservation([], crossed)
 
 
+# Per product, the units the order's reservation took and no release has given back yet (the
+# stock_ledger_order_id index), in product-id order so that locks never deadlock. A staff return
+# that names the order is stock coming back from a customer, not units the order holds.
+_HELD = prepared(
+    """SELECT product_id, -sum(delta) FROM stock_ledger
+       WHERE order_id = %s AND reason IN ('reservation', 'release')
+       GROUP BY product_id HAVING sum(delta) < 0 ORDER BY product_id"""
+)
+
+
 def release(order: Order, actor: str) -> None:
-    """Put the order's units back on the shelf (the undo of reserve). Caller clears stock_held."""
-    for product_id, qty in _lines(order):
-        ledger.change(product_id, qty, "release", actor, order.id, tracked_only=True)
+    """Put the units the order took back on the shelf (the undo of reserve), whether or not their
+    products track inventory now; a second run finds nothing held. Caller clears stock_held."""
+    for product_id, qty in db.execute_sql(_HELD, (order.id,)).fetchall():
+        ledger.change(product_id, int(qty), "release", actor, order.id)
