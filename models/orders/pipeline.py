@@ -130,7 +130,8 @@ def expire_reservations(now: datetime | None = None, limit: int = 500, task_id: 
     """reserved past reserved_until -> expired, stock released, the authorisation voided; returns how many."""
     now = now or utcnow()
     # A virtual account waiting for its deposit is expired by reconciliation instead, after asking
-    # the gateway whether the money arrived (models/orders/payment_sync.py).
+    # the gateway whether the money arrived (models/orders/payment_sync.py). The same conditions
+    # as _expirable(), which each order is asked again under its lock.
     due = (
         Order.select(Order.id)
         .where(
@@ -146,16 +147,23 @@ def expire_reservations(now: datetime | None = None, limit: int = 500, task_id: 
     for (order_id,) in tuples(due):
         with db.atomic():
             order = lock(order_id)
-            if (
-                order.status != RESERVED
-                or order.reserved_until is None
-                or order.reserved_until >= now
-                or order.payment_status == PaymentStatus.AWAITING_DEPOSIT
-            ):
+            if not _expirable(order, now):  # it changed since the selection (a payment, a capture)
                 continue
             expire(order, "reservation_expired", task_id)
         expired += 1
     return expired
+
+
+def _expirable(order: Order, now: datetime) -> bool:
+    """The selection of expire_reservations, asked again of the locked order: a payment submitted
+    since the selection ran keeps its reservation through PAYMENT_GRACE, as the selection would."""
+    return (
+        order.status == RESERVED
+        and order.reserved_until is not None
+        and order.reserved_until < now
+        and order.payment_status != PaymentStatus.AWAITING_DEPOSIT
+        and (order.payment_submitted_at is None or order.reserved_until < now - PAYMENT_GRACE)
+    )
 
 
 def expire(
