@@ -138,7 +138,10 @@ class OrderOut(OrderSummaryOut):
         "discount_exhausted (the code was used up between placing the "
         "order and reserving its stock; nothing was charged)"
     )
-    failure_detail: dict[str, Any] | None
+    failure_detail: dict[str, Any] | None = Field(
+        description="out_of_stock: {lines: [{product_id, sku, requested, available}]}, the lines that could "
+        "not be reserved; product_id is null for a product deleted since the order was placed"
+    )
     reserved_until: datetime | None
     paid_at: datetime | None
     shipped_at: datetime | None
