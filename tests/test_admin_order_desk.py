@@ -275,3 +275,31 @@ def test_redrive_moves_a_stuck_order_with_a_real_worker(
         client.post("/api/v1/orders", json=checkout_body(), headers={**headers, "X-Session-ID": "s-desk01"}).status_code
         == 202
     )
+
+
+@pytest.mark.parametrize("target", ["pending", "reserved", "confirmed", "failed", "expired"])
+def test_an_order_status_the_admin_may_not_set_is_an_invalid_transition(
+    client: Any, admin_headers: dict[str, str], desk: dict[str, Any], target: str
+) -> None:
+    """PATCH /orders/{id} with an order status outside the admin's moves (ship, deliver, cancel) is
+    the contract's 409 invalid_transition, not a 422: even one the state machine has an arrow for
+    (pending -> reserved, reserved -> confirmed, ...), which only the pipeline may take, with its
+    stock and payment. The order is left as it was."""
+    for row in desk.values():
+        before = Order.get_by_id(row.id)
+        response = client.patch(f"/api/v1/orders/{row.id}", json={"status": target}, headers=admin_headers)
+        error = assert_error(response, 409, "invalid_transition")
+        assert error["details"] == {"status": before.status, "target": target}
+        after = Order.get_by_id(row.id)
+        assert (after.status, after.version) == (before.status, before.version)
+    assert_error(
+        client.patch("/api/v1/orders/999999", json={"status": target}, headers=admin_headers), 404, "order_not_found"
+    )
+
+
+def test_a_status_that_is_no_order_status_is_a_validation_error(
+    client: Any, admin_headers: dict[str, str], desk: dict[str, Any]
+) -> None:
+    for status in ("refunded", "Shipped", "", None, 3):
+        response = client.patch(f"/api/v1/orders/{desk['b'].id}", json={"status": status}, headers=admin_headers)
+        assert "status" in assert_error(response, 422, "validation_error")["details"]["fields"]

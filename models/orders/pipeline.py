@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from models import events
-from models.errors import NotFound, validation_error
+from models.errors import Conflict, NotFound, validation_error
 from models.events import (
     AlertLowStock,
     CapturePayment,
@@ -28,6 +28,7 @@ from models.mail import send as mail
 from models.orders import holds, payment_steps
 from models.orders.guests import Customer, GuestAccess, is_customer
 from models.orders.states import (
+    ADMIN_TARGETS,
     CANCELLED,
     CONFIRMED,
     DELIVERED,
@@ -227,10 +228,23 @@ def admin_update(
 ) -> Order:
     """Administrator moves: confirmed -> shipped (a known carrier and a tracking number required;
     the carrier is then polled for updates), shipped -> delivered, cancel (actor: who, for the
-    stock ledger).
+    stock ledger). Any other status is refused, even where the state machine has an arrow to it
+    (pending -> reserved, reserved -> confirmed): only the pipeline's steps take those, with the
+    stock and the payment they move.
 
     Raises Conflict invalid_transition, InvalidInput validation_error, NotFound order_not_found.
     """
+    if status not in ADMIN_TARGETS:
+        order = Order.get_or_none(Order.id == order_id)  # an unknown order is 404 whatever the status
+        if order is None:
+            raise NotFound("order_not_found", "No such order.", order_id=order_id)
+        raise Conflict(
+            "invalid_transition",
+            f"An administrator cannot make an order {status} (only shipped, delivered or cancelled); "
+            f"this one is {order.status}.",
+            status=order.status,
+            target=status,
+        )
     if status == CANCELLED:
         return cancel(order_id, None, "admin", error_code="invalid_transition", actor=actor)
     if status == SHIPPED:
@@ -250,12 +264,9 @@ def admin_update(
             tracking.start(order)
             events.emit(SendOrderEmail(order.id, "shipped"))
             return order
-        if status == DELIVERED:
-            transition(order, DELIVERED, "order_delivered", {"by": "admin"}, delivered_at=utcnow())
-            tracking.stop(order.id, "delivered")
-            events.emit(SendOrderEmail(order.id, "delivered"))
-            return order
-        transition(order, status, "admin_update")  # raises invalid_transition for any other target
+        transition(order, DELIVERED, "order_delivered", {"by": "admin"}, delivered_at=utcnow())
+        tracking.stop(order.id, "delivered")
+        events.emit(SendOrderEmail(order.id, "delivered"))
     return order
 
 

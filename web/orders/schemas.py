@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, GetJsonSchemaHandle
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from models.orders.states import ADMIN_TARGETS, STATUSES, PaymentStatus
+from models.orders.states import STATUSES, PaymentStatus
 from web.addresses.schemas import AddressFields
 from web.schemas import DiscountCode, Id, Money, Page, Phone, ShippingMethodCode, Strict
 from web.shipping.schemas import TrackingOut
@@ -298,7 +298,11 @@ class OrderListQuery(Strict):
 
 
 class AdminUpdateIn(Strict):
-    status: Literal[tuple(sorted(ADMIN_TARGETS))]  # type: ignore[valid-type]
+    # Any order status: one the admin may not set is the contract's 409 invalid_transition.
+    status: OrderStatus = Field(
+        description="shipped, delivered or cancelled: what an administrator sets; any other order status "
+        "is 409 invalid_transition (the pipeline alone reserves, confirms, fails and expires orders)"
+    )
     tracking_number: str | None = Field(
         default=None,
         min_length=1,
