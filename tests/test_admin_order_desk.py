@@ -303,3 +303,29 @@ def test_a_status_that_is_no_order_status_is_a_validation_error(
     for status in ("refunded", "Shipped", "", None, 3):
         response = client.patch(f"/api/v1/orders/{desk['b'].id}", json={"status": status}, headers=admin_headers)
         assert "status" in assert_error(response, 422, "validation_error")["details"]["fields"]
+
+
+def test_cancelling_a_cancelled_order_is_an_invalid_transition_for_the_admin(
+    client: Any, admin_headers: dict[str, str], desk: dict[str, Any]
+) -> None:
+    """The admin's PATCH is bound to the contract's transitions, and cancelled -> cancelled is none
+    (as shipping a shipped order is not): 409 invalid_transition, nothing recorded or sent again.
+    The customer's DELETE stays repeatable (tests/test_checkout_pipeline_flow.py)."""
+    from models import events
+    from models.orders import pipeline
+    from models.tables import utcnow
+
+    cancelled = Order.get_by_id(desk["d"].id)
+    response = client.patch(f"/api/v1/orders/{cancelled.id}", json={"status": "cancelled"}, headers=admin_headers)
+    error = assert_error(response, 409, "invalid_transition")
+    assert error["details"] == {"status": "cancelled", "target": "cancelled"}
+    assert Order.get_by_id(cancelled.id).version == cancelled.version
+    assert not OrderEvent.select().where(OrderEvent.order == cancelled.id).exists()
+    # The first cancellation by the admin goes through, then the second is refused the same way.
+    pending = desk["a"]
+    with events.collecting() as emitted:
+        assert pipeline.admin_update(pending.id, "cancelled", None, None, "user:1").status == "cancelled"
+    assert emitted and Order.get_by_id(pending.id).cancelled_at <= utcnow()
+    again = client.patch(f"/api/v1/orders/{pending.id}", json={"status": "cancelled"}, headers=admin_headers)
+    assert_error(again, 409, "invalid_transition")
+    assert OrderEvent.select().where(OrderEvent.order == pending.id, OrderEvent.type == "order_cancelled").count() == 1

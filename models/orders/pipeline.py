@@ -192,18 +192,21 @@ def cancel(
     task_id: str | None = None,
     error_code: str = "invalid_state",
     actor: str | None = None,
+    repeatable: bool = True,
 ) -> Order:
     """Cancel before shipping: stock and the discount's use released, a payment refunded or voided.
     user (a member, or a guest holding the order's token) cancels as the customer; None acts as
-    admin (actor names who, for the stock ledger).
+    admin (actor names who, for the stock ledger). repeatable: an order already cancelled is
+    answered as it is (the customer's DELETE); else it is refused with error_code (the admin's
+    PATCH, bound to the contract's transitions, of which cancelled -> cancelled is none).
 
-    Raises NotFound order_not_found (someone else's order), Conflict invalid_state.
+    Raises NotFound order_not_found (someone else's order), Conflict invalid_state (error_code).
     """
     with db.atomic():
         order = lock(order_id)
         if user is not None and not is_customer(order, user):
             raise NotFound("order_not_found", "No such order.", order_id=order_id)
-        if order.status == CANCELLED:
+        if order.status == CANCELLED and repeatable:
             return order
         released: dict[str, Any] = {}
         if order.status in (PENDING, RESERVED, CONFIRMED):
@@ -246,7 +249,7 @@ def admin_update(
             target=status,
         )
     if status == CANCELLED:
-        return cancel(order_id, None, "admin", error_code="invalid_transition", actor=actor)
+        return cancel(order_id, None, "admin", error_code="invalid_transition", actor=actor, repeatable=False)
     if status == SHIPPED:
         carrier, tracking_number = _shipping_fields(carrier, tracking_number)
     with db.atomic():
