@@ -275,3 +275,57 @@ def test_redrive_moves_a_stuck_order_with_a_real_worker(
         client.post("/api/v1/orders", json=checkout_body(), headers={**headers, "X-Session-ID": "s-desk01"}).status_code
         == 202
     )
+
+
+@pytest.mark.parametrize("target", ["pending", "reserved", "confirmed", "failed", "expired"])
+def test_an_order_status_the_admin_may_not_set_is_an_invalid_transition(
+    client: Any, admin_headers: dict[str, str], desk: dict[str, Any], target: str
+) -> None:
+    """PATCH /orders/{id} with an order status outside the admin's moves (ship, deliver, cancel) is
+    the contract's 409 invalid_transition, not a 422: even one the state machine has an arrow for
+    (pending -> reserved, reserved -> confirmed, ...), which only the pipeline may take, with its
+    stock and payment. The order is left as it was."""
+    for row in desk.values():
+        before = Order.get_by_id(row.id)
+        response = client.patch(f"/api/v1/orders/{row.id}", json={"status": target}, headers=admin_headers)
+        error = assert_error(response, 409, "invalid_transition")
+        assert error["details"] == {"status": before.status, "target": target}
+        after = Order.get_by_id(row.id)
+        assert (after.status, after.version) == (before.status, before.version)
+    assert_error(
+        client.patch("/api/v1/orders/999999", json={"status": target}, headers=admin_headers), 404, "order_not_found"
+    )
+
+
+def test_a_status_that_is_no_order_status_is_a_validation_error(
+    client: Any, admin_headers: dict[str, str], desk: dict[str, Any]
+) -> None:
+    for status in ("refunded", "Shipped", "", None, 3):
+        response = client.patch(f"/api/v1/orders/{desk['b'].id}", json={"status": status}, headers=admin_headers)
+        assert "status" in assert_error(response, 422, "validation_error")["details"]["fields"]
+
+
+def test_cancelling_a_cancelled_order_is_an_invalid_transition_for_the_admin(
+    client: Any, admin_headers: dict[str, str], desk: dict[str, Any]
+) -> None:
+    """The admin's PATCH is bound to the contract's transitions, and cancelled -> cancelled is none
+    (as shipping a shipped order is not): 409 invalid_transition, nothing recorded or sent again.
+    The customer's DELETE stays repeatable (tests/test_checkout_pipeline_flow.py)."""
+    from models import events
+    from models.orders import pipeline
+    from models.tables import utcnow
+
+    cancelled = Order.get_by_id(desk["d"].id)
+    response = client.patch(f"/api/v1/orders/{cancelled.id}", json={"status": "cancelled"}, headers=admin_headers)
+    error = assert_error(response, 409, "invalid_transition")
+    assert error["details"] == {"status": "cancelled", "target": "cancelled"}
+    assert Order.get_by_id(cancelled.id).version == cancelled.version
+    assert not OrderEvent.select().where(OrderEvent.order == cancelled.id).exists()
+    # The first cancellation by the admin goes through, then the second is refused the same way.
+    pending = desk["a"]
+    with events.collecting() as emitted:
+        assert pipeline.admin_update(pending.id, "cancelled", None, None, "user:1").status == "cancelled"
+    assert emitted and Order.get_by_id(pending.id).cancelled_at <= utcnow()
+    again = client.patch(f"/api/v1/orders/{pending.id}", json={"status": "cancelled"}, headers=admin_headers)
+    assert_error(again, 409, "invalid_transition")
+    assert OrderEvent.select().where(OrderEvent.order == pending.id, OrderEvent.type == "order_cancelled").count() == 1

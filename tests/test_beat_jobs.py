@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -60,6 +61,51 @@ def test_a_reservation_with_payment_in_flight_is_not_expired(make_user: Any) -> 
     with events.collecting() as emitted:
         assert expire_reservations() == 0
     assert emitted == []
+    assert Order.get_by_id(order.id).status == "reserved"
+
+
+def test_a_payment_submitted_while_the_job_selected_its_orders_keeps_the_reservation(make_user: Any) -> None:
+    """POST /pay commits between the expiry job's selection (the order was unpaid then) and its
+    lock on the order: the job re-checks the payment under the lock and leaves the order reserved
+    for the capture in flight (PAYMENT_GRACE), as its selection would have."""
+    from models.infra.db import db
+    from models.orders import payment_steps
+    from models.orders.pipeline import expire_reservations
+    from models.orders.states import lock
+
+    user, _ = make_user()
+    order = Order.create(
+        order_number="T-2",
+        user=user.id,
+        status="reserved",
+        currency="KRW",
+        subtotal=1,
+        total=1,
+        shipping_address={},
+        shipping_method="standard",
+        payment_method="dummy",
+        payment_gateway="dummy",
+        reserved_until=utcnow() - timedelta(minutes=1),
+    )
+    outcome: dict[str, Any] = {}
+
+    def the_job() -> None:
+        with db.obj.connection_context(), events.collecting() as emitted:
+            outcome["expired"] = expire_reservations()
+        outcome["emitted"] = emitted
+
+    job = threading.Thread(target=the_job)
+    with db.atomic():
+        lock(order.id)  # the shopper's POST /pay holds the order...
+        job.start()  # ...while the job selects it (no payment yet) and waits for its lock
+        wait_for(
+            lambda: db.execute_sql("SELECT 1 FROM pg_locks WHERE NOT granted AND pid <> pg_backend_pid()").fetchone(),
+            what="the job to wait for the order's lock",
+        )
+        with events.collecting():
+            payment_steps.submit(order.id, user, {"token": "tok_ok"})
+    job.join()
+    assert outcome == {"expired": 0, "emitted": []}
     assert Order.get_by_id(order.id).status == "reserved"
 
 

@@ -177,6 +177,34 @@ def test_out_of_stock_fails_with_the_lines_named(client: Any, worker: Any) -> No
     assert Product.get_by_id(item.id).stock_quantity == 1
 
 
+def test_a_product_deleted_before_the_reservation_fails_the_order(
+    client: Any, make_user: Any, admin_headers: dict[str, str]
+) -> None:
+    """A product deleted between the checkout's commit and the reservation (its order lines keep
+    their snapshot, product_id NULL) fails the order as out of stock, the gone line named by its
+    snapshot SKU with nothing available: the order is never reserved and charged in full for an
+    item there is no stock of, and its other lines take nothing."""
+    from models import events
+    from models.orders import pipeline
+    from models.orders.checkout import place_order
+    from models.tables import StockEntry
+
+    kept, gone = product(stock=5, sku="SKU-KEPT"), product(stock=5, sku="SKU-GONE")
+    user, headers = make_user()
+    fill_cart(client, "session-one", {kept.id: 2, gone.id: 1})
+    with events.collecting():
+        order_id = place_order(user, "session-one", checkout_body(), None).order.id
+    assert client.delete(f"{API}/products/{gone.id}", headers=admin_headers).status_code == 204
+    with events.collecting():
+        pipeline.reserve_stock(order_id)
+    order = client.get(f"{API}/orders/{order_id}", headers=headers).json()
+    assert order["status"] == "failed" and order["failure_reason"] == "out_of_stock"
+    assert order["failure_detail"]["lines"] == [{"product_id": None, "sku": "SKU-GONE", "requested": 1, "available": 0}]
+    assert not Order.get_by_id(order_id).stock_held
+    assert Product.get_by_id(kept.id).stock_quantity == 5
+    assert not StockEntry.select().where(StockEntry.order == order_id).exists()
+
+
 def test_pay_requires_reserved_state_and_a_valid_token(client: Any, worker: Any) -> None:
     headers = register_shopper(client, "ana@example.com")
     order_id, _ = reserved_order(client, headers)

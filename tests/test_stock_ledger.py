@@ -19,7 +19,7 @@ from models.events import AlertLowStock
 from models.infra.redis_client import get_redis
 from models.infra.settings import get_settings
 from models.mail import send as mail
-from models.orders import payment_steps, pipeline
+from models.orders import inventory, payment_steps, pipeline
 from models.orders.checkout import place_order
 from models.stock import admin as stock
 from models.stock import ledger
@@ -261,3 +261,61 @@ def test_staff_changes_and_the_catalogues_patch_alert_on_a_crossing_too(
         catalog.update_product(product["id"], {"stock_quantity": 5}, "user:1")  # 14 -> 5: crossed again
     assert [type(m) for m in emitted] == [AlertLowStock]
     assert_whole(product["id"])
+
+
+@pytest.mark.parametrize(
+    "tracked_at_reservation", [False, True], ids=["untracked-then-tracked", "tracked-then-untracked"]
+)
+def test_an_order_gives_back_what_it_took_when_tracking_is_switched_meanwhile(
+    client: Any, admin_headers: dict[str, str], make_user: Any, tracked_at_reservation: bool
+) -> None:
+    """Staff switching track_inventory while orders hold a product neither creates nor loses stock:
+    a release gives back what the order's own ledger rows took, not what its lines would take under
+    the flag as it is now (untracked then tracked: nothing was taken, nothing comes back; tracked
+    then untracked: every unit comes back). Cancelled, expired and declined orders alike."""
+    product_id = new_product(client, admin_headers, stock=5)["id"]
+
+    def track(flag: bool) -> None:
+        response = client.patch(f"{API}/products/{product_id}", json={"track_inventory": flag}, headers=admin_headers)
+        assert response.status_code == 200 and response.json()["track_inventory"] is flag, response.text
+
+    track(tracked_at_reservation)
+    user, _ = make_user()
+    cancelled, expiring, declined = place(user, product_id, 2), place(user, product_id, 1), place(user, product_id, 1)
+    for order in (cancelled, expiring, declined):
+        step(pipeline.reserve_stock, order.id)
+        assert Order.get_by_id(order.id).status == "reserved"
+    assert Product.get_by_id(product_id).stock_quantity == (1 if tracked_at_reservation else 5)
+
+    track(not tracked_at_reservation)
+    step(pipeline.cancel, cancelled.id, user)
+    Order.update(reserved_until=utcnow() - timedelta(seconds=1)).where(Order.id == expiring.id).execute()
+    step(pipeline.expire_reservations)
+    step(payment_steps.submit, declined.id, user, {"token": "tok_decline"})
+    step(payment_steps.capture, declined.id)
+    assert [Order.get_by_id(o.id).status for o in (cancelled, expiring, declined)] == ["cancelled", "expired", "failed"]
+    assert Product.get_by_id(product_id).stock_quantity == 5
+    assert_whole(product_id)
+
+
+def test_a_release_gives_back_only_what_the_order_still_holds(
+    client: Any, admin_headers: dict[str, str], make_user: Any
+) -> None:
+    """A second release of the same order (whatever let it run twice) puts nothing more back, and a
+    staff return that names the order is not mistaken for units the order holds."""
+    product_id = new_product(client, admin_headers, stock=5)["id"]
+    user, _ = make_user()
+    order = place(user, product_id, 2)
+    step(pipeline.reserve_stock, order.id)
+    returned = client.post(
+        f"{API}/admin/products/{product_id}/stock",
+        json={"delta": 1, "reason": "return", "order_id": order.id},
+        headers=admin_headers,
+    )
+    assert returned.status_code == 200, returned.text
+    held = Order.get_by_id(order.id)
+    with events.collecting():
+        inventory.release(held, "system:test")
+        inventory.release(held, "system:test")
+    assert Product.get_by_id(product_id).stock_quantity == 6  # 5 - 2 + 1 returned + 2 released, once
+    assert_whole(product_id)

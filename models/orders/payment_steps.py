@@ -56,7 +56,9 @@ def ordered_lines(order_id: int, read: Order | None = None) -> tuple[tuple[int, 
     """(product_id, quantity) of an order's lines whose product still exists; from `read` when
     with_payer() read it (lines never change), else one query."""
     if read is not None and hasattr(read, "item_lines"):
-        return tuple((int(product_id), int(quantity)) for product_id, quantity in read.item_lines)
+        return tuple(
+            (int(product_id), int(quantity)) for product_id, quantity in read.item_lines if product_id is not None
+        )
     rows = tuples(
         OrderItem.select(OrderItem.product, OrderItem.quantity).where(
             OrderItem.order == order_id, OrderItem.product.is_null(False)
@@ -82,7 +84,7 @@ _WITH_PAYER = (
     "u.token_version AS payer_token_version, u.is_active AS payer_is_active, "
     "ARRAY(SELECT i.product_name FROM order_items i WHERE i.order_id = o.id ORDER BY i.id) AS item_names, "
     "ARRAY(SELECT ARRAY[i.product_id, i.quantity] FROM order_items i "
-    "WHERE i.order_id = o.id AND i.product_id IS NOT NULL ORDER BY i.id) AS item_lines "
+    "WHERE i.order_id = o.id ORDER BY i.id) AS item_lines "
     "FROM orders o LEFT JOIN users u ON u.id = o.user_id WHERE o.id = %s"
 )
 _READ_WITH_PAYER = prepared(_WITH_PAYER)

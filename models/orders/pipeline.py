@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from models import events
-from models.errors import NotFound, validation_error
+from models.errors import Conflict, NotFound, validation_error
 from models.events import (
     AlertLowStock,
     CapturePayment,
@@ -28,6 +28,7 @@ from models.mail import send as mail
 from models.orders import holds, payment_steps
 from models.orders.guests import Customer, GuestAccess, is_customer
 from models.orders.states import (
+    ADMIN_TARGETS,
     CANCELLED,
     CONFIRMED,
     DELIVERED,
@@ -130,7 +131,8 @@ def expire_reservations(now: datetime | None = None, limit: int = 500, task_id: 
     """reserved past reserved_until -> expired, stock released, the authorisation voided; returns how many."""
     now = now or utcnow()
     # A virtual account waiting for its deposit is expired by reconciliation instead, after asking
-    # the gateway whether the money arrived (models/orders/payment_sync.py).
+    # the gateway whether the money arrived (models/orders/payment_sync.py). The same conditions
+    # as _expirable(), which each order is asked again under its lock.
     due = (
         Order.select(Order.id)
         .where(
@@ -146,16 +148,23 @@ def expire_reservations(now: datetime | None = None, limit: int = 500, task_id: 
     for (order_id,) in tuples(due):
         with db.atomic():
             order = lock(order_id)
-            if (
-                order.status != RESERVED
-                or order.reserved_until is None
-                or order.reserved_until >= now
-                or order.payment_status == PaymentStatus.AWAITING_DEPOSIT
-            ):
+            if not _expirable(order, now):  # it changed since the selection (a payment, a capture)
                 continue
             expire(order, "reservation_expired", task_id)
         expired += 1
     return expired
+
+
+def _expirable(order: Order, now: datetime) -> bool:
+    """The selection of expire_reservations, asked again of the locked order: a payment submitted
+    since the selection ran keeps its reservation through PAYMENT_GRACE, as the selection would."""
+    return (
+        order.status == RESERVED
+        and order.reserved_until is not None
+        and order.reserved_until < now
+        and order.payment_status != PaymentStatus.AWAITING_DEPOSIT
+        and (order.payment_submitted_at is None or order.reserved_until < now - PAYMENT_GRACE)
+    )
 
 
 def expire(
@@ -183,18 +192,21 @@ def cancel(
     task_id: str | None = None,
     error_code: str = "invalid_state",
     actor: str | None = None,
+    repeatable: bool = True,
 ) -> Order:
     """Cancel before shipping: stock and the discount's use released, a payment refunded or voided.
     user (a member, or a guest holding the order's token) cancels as the customer; None acts as
-    admin (actor names who, for the stock ledger).
+    admin (actor names who, for the stock ledger). repeatable: an order already cancelled is
+    answered as it is (the customer's DELETE); else it is refused with error_code (the admin's
+    PATCH, bound to the contract's transitions, of which cancelled -> cancelled is none).
 
-    Raises NotFound order_not_found (someone else's order), Conflict invalid_state.
+    Raises NotFound order_not_found (someone else's order), Conflict invalid_state (error_code).
     """
     with db.atomic():
         order = lock(order_id)
         if user is not None and not is_customer(order, user):
             raise NotFound("order_not_found", "No such order.", order_id=order_id)
-        if order.status == CANCELLED:
+        if order.status == CANCELLED and repeatable:
             return order
         released: dict[str, Any] = {}
         if order.status in (PENDING, RESERVED, CONFIRMED):
@@ -219,12 +231,25 @@ def admin_update(
 ) -> Order:
     """Administrator moves: confirmed -> shipped (a known carrier and a tracking number required;
     the carrier is then polled for updates), shipped -> delivered, cancel (actor: who, for the
-    stock ledger).
+    stock ledger). Any other status is refused, even where the state machine has an arrow to it
+    (pending -> reserved, reserved -> confirmed): only the pipeline's steps take those, with the
+    stock and the payment they move.
 
     Raises Conflict invalid_transition, InvalidInput validation_error, NotFound order_not_found.
     """
+    if status not in ADMIN_TARGETS:
+        order = Order.get_or_none(Order.id == order_id)  # an unknown order is 404 whatever the status
+        if order is None:
+            raise NotFound("order_not_found", "No such order.", order_id=order_id)
+        raise Conflict(
+            "invalid_transition",
+            f"An administrator cannot make an order {status} (only shipped, delivered or cancelled); "
+            f"this one is {order.status}.",
+            status=order.status,
+            target=status,
+        )
     if status == CANCELLED:
-        return cancel(order_id, None, "admin", error_code="invalid_transition", actor=actor)
+        return cancel(order_id, None, "admin", error_code="invalid_transition", actor=actor, repeatable=False)
     if status == SHIPPED:
         carrier, tracking_number = _shipping_fields(carrier, tracking_number)
     with db.atomic():
@@ -242,12 +267,9 @@ def admin_update(
             tracking.start(order)
             events.emit(SendOrderEmail(order.id, "shipped"))
             return order
-        if status == DELIVERED:
-            transition(order, DELIVERED, "order_delivered", {"by": "admin"}, delivered_at=utcnow())
-            tracking.stop(order.id, "delivered")
-            events.emit(SendOrderEmail(order.id, "delivered"))
-            return order
-        transition(order, status, "admin_update")  # raises invalid_transition for any other target
+        transition(order, DELIVERED, "order_delivered", {"by": "admin"}, delivered_at=utcnow())
+        tracking.stop(order.id, "delivered")
+        events.emit(SendOrderEmail(order.id, "delivered"))
     return order
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, GetJsonSchemaHandle
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from models.orders.states import ADMIN_TARGETS, STATUSES, PaymentStatus
+from models.orders.states import STATUSES, PaymentStatus
 from web.addresses.schemas import AddressFields
 from web.schemas import DiscountCode, Id, Money, Page, Phone, ShippingMethodCode, Strict
 from web.shipping.schemas import TrackingOut
@@ -138,7 +138,10 @@ class OrderOut(OrderSummaryOut):
         "discount_exhausted (the code was used up between placing the "
         "order and reserving its stock; nothing was charged)"
     )
-    failure_detail: dict[str, Any] | None
+    failure_detail: dict[str, Any] | None = Field(
+        description="out_of_stock: {lines: [{product_id, sku, requested, available}]}, the lines that could "
+        "not be reserved; product_id is null for a product deleted since the order was placed"
+    )
     reserved_until: datetime | None
     paid_at: datetime | None
     shipped_at: datetime | None
@@ -295,7 +298,11 @@ class OrderListQuery(Strict):
 
 
 class AdminUpdateIn(Strict):
-    status: Literal[tuple(sorted(ADMIN_TARGETS))]  # type: ignore[valid-type]
+    # Any order status: one the admin may not set is the contract's 409 invalid_transition.
+    status: OrderStatus = Field(
+        description="shipped, delivered or cancelled: what an administrator sets; any other order status "
+        "is 409 invalid_transition (the pipeline alone reserves, confirms, fails and expires orders)"
+    )
     tracking_number: str | None = Field(
         default=None,
         min_length=1,
