@@ -278,7 +278,7 @@ async def cancel(request: Request, order_id: int) -> dict[str, Any]:
     auth="admin",
     body=AdminUpdateIn,
     response=OrderOut,
-    errors=["order_not_found", "invalid_transition", "invalid_state"],
+    errors=["order_not_found", "invalid_transition"],
 )
 async def admin_update(request: Request, user: User, order_id: int, body: AdminUpdateIn) -> dict[str, Any]:
     return await run(
