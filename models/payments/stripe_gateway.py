@@ -186,8 +186,10 @@ class StripeGateway:
             return self.status(order, transaction_id)
         return PaymentResult(transaction_id, "refunded", refund.amount, {"refund_id": refund.id})
 
-    def status(self, order: PaymentOrder, transaction_id: str) -> PaymentResult:
-        """Stripe's view of the order's intent, as a PaymentResult."""
+    def status(self, order: PaymentOrder, transaction_id: str | None) -> PaymentResult:
+        """Stripe's view of the order's intent, as a PaymentResult (pending before there is one)."""
+        if not transaction_id:
+            return PaymentResult("", "pending", 0)
         return self._result(order, self._intent(order, transaction_id))
 
     def _result(self, order: PaymentOrder, intent: Any) -> PaymentResult:

@@ -247,6 +247,7 @@ class FakeStripe(StripeObjects):
         request_id = self._new("req")
 
         def execute() -> Reply:
+            self.stall_if_due(operation)
             with self.lock:
                 try:
                     self._fail_before(operation)
