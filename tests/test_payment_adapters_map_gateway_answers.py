@@ -85,7 +85,9 @@ def test_stripe_errors_are_mapped_once(fake_stripe: FakeStripe, caplog: pytest.L
     with pytest.raises(PaymentDeclined) as declined:
         gateway.capture(o, proof, f"capture:{o.order_number}")
     assert declined.value.details["decline_code"] == "generic_decline"
-    fake_stripe.fail_next("capture", "500", times=3)  # more than the SDK's own retries
+    # More than the SDK's own retries, under the key and then under the fresh key the adapter
+    # tries after a 500 once it has read that the intent is still uncaptured.
+    fake_stripe.fail_next("capture", "500", times=6)
     with pytest.raises(GatewayUnavailable):
         gateway.capture(o, proof, f"capture:{o.order_number}-2")
     fake_stripe.fail_next("retrieve", "rate_limit", times=3)

@@ -5,6 +5,8 @@ API hard to talk to correctly and therefore worth faking for real:
 - idempotency: a response is stored under (credential, Idempotency-Key) once the endpoint begins
   executing and replayed for a retry; a retry racing the first request gets a 409;
 - failure injection, one-off, per operation (`fail_next`): `500` (before the work, not stored),
+  `stored_500` and `done_500` (a 500 once the endpoint began, kept under the key and replayed,
+  as Stripe keeps it: the work not done / done),
   `timeout` (the work is done and stored, then the response is held until the client gives up and
   the connection closed: a lost response), `drop` (the same, closed at once), `decline`, `stall`
   (the request waits before the work, its key "running", until the test calls `release()`: a
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAILURE_MODES = ("500", "timeout", "drop", "decline", "rate_limit", "provider_error", "stall")
+FAILURE_MODES = ("500", "stored_500", "done_500", "timeout", "drop", "decline", "rate_limit", "provider_error", "stall")
 
 
 @dataclass
