@@ -54,8 +54,9 @@ def _client(api_key: str, api_base: str, timeout: float) -> stripe.StripeClient:
 
 @contextmanager
 def _mapped(operation: str, order_number: str) -> Iterator[None]:
-    """Translate the SDK's exceptions: a card error is a decline (final), the network, rate limits
-    and Stripe's 5xx are GatewayUnavailable (retried), the rest is our bug or our configuration."""
+    """Translate the SDK's exceptions: a card error is a decline (final), the network, rate limits,
+    a 409 (our key in use by a request still running: /pay's capture racing the webhook's) and
+    Stripe's 5xx are GatewayUnavailable (retried), the rest is our bug or our configuration."""
     try:
         yield
     except stripe.CardError as error:
@@ -84,6 +85,8 @@ def _mapped(operation: str, order_number: str) -> Iterator[None]:
         )
         raise GatewayRejected("authentication", f"stripe {operation}: {error.user_message}") from error
     except stripe.StripeError as error:
+        if error.http_status == 409:  # idempotency_key_in_use: a request with our key is still running
+            raise GatewayUnavailable(f"stripe {operation}: HTTP 409 {error.code or ''}".rstrip()) from error
         if (error.http_status or 500) >= 500:
             raise _ServerError(f"stripe {operation}: HTTP {error.http_status}") from error
         raise GatewayRejected(error.code or "invalid_request", f"stripe {operation}: {error.user_message}") from error
