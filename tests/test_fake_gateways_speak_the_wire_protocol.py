@@ -168,6 +168,26 @@ def test_stripe_lost_response_is_healed_by_the_sdks_retry_with_the_same_key(own_
     assert keys == ["capture:X", "capture:X"]
 
 
+def test_stripe_keeps_a_500_under_its_key_once_the_endpoint_began(own_stripe: FakeStripe) -> None:
+    client = sdk(own_stripe)
+    intent = client.v1.payment_intents.create(params={"amount": 7000, "currency": "krw", "capture_method": "manual"})
+    own_stripe.confirm(intent.id)
+    own_stripe.fail_next("capture", "stored_500")
+    for _ in range(2):  # the retry with the same key gets the same 500: nothing was captured
+        with pytest.raises(stripe.APIError) as error:
+            client.v1.payment_intents.capture(intent.id, options={"idempotency_key": "capture:Z"})
+        assert error.value.http_status == 500
+    assert own_stripe.intent(intent.id)["status"] == "requires_capture"
+    captured = client.v1.payment_intents.capture(intent.id, options={"idempotency_key": "capture:Z:2"})
+    assert captured.status == "succeeded" and own_stripe.counts(intent.id)["capture"] == 1
+    own_stripe.fail_next("refund", "done_500")  # refunded, and the answer kept is a 500
+    with pytest.raises(stripe.APIError):
+        client.v1.refunds.create(params={"payment_intent": intent.id}, options={"idempotency_key": "refund:Z"})
+    assert own_stripe.counts(intent.id)["refund"] == 1
+    found = client.v1.payment_intents.search(params={"query": "metadata['order_number']:'nobody'"})
+    assert found.data == []
+
+
 def test_stripe_without_retries_a_dropped_response_is_a_connection_error(own_stripe: FakeStripe) -> None:
     client = sdk(own_stripe)
     intent = client.v1.payment_intents.create(params={"amount": 7000, "currency": "krw", "capture_method": "manual"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from models.payments import (
 )
 from tests.fakes.stripe_server import FakeStripe
 from tests.fakes.toss_server import FakeToss
+from tests.support import wait_for
 
 
 def order(amount: int = 12000, transaction_id: str | None = None) -> PaymentOrder:
@@ -85,7 +87,9 @@ def test_stripe_errors_are_mapped_once(fake_stripe: FakeStripe, caplog: pytest.L
     with pytest.raises(PaymentDeclined) as declined:
         gateway.capture(o, proof, f"capture:{o.order_number}")
     assert declined.value.details["decline_code"] == "generic_decline"
-    fake_stripe.fail_next("capture", "500", times=3)  # more than the SDK's own retries
+    # More than the SDK's own retries, under the key and then under the fresh key the adapter
+    # tries after a 500 once it has read that the intent is still uncaptured.
+    fake_stripe.fail_next("capture", "500", times=6)
     with pytest.raises(GatewayUnavailable):
         gateway.capture(o, proof, f"capture:{o.order_number}-2")
     fake_stripe.fail_next("retrieve", "rate_limit", times=3)
@@ -95,6 +99,26 @@ def test_stripe_errors_are_mapped_once(fake_stripe: FakeStripe, caplog: pytest.L
         gateway.authorize(order(amount=999), f"authorize:{o.order_number}")  # the same key, other parameters
     assert reused.value.code == "idempotency_error"
     assert any("IDEMPOTENCY" in r.getMessage() for r in caplog.records)
+
+
+def test_stripe_capture_racing_one_with_the_same_key_is_retried_not_flagged(fake_stripe: FakeStripe) -> None:
+    """/pay's capture and the amount_capturable_updated webhook's both start one: while the first
+    runs at Stripe, the second is answered 409 idempotency_key_in_use, and is to be asked again."""
+    gateway, o, intent_id = stripe_authorized(fake_stripe)
+    fake_stripe.confirm(intent_id)
+    proof, key = {"payment_intent_id": intent_id}, f"capture:{o.order_number}"
+    fake_stripe.fail_next("capture", "stall", hold=30)
+    first = threading.Thread(target=gateway.capture, args=(o, proof, key))
+    first.start()
+    try:
+        wait_for(lambda: fake_stripe.stalled() == 1, what="the first capture to reach Stripe")
+        with pytest.raises(GatewayUnavailable):
+            gateway.capture(o, proof, key)
+    finally:
+        fake_stripe.release()
+        first.join(30)
+    assert gateway.capture(o, proof, key).status == "captured"  # the retry: the first one's answer
+    assert fake_stripe.counts(intent_id)["capture"] == 1
 
 
 def test_stripe_capture_whose_response_is_lost_is_charged_once(fake_stripe: FakeStripe) -> None:

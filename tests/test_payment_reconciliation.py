@@ -163,6 +163,25 @@ def test_enabled_gateways_follow_the_keys() -> None:
     assert enabled_gateways(dataclasses.replace(settings, stripe_api_key="", toss_secret_key="")) == ["dummy"]
 
 
+def test_toss_is_offered_only_in_a_shop_that_charges_won(client: Any) -> None:
+    """Toss amounts are won: a shop in USD would ask it for 1,999 won where it means $19.99."""
+    settings = get_settings()
+    assert settings.currency == "KRW" and "toss" in enabled_gateways(settings)
+    for currency in ("USD", "EUR", "JPY"):
+        assert enabled_gateways(dataclasses.replace(settings, currency=currency)) == ["dummy", "stripe"]
+
+
+def test_payment_methods_over_http_leave_toss_out_of_a_usd_shop(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CURRENCY", "USD")
+    get_settings.cache_clear()
+    try:
+        methods = [m["method"] for m in client.get(f"{API}/payment-methods").json()["items"]]
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert methods == ["dummy", "stripe"]
+
+
 @pytest.fixture
 def without_stripe_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("STRIPE_API_KEY", "")

@@ -36,6 +36,7 @@ from models.orders.states import (
 from models.payments import (
     Authorization,
     GatewayRejected,
+    GatewayUnavailable,
     ManualActionRequired,
     PaymentDeclined,
     PaymentOrder,
@@ -50,6 +51,9 @@ CLOSED_UNPAID = (CANCELLED, EXPIRED, FAILED)
 # The flag of a refund the gateway declined: final until a person clears it (README "Recovering by hand").
 REFUND_DECLINED = "refund declined by the gateway"
 UNCAPTURED = (PaymentStatus.PENDING, PaymentStatus.AUTHORIZED, PaymentStatus.AWAITING_DEPOSIT)
+# What a gateway may still turn into a charge (a confirm in flight, an authorisation, an open virtual
+# account): a void that finds one of these has released nothing yet.
+STILL_OPEN = ("pending", "authorized", "awaiting_deposit")
 
 
 def ordered_lines(order_id: int, read: Order | None = None) -> tuple[tuple[int, int], ...]:
@@ -166,11 +170,17 @@ def authorize(order_id: int, task_id: str | None = None) -> None:
 
 def void(order_id: int, task_id: str | None = None) -> None:
     """Undo of authorize: release what the gateway holds for an order that closed unpaid (a Stripe
-    authorisation, an open virtual account). A payment that turns out captured is refunded."""
+    authorisation, an open virtual account). A payment that turns out captured is refunded; one the
+    gateway may still complete (a confirm in flight) is not called voided until it settles.
+
+    Raises GatewayUnavailable (the task asks again later).
+    """
     order = with_payer(order_id)
     if order is None or order.status not in CLOSED_UNPAID or order.payment_status not in UNCAPTURED:
         return
-    if reference(order):
+    # The shopper handed in a payment: a capture may have reached the gateway even without a
+    # recorded reference (its answer lost), so the gateway is asked by the order's number then.
+    if reference(order) or order.payment_submitted_at is not None:
         try:
             result = get_gateway(order.payment_gateway).void(
                 payment_order(order), reference(order), f"void:{order.order_number}"
@@ -180,10 +190,15 @@ def void(order_id: int, task_id: str | None = None) -> None:
             return
         except PaymentDeclined:  # the gateway's payment is not this order's: nothing of ours is held
             result = PaymentResult(reference(order) or "", "voided", 0)
+        failpoints.hit("void.after_gateway")
         if result.status == "captured":
             with db.atomic():
                 confirm_paid(lock(order_id), result, task_id)
             return
+        if result.status in STILL_OPEN:
+            raise GatewayUnavailable(
+                f"void of {order.order_number}: the gateway's payment is {result.status}, not settled yet"
+            )
     with db.atomic():
         order = lock(order_id)
         if order.payment_status in UNCAPTURED:
@@ -248,6 +263,7 @@ def capture(order_id: int, task_id: str | None = None) -> None:
     if order.status != RESERVED:
         return
     gateway = get_gateway(order.payment_gateway)
+    failpoints.hit("capture.before_gateway")
     try:
         if order.payment_status == PaymentStatus.AWAITING_DEPOSIT:  # has the transfer arrived?
             deposit = reference(order)
@@ -310,15 +326,8 @@ def await_deposit(order: Order, result: PaymentResult, task_id: str | None) -> N
     if order.status != RESERVED or order.payment_status != PaymentStatus.PENDING:
         return
     account = dict(result.details.get("virtual_account") or {})
-    secret = result.details.get("secret")
     due = datetime.fromisoformat(account["due_date"]) if account.get("due_date") else order.reserved_until
-    touch(
-        order,
-        payment_status=PaymentStatus.AWAITING_DEPOSIT,
-        payment_transaction_id=result.transaction_id,
-        payment_details={"virtual_account": account, "secret_sha256": secret_digest(secret) if secret else None},
-        reserved_until=due,
-    )
+    touch(order, payment_status=PaymentStatus.AWAITING_DEPOSIT, reserved_until=due, **opened_fields(result))
     record(
         order,
         "payment_awaiting_deposit",
@@ -326,6 +335,21 @@ def await_deposit(order: Order, result: PaymentResult, task_id: str | None) -> N
         task_id,
     )
     events.emit(SendOrderEmail(order.id, "awaiting_deposit"))  # where and by when to pay
+
+
+def opened_fields(result: PaymentResult) -> dict[str, Any]:
+    """The order's columns for a payment the gateway holds open: its id, and for a virtual account
+    the account and the digest of the secret its deposit callback must carry."""
+    if result.status != "awaiting_deposit":
+        return {"payment_transaction_id": result.transaction_id}
+    secret = result.details.get("secret")
+    return {
+        "payment_transaction_id": result.transaction_id,
+        "payment_details": {
+            "virtual_account": dict(result.details.get("virtual_account") or {}),
+            "secret_sha256": secret_digest(secret) if secret else None,
+        },
+    }
 
 
 def flag(order_id: int, reason: str, task_id: str | None = None, **detail: Any) -> None:

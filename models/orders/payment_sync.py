@@ -28,6 +28,7 @@ from models.orders.payment_steps import (
     capture,
     confirm_paid,
     flag,
+    opened_fields,
     payment_order,
     reference,
 )
@@ -39,6 +40,10 @@ from models.tables import Order, WebhookEvent, utcnow
 log = logging.getLogger("shop.payments.sync")
 # After this many reconciliation periods without an outcome, a person is asked to look.
 FLAG_AFTER_PERIODS = 4
+# An order voided after its payment was handed in is asked about this many more periods: a gateway
+# that finished the payment after the void looked (a capture whose answer was lost) is found then,
+# as at any time by its webhook.
+VOIDED_WATCH_PERIODS = 4
 RECONCILER = "task:pipeline.reconcile_payment"  # who released stock, for the stock ledger
 
 
@@ -109,8 +114,8 @@ def reconcile(order_id: int, task_id: str | None = None) -> None:
         capture(order_id, task_id)  # captures, or learns it was captured, or that it is not paid yet
         return
     transaction_id = reference(order)
-    if transaction_id is None:
-        return  # nothing at the gateway to ask about
+    if transaction_id is None and order.payment_submitted_at is None:
+        return  # nothing at the gateway to ask about (with a payment handed in, it is asked by order number)
     try:
         truth = get_gateway(order.payment_gateway).status(payment_order(order), transaction_id)
     except (PaymentDeclined, GatewayRejected) as error:
@@ -166,6 +171,15 @@ def _closed(order: Order, truth: PaymentResult, task_id: str | None) -> None:
             events.emit(SendOrderEmail(order.id, "refunded"))
         elif truth.status == "captured":
             events.emit(RefundPayment(order.id))
+    elif order.payment_status == PaymentStatus.VOIDED:
+        # Recorded voided, yet the gateway finished a payment afterwards (a confirm still in flight,
+        # a capture whose answer was lost): refund it, or close what is still open.
+        if truth.status == "captured":
+            confirm_paid(order, truth, task_id)  # recorded paid after the close; refunded next
+        elif truth.status in ("authorized", "awaiting_deposit"):
+            touch(order, payment_status=PaymentStatus(truth.status), **opened_fields(truth))
+            record(order, "payment_open_after_void", {"transaction_id": truth.transaction_id}, task_id)
+            events.emit(VoidPayment(order.id))
     elif order.payment_status in UNCAPTURED:
         if truth.status == "captured":
             confirm_paid(order, truth, task_id)  # paid after the order closed: refunded next
@@ -211,6 +225,14 @@ def due_for_reconciliation(now: datetime | None = None, limit: int = 100) -> int
                     & Order.payment_status.in_([PaymentStatus.PAID, *UNCAPTURED])
                     & with_payment
                     & (Order.updated_at < old)
+                )
+                # voided after the shopper paid: for a while, did a capture finish at the gateway anyway?
+                | (
+                    Order.status.in_(CLOSED_UNPAID)
+                    & (Order.payment_status == PaymentStatus.VOIDED)
+                    & Order.payment_submitted_at.is_null(False)
+                    & (Order.updated_at < old)
+                    & (Order.updated_at >= now - VOIDED_WATCH_PERIODS * period)
                 )
             ),
         )

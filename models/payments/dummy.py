@@ -66,15 +66,33 @@ class DummyGateway:
             raise PaymentDeclined(message="The card was declined.", decline_code=code)
         # HSETNX: a second capture with the same key (a redelivered task) finds the charge made.
         pipe.hsetnx(PREFIX + "charges", transaction_id, order.amount)
+        pipe.hsetnx(PREFIX + "orders", order.order_number, transaction_id)  # found by order, as Toss finds them
         pipe.hget(PREFIX + "charges", transaction_id)
         captured = pipe.execute()[-1]
         return PaymentResult(transaction_id, "captured", int(captured or 0))
 
     def void(self, order: PaymentOrder, transaction_id: str | None, idempotency_key: str) -> PaymentResult:
+        """Release the order's payment; one charged already (a capture whose answer was lost) comes
+        back `captured` (the caller refunds it), as a real gateway's void does."""
         self._count("void")
+        charged = self._charge(order, transaction_id)
+        if charged is not None:
+            return charged
         voided = transaction_id or _transaction_id("auth", idempotency_key)
         get_redis().sadd(PREFIX + "voids", voided)
         return PaymentResult(voided, "voided", 0)
+
+    def _charge(self, order: PaymentOrder, transaction_id: str | None) -> PaymentResult | None:
+        """The order's charge (by its id, else by the order number), captured or refunded; None if none."""
+        redis = get_redis()
+        found = transaction_id or redis.hget(PREFIX + "orders", order.order_number)
+        if found is None:
+            return None
+        charge = str(found)
+        if redis.hexists(PREFIX + "refunds", charge):
+            return PaymentResult(charge, "refunded", int(redis.hget(PREFIX + "refunds", charge) or 0))
+        captured = redis.hget(PREFIX + "charges", charge)
+        return PaymentResult(charge, "captured", int(captured)) if captured is not None else None
 
     def refund(self, order: PaymentOrder, transaction_id: str, amount: int, idempotency_key: str) -> PaymentResult:
         """Refund once per transaction; raises PaymentDeclined for an unknown charge, ValueError above it."""
@@ -89,15 +107,10 @@ class DummyGateway:
         redis.hsetnx(PREFIX + "refunds", transaction_id, amount)
         return PaymentResult(transaction_id, "refunded", int(redis.hget(PREFIX + "refunds", transaction_id) or 0))
 
-    def status(self, order: PaymentOrder, transaction_id: str) -> PaymentResult:
+    def status(self, order: PaymentOrder, transaction_id: str | None) -> PaymentResult:
+        """The charge by its id, or (None) the order's charge by the order number."""
         self._count("status")
-        redis = get_redis()
-        if redis.hexists(PREFIX + "refunds", transaction_id):
-            return PaymentResult(transaction_id, "refunded", int(redis.hget(PREFIX + "refunds", transaction_id) or 0))
-        captured = redis.hget(PREFIX + "charges", transaction_id)
-        if captured is not None:
-            return PaymentResult(transaction_id, "captured", int(captured))
-        return PaymentResult(transaction_id, "pending", 0)
+        return self._charge(order, transaction_id) or PaymentResult(transaction_id or "", "pending", 0)
 
     @staticmethod
     def ledger() -> DummyLedger:

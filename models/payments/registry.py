@@ -1,5 +1,6 @@
 """Gateways by name: the order's payment_gateway picks its adapter here, and which of them this
-shop offers (a gateway is enabled when its keys are set; the dummy one only outside production)."""
+shop offers (a gateway is enabled when its keys are set; the dummy one only outside production;
+Toss only when CURRENCY is KRW)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def enabled_gateways(settings: Settings | None = None) -> list[str]:
     enabled = [] if settings.is_production else ["dummy"]
     if settings.stripe_api_key and settings.stripe_publishable_key:
         enabled.append("stripe")
-    if settings.toss_secret_key and settings.toss_client_key:
+    # TossPayments charges won only: its amounts are KRW, so it is offered in a KRW shop alone.
+    if settings.toss_secret_key and settings.toss_client_key and settings.currency == "KRW":
         enabled.append("toss")
     return enabled
 

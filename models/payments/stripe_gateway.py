@@ -5,15 +5,20 @@ order total once the intent is `requires_capture`, void cancels an uncaptured in
 refunds a captured one, status reads the intent (and its refunds). Every mutating call carries the
 step's idempotency key and the SDK's own network retries resend it, so a lost response is answered
 from Stripe's idempotency store instead of charging again. SDK errors are mapped once, in `_mapped`.
+
+A 5xx is different: Stripe keeps it under the key for 24 hours once the endpoint began, so asking
+again with that key gets the same 500 (docs.stripe.com/api/idempotent_requests). After one, each
+call reads whether the work happened anyway and, if not, asks again under a fresh key (`_once`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import stripe
 
@@ -30,6 +35,11 @@ from models.payments.base import (
 log = logging.getLogger("shop.payments.stripe")
 NETWORK_RETRIES = 2
 UNCAPTURED = ("requires_payment_method", "requires_confirmation", "requires_action", "processing")
+T = TypeVar("T")
+
+
+class _ServerError(GatewayUnavailable):
+    """Stripe answered 5xx; it replays that answer for the same idempotency key for 24 hours."""
 
 
 @lru_cache(maxsize=4)
@@ -44,8 +54,9 @@ def _client(api_key: str, api_base: str, timeout: float) -> stripe.StripeClient:
 
 @contextmanager
 def _mapped(operation: str, order_number: str) -> Iterator[None]:
-    """Translate the SDK's exceptions: a card error is a decline (final), the network, rate limits
-    and Stripe's 5xx are GatewayUnavailable (retried), the rest is our bug or our configuration."""
+    """Translate the SDK's exceptions: a card error is a decline (final), the network, rate limits,
+    a 409 (our key in use by a request still running: /pay's capture racing the webhook's) and
+    Stripe's 5xx are GatewayUnavailable (retried), the rest is our bug or our configuration."""
     try:
         yield
     except stripe.CardError as error:
@@ -74,8 +85,10 @@ def _mapped(operation: str, order_number: str) -> Iterator[None]:
         )
         raise GatewayRejected("authentication", f"stripe {operation}: {error.user_message}") from error
     except stripe.StripeError as error:
+        if error.http_status == 409:  # idempotency_key_in_use: a request with our key is still running
+            raise GatewayUnavailable(f"stripe {operation}: HTTP 409 {error.code or ''}".rstrip()) from error
         if (error.http_status or 500) >= 500:
-            raise GatewayUnavailable(f"stripe {operation}: HTTP {error.http_status}") from error
+            raise _ServerError(f"stripe {operation}: HTTP {error.http_status}") from error
         raise GatewayRejected(error.code or "invalid_request", f"stripe {operation}: {error.user_message}") from error
 
 
@@ -98,6 +111,33 @@ class StripeGateway:
             raise validation_error({"payment_intent_id": "This is not the payment intent of this order."})
         return {"payment_intent_id": intent_id}
 
+    def _once(
+        self, operation: str, order: PaymentOrder, key: str, call: Callable[[str], T], done: Callable[[], T | None]
+    ) -> T:
+        """call(key), mapped. After a 5xx (replayed for that key for 24 hours) done() reads whether
+        the work happened anyway: its result if so; else call() again under a fresh key, once, the
+        work having just been seen undone (a capture, a cancel and a full refund can happen once per
+        intent whatever the key; authorize's done() looks for an intent made for the order)."""
+        try:
+            with _mapped(operation, order.order_number):
+                return call(key)
+        except _ServerError as error:
+            found = done()
+            if found is not None:
+                return found
+            fresh = f"{key}:after-5xx:{secrets.token_hex(6)}"
+            log.warning(
+                "stripe %s of %s answered %s, which Stripe keeps under %s: asking again as %s",
+                operation,
+                order.order_number,
+                error,
+                key,
+                fresh,
+                extra={"order_number": order.order_number, "operation": operation},
+            )
+            with _mapped(operation, order.order_number):
+                return call(fresh)
+
     def authorize(self, order: PaymentOrder, idempotency_key: str) -> Authorization:
         params = {
             "amount": order.amount,
@@ -109,11 +149,21 @@ class StripeGateway:
         }
         if order.customer_email:
             params["receipt_email"] = order.customer_email
-        with _mapped("authorize", order.order_number):
-            intent = self.client.v1.payment_intents.create(
+
+        def create(key: str) -> Any:
+            return self.client.v1.payment_intents.create(
                 params=params,  # type: ignore[arg-type]
-                options={"idempotency_key": idempotency_key},
+                options={"idempotency_key": key},
             )
+
+        def created() -> Any:  # a second intent would be a second thing the shopper could pay
+            query = f"metadata['order_number']:'{order.order_number}'"
+            with _mapped("search", order.order_number):
+                found = self.client.v1.payment_intents.search(params={"query": query})
+            usable = [i for i in found.data if i.status != "canceled" and i.amount == order.amount]
+            return usable[0] if usable else None
+
+        intent = self._once("authorize", order, idempotency_key, create, created)
         return Authorization(
             intent.id, {"type": "stripe_confirm", "client_secret": intent.client_secret, "payment_intent_id": intent.id}
         )
@@ -143,10 +193,23 @@ class StripeGateway:
                     decline_code="amount_mismatch",
                     gateway="stripe",
                 )
-            with _mapped("capture", order.order_number):
-                intent = self.client.v1.payment_intents.capture(
-                    intent.id, params={"amount_to_capture": order.amount}, options={"idempotency_key": idempotency_key}
+            intent_id = intent.id
+
+            def take(key: str) -> Any:
+                return self.client.v1.payment_intents.capture(
+                    intent_id, params={"amount_to_capture": order.amount}, options={"idempotency_key": key}
                 )
+
+            def taken() -> Any:
+                again = self._intent(order, intent_id)
+                return None if again.status == "requires_capture" else again
+
+            try:
+                intent = self._once("capture", order, idempotency_key, take, taken)
+            except GatewayRejected as error:
+                if error.code != "payment_intent_unexpected_state":
+                    raise
+                intent = self._intent(order, intent_id)  # captured meanwhile (under another key): say so
         return self._result(order, intent)
 
     def void(self, order: PaymentOrder, transaction_id: str | None, idempotency_key: str) -> PaymentResult:
@@ -155,13 +218,19 @@ class StripeGateway:
             return PaymentResult("", "voided", 0)
         intent = self._intent(order, transaction_id)
         if intent.status in UNCAPTURED + ("requires_capture",):
+            intent_id = intent.id
+
+            def cancel(key: str) -> Any:
+                return self.client.v1.payment_intents.cancel(
+                    intent_id, params={"cancellation_reason": "abandoned"}, options={"idempotency_key": key}
+                )
+
+            def cancelled() -> Any:
+                again = self._intent(order, intent_id)
+                return None if again.status in UNCAPTURED + ("requires_capture",) else again
+
             try:
-                with _mapped("void", order.order_number):
-                    intent = self.client.v1.payment_intents.cancel(
-                        intent.id,
-                        params={"cancellation_reason": "abandoned"},
-                        options={"idempotency_key": idempotency_key},
-                    )
+                intent = self._once("void", order, idempotency_key, cancel, cancelled)
             except GatewayRejected as error:
                 if error.code != "payment_intent_unexpected_state":
                     raise
@@ -170,24 +239,37 @@ class StripeGateway:
 
     def refund(self, order: PaymentOrder, transaction_id: str, amount: int, idempotency_key: str) -> PaymentResult:
         """Refund `amount` of the captured intent once; raises GatewayUnavailable."""
+
+        def give_back(key: str) -> Any:
+            return self.client.v1.refunds.create(
+                params={
+                    "payment_intent": transaction_id,
+                    "amount": amount,
+                    "metadata": {"order_number": order.order_number},
+                },
+                options={"idempotency_key": key},
+            )
+
+        def given_back() -> Any:  # the newest refund this shop made for the order, if any
+            with _mapped("list_refunds", order.order_number):
+                refunds = self.client.v1.refunds.list(params={"payment_intent": transaction_id, "limit": 100})
+            ours = [
+                r for r in refunds.data if r.metadata and r.metadata.to_dict().get("order_number") == order.order_number
+            ]
+            return ours[0] if ours else None
+
         try:
-            with _mapped("refund", order.order_number):
-                refund = self.client.v1.refunds.create(
-                    params={
-                        "payment_intent": transaction_id,
-                        "amount": amount,
-                        "metadata": {"order_number": order.order_number},
-                    },
-                    options={"idempotency_key": idempotency_key},
-                )
+            refund = self._once("refund", order, idempotency_key, give_back, given_back)
         except GatewayRejected as error:
             if error.code != "charge_already_refunded":
                 raise
             return self.status(order, transaction_id)
         return PaymentResult(transaction_id, "refunded", refund.amount, {"refund_id": refund.id})
 
-    def status(self, order: PaymentOrder, transaction_id: str) -> PaymentResult:
-        """Stripe's view of the order's intent, as a PaymentResult."""
+    def status(self, order: PaymentOrder, transaction_id: str | None) -> PaymentResult:
+        """Stripe's view of the order's intent, as a PaymentResult (pending before there is one)."""
+        if not transaction_id:
+            return PaymentResult("", "pending", 0)
         return self._result(order, self._intent(order, transaction_id))
 
     def _result(self, order: PaymentOrder, intent: Any) -> PaymentResult:

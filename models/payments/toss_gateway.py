@@ -226,12 +226,15 @@ class TossGateway:
         return result
 
     def void(self, order: PaymentOrder, transaction_id: str | None, idempotency_key: str) -> PaymentResult:
-        """Close an unpaid virtual account; a payment that turns out DONE comes back `captured`."""
+        """Close an unpaid virtual account; a payment that turns out DONE comes back `captured`, one
+        Toss may still approve (READY, IN_PROGRESS: a confirm in flight) `pending`: nothing to cancel
+        yet, and Toss cancels only what it approved or issued."""
         payment = self._lookup(order, transaction_id)
+        if payment["status"] == "NOT_FOUND":  # Toss holds nothing for this order
+            return PaymentResult(transaction_id or "", "voided", 0, {"toss_status": "NOT_FOUND"})
         if payment["status"] == "WAITING_FOR_DEPOSIT":
             payment = self._cancel(order, payment["paymentKey"], None, VOID_REASON, idempotency_key)
-        result = self._result(order, payment)
-        return result if result.status == "captured" else PaymentResult(result.transaction_id, "voided", 0)
+        return self._result(order, payment)
 
     def refund(self, order: PaymentOrder, transaction_id: str, amount: int, idempotency_key: str) -> PaymentResult:
         """Cancel `amount` of a DONE payment once; raises ManualActionRequired for a deposited virtual

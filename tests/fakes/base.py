@@ -5,8 +5,12 @@ API hard to talk to correctly and therefore worth faking for real:
 - idempotency: a response is stored under (credential, Idempotency-Key) once the endpoint begins
   executing and replayed for a retry; a retry racing the first request gets a 409;
 - failure injection, one-off, per operation (`fail_next`): `500` (before the work, not stored),
+  `stored_500` and `done_500` (a 500 once the endpoint began, kept under the key and replayed,
+  as Stripe keeps it: the work not done / done),
   `timeout` (the work is done and stored, then the response is held until the client gives up and
-  the connection closed: a lost response), `drop` (the same, closed at once), `decline`;
+  the connection closed: a lost response), `drop` (the same, closed at once), `decline`, `stall`
+  (the request waits before the work, its key "running", until the test calls `release()`: a
+  gateway still processing when the client gave up, that finishes afterwards);
 - a control API: Python methods for tests in this process, and the same methods over HTTP at
   `POST /_fake/<method>` (JSON keyword arguments) for a fake run on its own.
 
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-FAILURE_MODES = ("500", "timeout", "drop", "decline", "rate_limit", "provider_error")
+FAILURE_MODES = ("500", "stored_500", "done_500", "timeout", "drop", "decline", "rate_limit", "provider_error", "stall")
 
 
 @dataclass
@@ -64,7 +68,7 @@ class LostResponse(Exception):
 class FakeServer:
     """Start with .start(); .url is its base URL. Subclasses implement route() and CONTROL."""
 
-    CONTROL: frozenset[str] = frozenset({"fail_next", "counts", "reset_failures"})
+    CONTROL: frozenset[str] = frozenset({"fail_next", "counts", "reset_failures", "stalled", "release"})
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -73,6 +77,7 @@ class FakeServer:
         self._idempotency: dict[tuple[str, str], tuple[str, Any]] = {}
         self._counts: dict[str, Counter[str]] = defaultdict(Counter)
         self.requests: list[tuple[str, str, str]] = []  # (method, path, idempotency key)
+        self._stalls: list[threading.Event] = []  # requests held by a `stall` failure, until release()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -116,6 +121,32 @@ class FakeServer:
     def reset_failures(self) -> None:
         with self.lock:
             self._failures.clear()
+        self.release()
+
+    def stall_if_due(self, operation: str) -> None:
+        """Hold this request here, before its work and without the lock, if a `stall` is armed for
+        `operation`; it goes on at release(), or after the failure's hold at the latest."""
+        with self.lock:
+            queue = self._failures.get(operation)
+            if not queue or queue[0].mode != "stall":
+                return
+            failure = queue.pop(0)
+            gate = threading.Event()
+            self._stalls.append(gate)
+        gate.wait(failure.hold)
+        with self.lock:
+            self._stalls.remove(gate)
+
+    def stalled(self) -> int:
+        """How many requests a `stall` holds now."""
+        with self.lock:
+            return len(self._stalls)
+
+    def release(self) -> None:
+        """Let every stalled request go on (its work is done, its response sent)."""
+        with self.lock:
+            for gate in self._stalls:
+                gate.set()
 
     def reset(self) -> None:
         """Forget armed failures and per-test settings (objects and counts are kept)."""
@@ -141,6 +172,8 @@ class FakeServer:
         with self.lock:
             queue = self._failures.get(operation)
             if not queue:
+                return None
+            if queue[0].mode == "stall":  # taken by stall_if_due() alone
                 return None
             lost = queue[0].mode in ("timeout", "drop")
             if lost == before:

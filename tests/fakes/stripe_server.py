@@ -10,8 +10,10 @@ What it covers, following Stripe's API reference:
   payment_intent_unexpected_state, charge_already_refunded, amount_too_large), 401, 429
   rate_limit, 500 api_error;
 - idempotency: POSTs with `Idempotency-Key` store the first response (per API key) once the
-  endpoint begins and replay it (`Idempotent-Replayed: true`); the same key with other parameters
-  or another endpoint is 400 `idempotency_error`; a retry racing the first request is 409;
+  endpoint begins and replay it (`Idempotent-Replayed: true`), a 500 included (`stored_500`,
+  `done_500`); the same key with other parameters or another endpoint is 400 `idempotency_error`;
+  a retry racing the first request is 409;
+- search: `GET /v1/payment_intents/search?query=metadata['key']:'value'` (that one clause);
 - PaymentIntents: create (capture_method manual or automatic, confirm=true), retrieve, confirm
   with a test payment method (`pm_card_visa` ... succeed; `pm_card_chargeDeclined`,
   `pm_card_chargeDeclinedInsufficientFunds`, `pm_card_chargeDeclinedExpiredCard` decline),
@@ -36,6 +38,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 from typing import Any
@@ -135,6 +138,8 @@ class FakeStripe(StripeObjects):
         credential = self._authenticate(request, params)
         parts = request.path.strip("/").split("/")
         if parts[:2] == ["v1", "payment_intents"]:
+            if request.method == "GET" and parts[2:] == ["search"] and credential == "secret":
+                return self._read("search", lambda: self._search(str(params.get("query", ""))))
             if request.method == "POST" and len(parts) == 2:
                 return self._mutate(request, credential, params, "create", lambda: self._create(params))
             intent = self._find(self.intents, parts[2], "payment_intent") if len(parts) > 2 else None
@@ -181,6 +186,20 @@ class FakeStripe(StripeObjects):
                 )
         raise StripeError(404, "invalid_request_error", f"Unrecognized request URL ({request.method}: {request.path}).")
 
+    def _search(self, query: str) -> dict[str, Any]:
+        match = re.fullmatch(r"metadata\['([^']+)'\]:'([^']*)'", query.strip())
+        if match is None:
+            raise StripeError(400, "invalid_request_error", f"Unsupported search query: {query}", "parameter_invalid")
+        name, value = match.groups()
+        found = [i for i in reversed(self.intents.values()) if (i.get("metadata") or {}).get(name) == value]
+        return {
+            "object": "search_result",
+            "url": "/v1/payment_intents/search",
+            "has_more": False,
+            "next_page": None,
+            "data": found,
+        }
+
     def _authenticate(self, request: Request, params: dict[str, Any]) -> str:
         scheme, _, token = request.header("Authorization").partition(" ")
         if scheme == "Bearer" and hmac.compare_digest(token, self.api_key):
@@ -208,20 +227,28 @@ class FakeStripe(StripeObjects):
             headers["Idempotent-Replayed"] = "true"
         return headers
 
-    def _fail_before(self, operation: str) -> None:
+    def _fail_before(self, operation: str) -> bool:
+        """Raise the injected failure due before the work; True: fail with a 500 after it."""
         failure = self.take_failure(operation, before=True)
         if failure is None:
-            return
+            return False
+        if failure.mode == "done_500":
+            return True
+        if failure.mode == "stored_500":  # the endpoint began: the 500 is kept under the key
+            raise self._server_error()
         if failure.mode == "decline":  # confirm declines through the card path (intent updated, event sent)
             if operation == "confirm":
                 self._declined_next = True
-                return
+                return False
             raise StripeError(
                 402, "card_error", "Your card was declined.", "card_declined", decline_code="generic_decline"
             )
         if failure.mode == "rate_limit":
             raise not_stored(StripeError(429, "invalid_request_error", "Too many requests.", "rate_limit").reply)
-        raise not_stored(StripeError(500, "api_error", "An unknown error occurred").reply)
+        raise not_stored(self._server_error().reply)
+
+    def _server_error(self) -> StripeError:
+        return StripeError(500, "api_error", "An unknown error occurred")
 
     def _read(self, operation: str, produce: Any) -> Reply:
         request_id = self._new("req")
@@ -247,10 +274,13 @@ class FakeStripe(StripeObjects):
         request_id = self._new("req")
 
         def execute() -> Reply:
+            self.stall_if_due(operation)
             with self.lock:
                 try:
-                    self._fail_before(operation)
+                    fail_after_work = self._fail_before(operation)
                     body = json.loads(json.dumps(run()))
+                    if fail_after_work:
+                        raise self._server_error()
                     return Reply(200, body, self._headers(request_id, key))
                 except StripeError as error:
                     return Reply(error.reply.status, error.reply.body, self._headers(request_id, key))

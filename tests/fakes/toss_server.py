@@ -265,6 +265,7 @@ class FakeToss(FakeServer):
             raise TossError(400, "INVALID_REQUEST", "잘못된 요청입니다.") from None
 
         def execute() -> Reply:
+            self.stall_if_due(operation)
             with self.lock:
                 try:
                     self._fail_before(operation)

@@ -19,7 +19,7 @@ api = Registry()
 @api.route(
     "GET",
     "/payment-methods",
-    summary="The payment methods enabled on this shop",
+    summary="The payment methods enabled on this shop (Toss only when CURRENCY is KRW)",
     tags=["payments"],
     response=PaymentMethodsOut,
 )
