@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from models.infra import failpoints
-from models.tables import WebhookEvent
+from models.tables import OrderEvent, WebhookEvent
 from tests.fakes.stripe_server import FakeStripe
 from tests.payment_flows import (
     API,
     event_types,
     expire_all,
     get,
+    order_row,
     reconcile_all,
     reserved,
     stock,
@@ -179,6 +180,44 @@ def test_cancel_after_capture_refunds_exactly_once_even_when_its_answer_is_lost(
     assert fake_stripe.counts(intent_id)["refund"] == 1
     assert fake_stripe.counts(intent_id)["refunded_amount"] == order["total"]
     assert stock(item) == 5
+
+
+@pytest.mark.parametrize("refund_status", ["failed", "requires_action", "canceled"])
+def test_a_refund_stripe_did_not_make_flags_the_order_instead_of_recording_it(
+    client: Any, worker: Any, fake_stripe: FakeStripe, refund_status: str
+) -> None:
+    """Stripe answers a refund request with a refund object whose status may say nothing was given
+    back (failed, canceled, or waiting for the customer's bank details). The order must stay paid and
+    be flagged for a person, not recorded refunded with a "refunded" email to the shopper."""
+    headers, order, item = reserved(client, "stripe")
+    intent_id = order["payment"]["next_action"]["payment_intent_id"]
+    fake_stripe.confirm(intent_id)
+    client.post(f"{API}/orders/{order['id']}/pay", json={"payment_intent_id": intent_id}, headers=headers)
+    wait_order(client, headers, order["id"], "confirmed", "paid")
+    fake_stripe.refund_status_next = refund_status
+    assert client.delete(f"{API}/orders/{order['id']}", headers=headers).status_code == 200
+    flagged = wait_for(lambda: (o := order_row(order["id"])).payment_flag and o, what="the refund to be flagged")
+    assert (flagged.status, flagged.payment_status) == ("cancelled", "paid")  # the money is still out
+    assert flagged.payment_flag == f"refund not made by the gateway: it says captured ({refund_status})"
+    assert "payment_refunded" not in event_types(order["id"])
+    event = OrderEvent.get(OrderEvent.order == order["id"], OrderEvent.type == "payment_flagged")
+    assert event.detail["refund_status"] == refund_status and event.detail["refund_id"].startswith("re_")
+    assert fake_stripe.counts(intent_id)["refund"] == 1 and "refunded_amount" not in fake_stripe.counts(intent_id)
+    assert stock(item) == 5
+
+
+def test_a_pending_refund_is_on_its_way_and_recorded_refunded(
+    client: Any, worker: Any, fake_stripe: FakeStripe
+) -> None:
+    headers, order, _ = reserved(client, "stripe")
+    intent_id = order["payment"]["next_action"]["payment_intent_id"]
+    fake_stripe.confirm(intent_id)
+    client.post(f"{API}/orders/{order['id']}/pay", json={"payment_intent_id": intent_id}, headers=headers)
+    wait_order(client, headers, order["id"], "confirmed", "paid")
+    fake_stripe.refund_status_next = "pending"
+    assert client.delete(f"{API}/orders/{order['id']}", headers=headers).status_code == 200
+    wait_order(client, headers, order["id"], "cancelled", "refunded")
+    assert order_row(order["id"]).payment_flag is None
 
 
 def test_expiry_before_capture_cancels_the_intent(client: Any, worker: Any, fake_stripe: FakeStripe) -> None:

@@ -414,6 +414,11 @@ def refund(order_id: int, task_id: str | None = None) -> None:
     except GatewayRejected as error:
         flag(order_id, f"refund refused by the gateway: {error.code}", task_id)
         return
+    if result.status != "refunded":  # the gateway answered, and has not given the money back
+        said = result.raw.get("refund_status")  # Stripe's own word for its refund object
+        reason = f"refund not made by the gateway: it says {result.status}" + (f" ({said})" if said else "")
+        flag(order_id, reason, task_id, **{k: v for k, v in result.raw.items() if k.startswith("refund_")})
+        return
     with db.atomic():
         order = lock(order_id)
         if order.payment_status != PaymentStatus.PAID:

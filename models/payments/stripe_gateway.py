@@ -264,7 +264,12 @@ class StripeGateway:
             if error.code != "charge_already_refunded":
                 raise
             return self.status(order, transaction_id)
-        return PaymentResult(transaction_id, "refunded", refund.amount, {"refund_id": refund.id})
+        raw = {"refund_id": refund.id, "refund_status": refund.status}
+        if refund.status in ("succeeded", "pending"):  # pending: on its way back (as status() counts it)
+            return PaymentResult(transaction_id, "refunded", refund.amount, raw)
+        # failed, canceled, or requires_action (Stripe needs the customer's details first): nothing
+        # has been given back, and asking again under the same key only replays this answer.
+        return PaymentResult(transaction_id, "captured", 0, raw)
 
     def status(self, order: PaymentOrder, transaction_id: str | None) -> PaymentResult:
         """Stripe's view of the order's intent, as a PaymentResult (pending before there is one)."""

@@ -69,6 +69,9 @@ class StripeObjects(FakeServer):
         self.events: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
         self._declined_next = False
+        # The status the next refund is created with (Stripe's pending, failed, requires_action,
+        # canceled), then back to succeeded.
+        self.refund_status_next: str | None = None
 
     def _event_created(self, event: dict[str, Any]) -> None:
         """Hook for the server: deliver the new event if a webhook is set."""
@@ -302,12 +305,17 @@ class StripeObjects(FakeServer):
             "metadata": params.get("metadata", {}),
             "payment_intent": intent["id"],
             "reason": params.get("reason"),
-            "status": "succeeded",
+            "status": self.refund_status_next or "succeeded",
         }
+        self.refund_status_next = None
         self.refunds[refund["id"]] = refund
+        self.count(intent["id"], "refund")
+        if refund["status"] in ("failed", "canceled", "requires_action"):
+            # Stripe: a refund that failed (or waits for the customer) has given nothing back yet.
+            refund["failure_reason"] = "unknown" if refund["status"] == "failed" else None
+            return refund
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
-        self.count(intent["id"], "refund")
         self.count(intent["id"], "refunded_amount", amount)
         self._event("charge.refunded", charge)
         return refund

@@ -81,6 +81,7 @@ class FakeStripe(StripeObjects):
     def reset(self) -> None:
         super().reset()
         self.webhook_url, self.auto_deliver, self._declined_next = None, False, False
+        self.refund_status_next = None
 
     def set_webhook(self, url: str | None, auto_deliver: bool = True) -> None:
         """POST every new event to url as it happens (in a background thread, in order)."""
