@@ -232,3 +232,37 @@ def test_a_deposit_that_lands_after_the_order_closed_is_flagged_for_a_manual_ref
     assert client.get(f"{API}/admin/payments/flagged", headers=headers).status_code == 403
     assert fake_toss.counts(key).get("cancel", 0) == 0 and stock(item) == 5
     assert WebhookEvent.select().where(WebhookEvent.order == order["id"]).count() == 1
+
+
+def test_unsigned_events_about_no_payment_of_ours_leave_nothing_behind(
+    client: Any, worker: Any, fake_toss: FakeToss, live_server: Any
+) -> None:
+    """PAYMENT_STATUS_CHANGED is not signed: anyone who knows an order number can post one, with a new
+    event id each time. One that names a payment key the order does not have, or no order of ours,
+    is answered 200 and kept nowhere: not in webhook_events, not in the order's timeline."""
+    import requests
+
+    headers, order, _ = reserved(client, "toss")
+    key = widget(fake_toss, order)
+    pay(client, headers, order, key)
+    wait_order(client, headers, order["id"], "confirmed", "paid")
+    before = event_types(order["id"])
+    for n in range(20):
+        for order_id in (order["order_number"], "ORD-20261201-NOTOURS1"):
+            forged = {
+                "eventType": "PAYMENT_STATUS_CHANGED",
+                "createdAt": "2026-12-01T10:00:00.000000",
+                "data": {
+                    "paymentKey": f"forged-{n}",
+                    "orderId": order_id,
+                    "status": "CANCELED",
+                    "lastTransactionKey": f"t{n}",
+                },
+            }
+            assert requests.post(hook(live_server), json=forged, timeout=10).status_code == 200
+    assert WebhookEvent.select().where(WebhookEvent.gateway == "toss").count() == 0
+    assert event_types(order["id"]) == before
+    # The order's own payment still gets through, once.
+    assert fake_toss.status_changed(key, hook(live_server)) == 200
+    wait_for(lambda: "payment_webhook" in event_types(order["id"]), what="the real event")
+    assert webhook_rows(order["id"]) == 1

@@ -61,6 +61,15 @@ def receive_webhook(hint: Hint) -> bool:
             digest = ((order.payment_details or {}) if order else {}).get("secret_sha256")
             if not secret_matches(hint.deposit_secret, digest):
                 raise InvalidInput("invalid_signature", "The deposit callback's secret is not this payment's.")
+        elif hint.gateway == "toss" and (order is None or hint.reference is None or hint.reference != reference(order)):
+            # Unsigned, and not about the payment we know for an order of ours: anyone may post such
+            # an event, with a new id each time. Storing or recording it would let them grow the
+            # table and write into any order's timeline; acting on it could only ask Toss about a
+            # payment nobody handed us. Answered 200 (Toss stops resending) and logged, nothing kept.
+            log.info(
+                "toss webhook %s ignored: not the payment of an order of ours (%s)", hint.event_id, hint.order_number
+            )
+            return True
         stored = (
             WebhookEvent.insert(
                 gateway=hint.gateway,
