@@ -151,12 +151,12 @@ def _check_path(ep: Endpoint, path_params: dict[str, Any]) -> None:
     404 with the endpoint's own not-found code, like any other absent id. An endpoint with no
     not-found answer (removing a cart line, a no-op when absent) gets the id as it is: its handler
     answers as for any other absent id, and never sends it to PostgreSQL."""
-    stored = dict(path_params)
+    stored = path_params
     for name, value in path_params.items():
         if isinstance(value, int) and value > MAX_INT:
             code = next((c for c in ep.errors if c.endswith("_not_found")), None)
             if code is None:
-                del stored[name]
+                stored = {k: v for k, v in stored.items() if k != name}
                 continue
             thing = code.removesuffix("not_found").rstrip("_").replace("_", " ")
             raise NotFound(code, f"No such {thing}.", **{name: str(value)})
