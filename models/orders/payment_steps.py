@@ -133,7 +133,7 @@ def prepared_offline(order: Order) -> Authorization | None:
     one write and one commit instead of two. None: authorize() prepares it after the commit (a
     gateway that is called, or one that refused). `order` is locked, read by with_payer()."""
     gateway = get_gateway(order.payment_gateway)
-    if not gateway.prepares_offline or order.payment_next_action is not None:
+    if not gateway.prepares_offline or order.payment_next_action is not None or order.total == 0:
         return None
     try:
         return gateway.authorize(payment_order(order), f"authorize:{order.order_number}")
@@ -144,7 +144,7 @@ def prepared_offline(order: Order) -> Authorization | None:
 def authorize(order_id: int, task_id: str | None = None) -> None:
     """Prepare payment for a reserved order (Stripe: a manual-capture intent); stores next_action."""
     order = with_payer(order_id)
-    if order is None or order.status != RESERVED or order.payment_next_action is not None:
+    if order is None or order.status != RESERVED or order.payment_next_action is not None or order.total == 0:
         return
     try:
         auth = get_gateway(order.payment_gateway).authorize(payment_order(order), f"authorize:{order.order_number}")
@@ -290,13 +290,28 @@ def capture(order_id: int, task_id: str | None = None) -> None:
             record(order, "payment_authorized", {"transaction_id": result.transaction_id}, task_id)
 
 
+# An order whose total is 0 (a discount that covers the goods, free shipping): no gateway can charge
+# nothing (Stripe and Toss refuse an amount of 0), and nothing needs charging.
+NOTHING_TO_CHARGE = PaymentResult("", "captured", 0)
+
+
+def confirm_free(order: Order, task_id: str | None) -> None:
+    """A locked order that has just turned reserved with a total of 0: confirmed at once, in the
+    reservation's transaction, with no gateway asked (payment_status paid, amount 0); its
+    confirmation email and cart trim follow as for any confirmed order."""
+    confirm_paid(order, NOTHING_TO_CHARGE, task_id, read=order)
+
+
 def confirm_paid(order: Order, result: PaymentResult, task_id: str | None, read: Order | None = None) -> None:
     """A locked order whose payment the gateway took: reserved -> confirmed/paid; closed meanwhile ->
     paid, then refunded. Never twice, never backwards. read: the same order as with_payer() read
     it before the gateway call (its lines, for clearing the cart without another query)."""
     if order.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED):
         return
-    detail = {"transaction_id": result.transaction_id, "amount": result.amount}
+    if result is NOTHING_TO_CHARGE:
+        detail: dict[str, Any] = {"amount": 0, "nothing_to_charge": True}
+    else:
+        detail = {"transaction_id": result.transaction_id, "amount": result.amount}
     if order.status == RESERVED:
         transition(
             order,
@@ -306,7 +321,7 @@ def confirm_paid(order: Order, result: PaymentResult, task_id: str | None, read:
             task_id,
             payment_status=PaymentStatus.PAID,
             paid_at=utcnow(),
-            payment_transaction_id=result.transaction_id,
+            payment_transaction_id=result.transaction_id or None,
             payment_flag=None,
         )
         events.emit(SendOrderEmail(order.id, "confirmation"))
@@ -398,6 +413,13 @@ def refund(order_id: int, task_id: str | None = None) -> None:
     if order is None or order.payment_status != PaymentStatus.PAID or order.status not in CLOSED_UNPAID:
         return
     if (order.payment_flag or "").startswith(REFUND_DECLINED):  # declined before: asking again changes nothing
+        return
+    if order.total == 0 and not order.payment_transaction_id:  # confirm_free: nothing was charged
+        with db.atomic():
+            order = lock(order_id)
+            if order.payment_status == PaymentStatus.PAID:
+                touch(order, payment_status=PaymentStatus.REFUNDED)
+                record(order, "payment_refunded", {"amount": 0, "nothing_to_charge": True}, task_id)
         return
     if not order.payment_transaction_id:
         raise InvalidInput("bad_request", "A paid order without a transaction id cannot be refunded.")

@@ -123,7 +123,10 @@ def reserve_stock(order_id: int, task_id: str | None = None) -> None:
                 {"gateway": order.payment_gateway, "transaction_id": prepared.transaction_id},
                 task_id,
             )
-    follow_ups = [] if prepared else [PreparePayment(order.id)]
+        free = order.total == 0
+        if free:  # nothing to charge: confirmed now, with no gateway asked
+            payment_steps.confirm_free(order, task_id)
+    follow_ups = [] if prepared or free else [PreparePayment(order.id)]
     events.emit(*follow_ups, *(AlertLowStock(e.product_id, e.id) for e in taken.crossed))
 
 

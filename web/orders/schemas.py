@@ -87,7 +87,8 @@ class PaymentOut(BaseModel):
         description="What the client does to pay, by gateway (`type` says which). With dummy and toss it is "
         "set as the order turns reserved; with stripe it is null until Stripe has prepared the payment, a "
         "moment later (the order's ETag changes again when it is set). null again once the order is paid, "
-        "waiting for a deposit, or no longer reserved."
+        "waiting for a deposit, or no longer reserved. Always null for an order whose total is 0: it needs no "
+        "payment, and is confirmed as soon as its stock is reserved."
     )
     virtual_account: VirtualAccountOut | None = Field(
         default=None,
