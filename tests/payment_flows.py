@@ -39,6 +39,17 @@ def reserved(
     return headers, order, item
 
 
+def confirmed_with_stripe(client: Any, fake_stripe: Any) -> tuple[dict[str, str], dict[str, Any], Product, str]:
+    """A shopper's Stripe order, paid in the browser, handed in and captured: (headers, order JSON,
+    product, payment intent id)."""
+    headers, order, item = reserved(client, "stripe")
+    intent_id = order["payment"]["next_action"]["payment_intent_id"]
+    fake_stripe.confirm(intent_id)
+    client.post(f"{API}/orders/{order['id']}/pay", json={"payment_intent_id": intent_id}, headers=headers)
+    wait_order(client, headers, order["id"], "confirmed", "paid")
+    return headers, order, item, intent_id
+
+
 def get(client: Any, headers: dict[str, str], order_id: int) -> dict[str, Any]:
     response = client.get(f"{API}/orders/{order_id}", headers=headers)
     assert response.status_code == 200, response.text

@@ -40,12 +40,10 @@ def test_expired_reservation_releases_stock_and_voids(client: Any, worker: Any) 
     assert paying.status_code == 409 and paying.json()["error"]["code"] == "invalid_state"
 
 
-def test_a_reservation_with_payment_in_flight_is_not_expired(make_user: Any) -> None:
-    from models.orders.pipeline import expire_reservations
-
-    user, _ = make_user()
-    order = Order.create(
-        order_number="T-1",
+def overdue_reservation(user: Any, number: str, **extra: Any) -> Order:
+    """A dummy-paid order reserved until a minute ago."""
+    return Order.create(
+        order_number=number,
         user=user.id,
         status="reserved",
         currency="KRW",
@@ -56,8 +54,15 @@ def test_a_reservation_with_payment_in_flight_is_not_expired(make_user: Any) -> 
         payment_method="dummy",
         payment_gateway="dummy",
         reserved_until=utcnow() - timedelta(minutes=1),
-        payment_submitted_at=utcnow(),
+        **extra,
     )
+
+
+def test_a_reservation_with_payment_in_flight_is_not_expired(make_user: Any) -> None:
+    from models.orders.pipeline import expire_reservations
+
+    user, _ = make_user()
+    order = overdue_reservation(user, "T-1", payment_submitted_at=utcnow())
     with events.collecting() as emitted:
         assert expire_reservations() == 0
     assert emitted == []
@@ -74,19 +79,7 @@ def test_a_payment_submitted_while_the_job_selected_its_orders_keeps_the_reserva
     from models.orders.states import lock
 
     user, _ = make_user()
-    order = Order.create(
-        order_number="T-2",
-        user=user.id,
-        status="reserved",
-        currency="KRW",
-        subtotal=1,
-        total=1,
-        shipping_address={},
-        shipping_method="standard",
-        payment_method="dummy",
-        payment_gateway="dummy",
-        reserved_until=utcnow() - timedelta(minutes=1),
-    )
+    order = overdue_reservation(user, "T-2")
     outcome: dict[str, Any] = {}
 
     def the_job() -> None:

@@ -14,6 +14,7 @@ from models.tables import OrderEvent, WebhookEvent
 from tests.fakes.stripe_server import FakeStripe
 from tests.payment_flows import (
     API,
+    confirmed_with_stripe,
     event_types,
     expire_all,
     get,
@@ -167,11 +168,7 @@ def test_webhook_before_pay_confirms_the_order_once_and_a_replay_does_nothing(
 def test_cancel_after_capture_refunds_exactly_once_even_when_its_answer_is_lost(
     client: Any, worker: Any, fake_stripe: FakeStripe
 ) -> None:
-    headers, order, item = reserved(client, "stripe")
-    intent_id = order["payment"]["next_action"]["payment_intent_id"]
-    fake_stripe.confirm(intent_id)
-    client.post(f"{API}/orders/{order['id']}/pay", json={"payment_intent_id": intent_id}, headers=headers)
-    wait_order(client, headers, order["id"], "confirmed", "paid")
+    headers, order, item, intent_id = confirmed_with_stripe(client, fake_stripe)
     fake_stripe.fail_next("refund", "drop", times=3)  # the refund happens; no answer ever arrives
     assert client.delete(f"{API}/orders/{order['id']}", headers=headers).status_code == 200
     wait_order(client, headers, order["id"], "cancelled", "refunded")
@@ -189,11 +186,7 @@ def test_a_refund_stripe_did_not_make_flags_the_order_instead_of_recording_it(
     """Stripe answers a refund request with a refund object whose status may say nothing was given
     back (failed, canceled, or waiting for the customer's bank details). The order must stay paid and
     be flagged for a person, not recorded refunded with a "refunded" email to the shopper."""
-    headers, order, item = reserved(client, "stripe")
-    intent_id = order["payment"]["next_action"]["payment_intent_id"]
-    fake_stripe.confirm(intent_id)
-    client.post(f"{API}/orders/{order['id']}/pay", json={"payment_intent_id": intent_id}, headers=headers)
-    wait_order(client, headers, order["id"], "confirmed", "paid")
+    headers, order, item, intent_id = confirmed_with_stripe(client, fake_stripe)
     fake_stripe.refund_status_next = refund_status
     assert client.delete(f"{API}/orders/{order['id']}", headers=headers).status_code == 200
     flagged = wait_for(lambda: (o := order_row(order["id"])).payment_flag and o, what="the refund to be flagged")
@@ -209,11 +202,7 @@ def test_a_refund_stripe_did_not_make_flags_the_order_instead_of_recording_it(
 def test_a_pending_refund_is_on_its_way_and_recorded_refunded(
     client: Any, worker: Any, fake_stripe: FakeStripe
 ) -> None:
-    headers, order, _ = reserved(client, "stripe")
-    intent_id = order["payment"]["next_action"]["payment_intent_id"]
-    fake_stripe.confirm(intent_id)
-    client.post(f"{API}/orders/{order['id']}/pay", json={"payment_intent_id": intent_id}, headers=headers)
-    wait_order(client, headers, order["id"], "confirmed", "paid")
+    headers, order, _, intent_id = confirmed_with_stripe(client, fake_stripe)
     fake_stripe.refund_status_next = "pending"
     assert client.delete(f"{API}/orders/{order['id']}", headers=headers).status_code == 200
     wait_order(client, headers, order["id"], "cancelled", "refunded")
