@@ -10,18 +10,9 @@ from typing import Any
 import pytest
 
 from tests.fakes.stripe_server import FakeStripe
-from tests.payment_flows import API, reserved, wait_order
+from tests.payment_flows import API, confirmed_with_stripe, reserved, wait_order
 
 pytestmark = pytest.mark.pipeline
-
-
-def confirmed(client: Any, fake: FakeStripe) -> tuple[dict[str, str], dict[str, Any], str]:
-    headers, order, _ = reserved(client, "stripe")
-    intent_id = order["payment"]["next_action"]["payment_intent_id"]
-    fake.confirm(intent_id)
-    client.post(f"{API}/orders/{order['id']}/pay", json={"payment_intent_id": intent_id}, headers=headers)
-    wait_order(client, headers, order["id"], "confirmed", "paid")
-    return headers, order, intent_id
 
 
 def keys(fake: FakeStripe, path_end: str) -> list[str]:
@@ -45,7 +36,7 @@ def test_a_capture_answered_500_before_it_was_made_is_made_under_a_fresh_key(
 
 @pytest.mark.parametrize("mode", ["stored_500", "done_500"])
 def test_a_refund_answered_500_is_made_once(client: Any, worker: Any, fake_stripe: FakeStripe, mode: str) -> None:
-    headers, order, intent_id = confirmed(client, fake_stripe)
+    headers, order, _, intent_id = confirmed_with_stripe(client, fake_stripe)
     fake_stripe.fail_next("refund", mode)  # done_500: Stripe refunded, then answered 500
     assert client.delete(f"{API}/orders/{order['id']}", headers=headers).status_code == 200
     wait_order(client, headers, order["id"], "cancelled", "refunded")
